@@ -1,0 +1,1 @@
+"""analytics: event store, rollups, conversation/user/pattern metrics, reports."""

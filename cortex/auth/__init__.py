@@ -1,0 +1,1 @@
+"""auth: accounts, workspaces (tenants), roles, sessions, tokens, API and widget keys."""

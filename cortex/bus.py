@@ -1,0 +1,388 @@
+"""Events between services: a transactional outbox in Postgres, relayed to Redis Streams.
+
+Write side: :func:`emit` inserts the event into the producing schema's ``outbox`` inside the
+caller's transaction, so an event exists if and only if the change it describes committed.
+:class:`OutboxRelay` publishes unpublished rows to a stream per event family
+(``cortex:events:<family>``, e.g. ``user.registered`` → ``cortex:events:user``) and marks them
+published; while Redis is down the rows simply wait.
+
+Read side: :class:`Consumer` reads with a consumer group per consuming service. A handler runs
+in a Postgres transaction that also records the event id in the consumer's
+``processed_events``; an event is acknowledged only after that commit, so a crash mid-handling
+means redelivery, and redelivery never applies an event twice. Failed deliveries are retried
+with exponential backoff; after ``max_deliveries`` the event moves to ``cortex:events:dead``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+log = logging.getLogger("cortex.bus")
+
+STREAM_PREFIX = "cortex:events:"
+DEAD_LETTER_STREAM = "cortex:events:dead"
+# Streams are trimmed approximately to this length; consumers keep up within seconds, so a
+# million entries is days of backlog at our event rates, and memory stays bounded.
+STREAM_MAXLEN = 1_000_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One domain event, as delivered to handlers."""
+
+    event_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any]
+    workspace_id: uuid.UUID | None = None
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "workspace_id": str(self.workspace_id) if self.workspace_id else "",
+            "payload": orjson.dumps(self.payload).decode(),
+            "occurred_at": self.occurred_at.isoformat(),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes]) -> Event:
+        text = {key.decode(): value.decode() for key, value in fields.items()}
+        return cls(
+            event_id=uuid.UUID(text["event_id"]),
+            event_type=text["event_type"],
+            payload=orjson.loads(text["payload"]),
+            workspace_id=uuid.UUID(text["workspace_id"]) if text.get("workspace_id") else None,
+            occurred_at=datetime.fromisoformat(text["occurred_at"]),
+        )
+
+
+def stream_for(event_type: str) -> str:
+    """The stream an event type is published on: one per family (the part before the first dot)."""
+    family = event_type.split(".", 1)[0]
+    if not family or not family.replace("_", "").isalnum():
+        raise ValueError(f"bad event type {event_type!r}; want 'family.action'")
+    return STREAM_PREFIX + family
+
+
+async def emit(
+    conn: asyncpg.Connection,
+    *,
+    schema: str,
+    event_type: str,
+    payload: dict[str, Any],
+    workspace_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Write an event to `schema`'s outbox on `conn` (call inside the change's transaction)."""
+    stream_for(event_type)  # validate early, in the producer's transaction
+    event_id = uuid.uuid4()
+    await conn.execute(
+        f'INSERT INTO "{schema}".outbox (event_id, event_type, workspace_id, payload) VALUES ($1, $2, $3, $4)',
+        event_id,
+        event_type,
+        workspace_id,
+        payload,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
+    return event_id
+
+
+def _channel(schema: str) -> str:
+    return f"cortex_outbox_{schema}"
+
+
+class OutboxRelay:
+    """Publishes a schema's unpublished outbox rows to Redis Streams, in commit order per batch."""
+
+    # 200 rows per transaction: one Redis pipeline round trip each, short row locks.
+    BATCH = 200
+
+    def __init__(
+        self, *, pool: asyncpg.Pool, redis: aioredis.Redis, schema: str, poll_interval_s: float = 0.5
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.schema = schema
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were published (0 when none or Redis is down)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            # SKIP LOCKED: several replicas may relay the same schema without double work.
+            rows = await conn.fetch(
+                f'SELECT seq, event_id, event_type, workspace_id, payload, occurred_at '
+                f'FROM "{self.schema}".outbox WHERE published_at IS NULL '
+                f"ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.BATCH,
+            )
+            if not rows:
+                return 0
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                for row in rows:
+                    event = Event(
+                        event_id=row["event_id"],
+                        event_type=row["event_type"],
+                        payload=row["payload"],
+                        workspace_id=row["workspace_id"],
+                        occurred_at=row["occurred_at"],
+                    )
+                    pipe.xadd(
+                        stream_for(event.event_type),
+                        event.to_fields(),  # type: ignore[arg-type]
+                        maxlen=STREAM_MAXLEN,
+                        approximate=True,
+                    )
+                await pipe.execute()
+            except (RedisError, OSError) as exc:
+                await conn.execute(
+                    f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2 '
+                    f"WHERE seq = ANY($1::bigint[])",
+                    [row["seq"] for row in rows],
+                    str(exc)[:500],
+                )
+                log.warning("outbox relay: redis unavailable, %d events wait: %s", len(rows), exc)
+                return 0
+            await conn.execute(
+                f'UPDATE "{self.schema}".outbox SET published_at = now(), last_error = NULL '
+                f"WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+            return len(rows)
+
+    async def pending_count(self) -> int:
+        return await self.pool.fetchval(
+            f'SELECT count(*) FROM "{self.schema}".outbox WHERE published_at IS NULL'
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set: woken by NOTIFY from :func:`emit`, polling as a fallback."""
+        listener: asyncpg.Connection | None = None
+        while not stop.is_set():
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self.pool.acquire()
+                    await listener.add_listener(_channel(self.schema), lambda *_: self._wake.set())
+                while await self.publish_pending() == OutboxRelay.BATCH:
+                    pass
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay for %s: postgres unavailable: %s", self.schema, exc)
+                if listener is not None:
+                    await _release_quietly(self.pool, listener)
+                    listener = None
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+            except TimeoutError:
+                pass
+        if listener is not None:
+            await _release_quietly(self.pool, listener)
+
+
+async def _release_quietly(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    try:
+        await pool.release(conn)
+    except Exception:  # noqa: BLE001 - the connection is already broken; drop it
+        conn.terminate()
+
+
+Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
+
+
+class Consumer:
+    """One member of a consumer group; run several (replicas) for throughput and failover."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        schema: str,
+        group: str,
+        streams: Iterable[str],
+        handler: Handler,
+        max_deliveries: int = 5,
+        retry_base_s: float = 1.0,
+        consumer_name: str | None = None,
+        block_ms: int = 1000,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.schema = schema
+        self.group = group
+        self.streams = list(streams)
+        self.handler = handler
+        self.max_deliveries = max_deliveries
+        self.retry_base_s = retry_base_s
+        self.consumer_name = consumer_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.block_ms = block_ms
+        self._groups_ready = False
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                # id 0: a new group sees the stream's whole retained history, so events published
+                # before the consuming service first started are not skipped.
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self._groups_ready = True
+
+    async def run_once(self) -> int:
+        """Read and handle new events, then retry due ones; returns how many were handled."""
+        if not self._groups_ready:
+            await self.ensure_groups()
+        handled = 0
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.consumer_name,
+            {stream: ">" for stream in self.streams},
+            count=100,
+            block=self.block_ms,
+        )
+        for stream, entries in response or []:
+            for entry_id, fields in entries:
+                if await self._handle(_text(stream), entry_id, fields):
+                    handled += 1
+        handled += await self.retry_due()
+        return handled
+
+    async def retry_due(self) -> int:
+        """Claim pending entries whose backoff has elapsed; dead-letter those out of attempts."""
+        handled = 0
+        min_idle_ms = int(self.retry_base_s * 1000)
+        for stream in self.streams:
+            pending = await self.redis.xpending_range(
+                stream, self.group, min="-", max="+", count=100, idle=min_idle_ms
+            )
+            for item in pending:
+                entry_id = item["message_id"]
+                deliveries = int(item["times_delivered"])
+                idle_ms = int(item["time_since_delivered"])
+                if deliveries >= self.max_deliveries:
+                    await self._dead_letter(stream, entry_id, deliveries)
+                    continue
+                # Exponential backoff: wait base * 2^(deliveries-1) since the last delivery.
+                if idle_ms < self.retry_base_s * 1000 * 2 ** (deliveries - 1):
+                    continue
+                claimed = await self.redis.xclaim(
+                    stream, self.group, self.consumer_name, min_idle_time=min_idle_ms, message_ids=[entry_id]
+                )
+                for claimed_id, fields in claimed:
+                    if fields is not None and await self._handle(stream, claimed_id, fields):
+                        handled += 1
+        return handled
+
+    async def _handle(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> bool:
+        try:
+            event = Event.from_fields(fields)
+        except (KeyError, ValueError) as exc:
+            log.error("bus: malformed entry %s on %s dead-lettered: %s", entry_id, stream, exc)
+            await self._dead_letter(stream, entry_id, 0, fields=fields, error=f"malformed: {exc}")
+            return False
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                first_time = await conn.fetchval(
+                    f'INSERT INTO "{self.schema}".processed_events (consumer_group, event_id) '
+                    f"VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+                    self.group,
+                    event.event_id,
+                )
+                if first_time:
+                    await self.handler(event, conn)
+        except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
+            log.warning(
+                "bus: %s failed handling %s (%s): %s", self.group, event.event_type, event.event_id, exc
+            )
+            await self.redis.hset(self._errors_key(stream), _text(entry_id), str(exc)[:500])
+            return False
+        await self.redis.xack(stream, self.group, entry_id)
+        return True
+
+    async def _dead_letter(
+        self,
+        stream: str,
+        entry_id: bytes | str,
+        deliveries: int,
+        *,
+        fields: dict[bytes, bytes] | None = None,
+        error: str | None = None,
+    ) -> None:
+        if fields is None:
+            entries = await self.redis.xrange(stream, min=entry_id, max=entry_id)
+            fields = entries[0][1] if entries else {}
+        last_error = error or await self.redis.hget(self._errors_key(stream), _text(entry_id))
+        dead = {_text(k): _text(v) for k, v in fields.items()}
+        dead.update(
+            {
+                "source_stream": stream,
+                "source_id": _text(entry_id),
+                "group": self.group,
+                "deliveries": str(deliveries),
+                "error": _text(last_error) if last_error else "",
+            }
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(DEAD_LETTER_STREAM, dead, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        pipe.xack(stream, self.group, entry_id)
+        pipe.hdel(self._errors_key(stream), _text(entry_id))
+        await pipe.execute()
+        log.error("bus: %s dead-lettered %s from %s after %d deliveries", self.group, entry_id, stream, deliveries)
+
+    def _errors_key(self, stream: str) -> str:
+        return f"cortex:bus:errors:{self.group}:{stream}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; survives Redis and Postgres outages by backing off."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self.run_once()
+                delay = 0.5
+            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._groups_ready = False
+                log.warning("bus consumer %s: %s; retrying in %.1fs", self.group, exc, delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 10.0)
+
+    async def lag(self) -> dict[str, dict[str, int]]:
+        """Per stream: entries not yet delivered to the group (`lag`) and delivered but unacked."""
+        return await group_lag(self.redis, self.group, self.streams)
+
+
+async def group_lag(redis: aioredis.Redis, group: str, streams: Iterable[str]) -> dict[str, dict[str, int]]:
+    """The lag metric: undelivered (`lag`) and unacknowledged (`pending`) entries per stream."""
+    result: dict[str, dict[str, int]] = {}
+    for stream in streams:
+        try:
+            groups = await redis.xinfo_groups(stream)
+        except ResponseError:
+            result[stream] = {"lag": 0, "pending": 0}
+            continue
+        for info in groups:
+            name = _text(info.get("name", b""))
+            if name == group:
+                result[stream] = {"lag": int(info.get("lag") or 0), "pending": int(info.get("pending") or 0)}
+    return result
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

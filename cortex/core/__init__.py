@@ -1,0 +1,1 @@
+"""core: bots, conversations, messages, visitor profiles and the chat pipeline."""

@@ -1,0 +1,12 @@
+"""HTTP API of the `core` service (mounted under its route prefix by Serve or the monolith)."""
+
+from fastapi import APIRouter, FastAPI
+
+from cortex.http import create_service_app
+
+router = APIRouter()
+
+
+def create_app() -> FastAPI:
+    """The `core` application: shared middleware, health endpoints and this service's routes."""
+    return create_service_app("core", routers=[router])

@@ -1,0 +1,1 @@
+"""helper: live conversation analysis, guidance, success patterns, experiments."""

@@ -1,0 +1,187 @@
+"""The FastAPI app factory every service uses: middleware, errors, health, shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+
+from cortex import __version__
+from cortex.bus import OutboxRelay
+from cortex.db import create_pool
+from cortex.http.errors import error_response, install_error_handlers
+from cortex.http.middleware import RequestContextMiddleware
+from cortex.http.responses import FastJSONResponse
+from cortex.logs import configure_logging
+from cortex.settings import APPLICATIONS, SCHEMAS, Settings, get_settings
+
+log = logging.getLogger("cortex.http")
+
+# A readiness probe must answer before Kubernetes' default 1 s probe timeout expires even when
+# a dependency hangs, so each check gets well under a second.
+READINESS_CHECK_TIMEOUT_S = 0.8
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A named dependency check: raises (or times out) when the dependency is unusable."""
+
+    name: str
+    check: Callable[[ServiceResources], Awaitable[object]]
+
+
+class ServiceResources:
+    """What one replica of a service holds: its Postgres pool, a Redis client, background tasks."""
+
+    def __init__(self, service: str, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.schema = service if service in SCHEMAS else None
+        self.db: asyncpg.Pool | None = None
+        self.redis: aioredis.Redis | None = None
+        self.http: httpx.AsyncClient | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        # One pooled HTTP client per replica for calls to other systems (Chroma, webhooks, …).
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
+        self.redis = aioredis.Redis.from_url(
+            self.settings.resolved_redis_url(),
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
+        if self.schema:
+            self.db = await create_pool(
+                self.settings.service_database_url(self.schema), self.settings, schema=self.schema
+            )
+            relay = OutboxRelay(
+                pool=self.db,
+                redis=self.redis,
+                schema=self.schema,
+                poll_interval_s=self.settings.bus_poll_interval_s,
+            )
+            self.spawn(relay.run(self._stop), name=f"outbox-relay-{self.schema}")
+
+    def spawn(self, coro: Awaitable[None], *, name: str) -> None:
+        """Run a background loop for the replica's lifetime; its death fails the health check."""
+        self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+    def raise_if_broken(self) -> None:
+        """For Serve's check_health: a dead background loop means the replica must be replaced."""
+        for task in self._tasks:
+            if task.done():
+                error = task.exception() if not task.cancelled() else None
+                raise RuntimeError(f"background task {task.get_name()} stopped: {error!r}")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=5)
+        if self.db is not None:
+            await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.http is not None:
+            await self.http.aclose()
+
+
+async def _check_postgres(resources: ServiceResources) -> object:
+    assert resources.db is not None
+    return await resources.db.fetchval("SELECT 1")
+
+
+async def _check_redis(resources: ServiceResources) -> object:
+    assert resources.redis is not None
+    return await resources.redis.ping()
+
+
+def create_service_app(
+    service: str,
+    *,
+    routers: Sequence[APIRouter] = (),
+    checks: Sequence[Readiness] = (),
+    settings: Settings | None = None,
+) -> FastAPI:
+    """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    prefix = APPLICATIONS[service]
+    all_checks: list[Readiness] = []
+    if service in SCHEMAS:
+        all_checks.append(Readiness("postgres", _check_postgres))
+    all_checks.append(Readiness("redis", _check_redis))
+    all_checks.extend(checks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = ServiceResources(service, settings)
+        await resources.start()
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.stop()
+
+    app = FastAPI(
+        title=f"Cortex {service}",
+        version=__version__,
+        description=f"The `{service}` service of Cortex, served under `{prefix}`.",
+        default_response_class=FastJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    # Added last so it runs first: the request id exists before anything else can log or fail.
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: every dependency answers")
+    async def readyz(request: Request) -> FastJSONResponse:
+        resources: ServiceResources = request.app.state.resources
+        results = await asyncio.gather(*(_run_check(check, resources) for check in all_checks))
+        status = {check.name: result for check, result in zip(all_checks, results, strict=True)}
+        failing = [name for name, result in status.items() if result != "ok"]
+        if failing:
+            return error_response(
+                503,
+                f"not ready: {', '.join(f'{name} ({status[name]})' for name in failing)}",
+                code="not_ready",
+                details={"checks": status},
+            )
+        return FastJSONResponse({"status": "ready", "service": service, "checks": status})
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _run_check(check: Readiness, resources: ServiceResources) -> str:
+    try:
+        await asyncio.wait_for(check.check(resources), timeout=READINESS_CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return "timed out"
+    except Exception as exc:  # noqa: BLE001 - any failure is reported by name, not raised
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return "ok"

@@ -1,0 +1,91 @@
+"""Every 4xx/5xx leaves as ``{"error": {"code", "message", "request_id"}}`` — never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cortex.errors import CortexError
+from cortex.http.responses import FastJSONResponse
+from cortex.logs import request_id_var
+
+log = logging.getLogger("cortex.http")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_body(status: int, message: str, *, code: str | None = None, details: Any = None) -> dict:
+    """The error envelope; `details` carries field paths for validation errors."""
+    error: dict[str, Any] = {
+        "code": code or _HTTP_CODES.get(status, "error" if status < 500 else "internal_error"),
+        "message": message,
+        "request_id": request_id_var.get(),
+    }
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(
+    status: int, message: str, *, code: str | None = None, details: Any = None, headers: dict | None = None
+) -> FastJSONResponse:
+    return FastJSONResponse(error_body(status, message, code=code, details=details), status, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for err in exc.errors():
+        fields.append(
+            {
+                "field": ".".join(str(part) for part in err.get("loc", ())),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "invalid"),
+            }
+        )
+    return fields
+
+
+async def _cortex_error(_: Request, exc: CortexError) -> FastJSONResponse:
+    if exc.status_code >= 500:
+        log.error("service error: %s", exc.message)
+    return error_response(exc.status_code, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> FastJSONResponse:
+    fields = _field_errors(exc)
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return error_response(422, f"invalid request: {summary}", details=fields)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> FastJSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _unhandled(_: Request, exc: Exception) -> FastJSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal error; quote the request id when reporting it")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CortexError, _cortex_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

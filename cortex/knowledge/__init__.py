@@ -1,0 +1,1 @@
+"""knowledge: files, FAQs, crawl sources, ingestion jobs and search."""

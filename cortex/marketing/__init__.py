@@ -1,0 +1,1 @@
+"""marketing: subscribers (double opt-in), templates, campaigns, sending, unsubscribe."""

@@ -1,0 +1,168 @@
+"""One settings object for the whole platform; every knob is an env var ``CORTEX_*``.
+
+The embedded stack (``cortex up``) writes the addresses of the servers it started into
+``<home>/stack.json``; a URL set in the environment always wins over that file, which is how
+an operator swaps an embedded part for an external one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The services that own a Postgres schema (the widget owns none).
+SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
+
+#: Every Serve application, with the route prefix that is the gateway's routing table.
+APPLICATIONS: dict[str, str] = {
+    "auth": "/api/auth",
+    "core": "/api",
+    "knowledge": "/api/knowledge",
+    "helper": "/api/helper",
+    "workflows": "/api/langgraph",
+    "analytics": "/api/analytics",
+    "marketing": "/api/marketing",
+    "widget": "/",
+}
+
+_INSECURE_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+
+
+class Settings(BaseSettings):
+    """Platform settings. Read once per process with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="CORTEX_", extra="ignore")
+
+    env: Literal["local", "test", "production"] = Field(
+        "local", description="local and test allow generated secrets; production refuses them"
+    )
+    home: Path = Field(Path(".cortex"), description="data dir of the embedded stack (survives down/up)")
+
+    # -- external parts: each one set replaces the embedded part --------------------------
+    database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
+    redis_url: str | None = Field(None, description="Redis/Valkey URL")
+    chroma_url: str | None = Field(None, description="Chroma server URL")
+    smtp_url: str | None = Field(None, description="SMTP relay, smtp://host:port")
+    ray_address: str | None = Field(None, description="address of an existing Ray cluster (host:port)")
+
+    # -- the HTTP gateway ----------------------------------------------------------------
+    http_host: str = Field("127.0.0.1", description="address the Serve gateway binds")
+    http_port: int = Field(8000, description="port of the Serve gateway")
+    public_url: str | None = Field(None, description="URL visitors reach the gateway at")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed to call the owner APIs from a browser"
+    )
+    # 10 MiB: large enough for a chat message or a JSON import, small enough that a flood of
+    # oversized bodies cannot exhaust a replica. File uploads have their own limit.
+    max_body_bytes: int = Field(10 * 1024 * 1024, description="largest request body accepted")
+    trusted_proxy_count: int = Field(0, description="X-Forwarded-For hops to trust")
+    log_level: str = Field("INFO", description="root log level")
+
+    # -- embedded stack ports (used only for parts that are embedded) -----------------------
+    postgres_port: int = Field(54329, description="embedded Postgres port")
+    redis_port: int = Field(63790, description="embedded Valkey port")
+    chroma_port: int = Field(8001, description="embedded Chroma port")
+    smtp_port: int = Field(2525, description="embedded SMTP sink port")
+    ray_port: int = Field(6389, description="embedded Ray GCS port")
+    ray_dashboard_port: int = Field(8265, description="embedded Ray dashboard port")
+
+    # -- data layer ------------------------------------------------------------------------
+    # A replica serves up to ~100 concurrent requests; 10 connections keep Postgres at
+    # 8 apps x replicas x 10 well under its default max_connections of 100 per small node.
+    db_pool_min: int = Field(1, description="asyncpg pool minimum per replica")
+    db_pool_max: int = Field(10, description="asyncpg pool maximum per replica")
+    db_command_timeout_s: float = Field(10.0, description="statement timeout seen by the client")
+
+    # -- event bus ---------------------------------------------------------------------------
+    bus_max_deliveries: int = Field(5, description="deliveries before an event is dead-lettered")
+    bus_retry_base_s: float = Field(1.0, description="first retry delay; doubles per delivery")
+    bus_poll_interval_s: float = Field(0.5, description="outbox relay poll interval")
+
+    secret_key: str | None = Field(None, description="root secret; generated under home in local mode")
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Settings:
+        if self.env == "production" and (self.secret_key or "") in _INSECURE_SECRETS:
+            raise ValueError("CORTEX_SECRET_KEY must be set to a strong value in production")
+        return self
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def stack_state(self) -> dict[str, str]:
+        """Addresses written by the embedded stack, or {} when it has not run."""
+        path = self.home_dir / "stack.json"
+        if not path.exists():
+            return {}
+        return json.loads(path.read_text())
+
+    def _resolve(self, name: str) -> str | None:
+        return getattr(self, name) or self.stack_state().get(name)
+
+    def resolved_database_url(self) -> str:
+        return _require(self._resolve("database_url"), "database_url")
+
+    def resolved_redis_url(self) -> str:
+        return _require(self._resolve("redis_url"), "redis_url")
+
+    def resolved_chroma_url(self) -> str:
+        return _require(self._resolve("chroma_url"), "chroma_url")
+
+    def resolved_smtp_url(self) -> str:
+        return _require(self._resolve("smtp_url"), "smtp_url")
+
+    def resolved_secret_key(self) -> str:
+        """The root secret; in local/test mode generated once and kept under home."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def service_role(self, schema: str) -> str:
+        return f"cortex_{schema}"
+
+    def service_role_password(self, schema: str) -> str:
+        """Each service's login role gets a password derived from the root secret."""
+        key = self.resolved_secret_key().encode()
+        return hmac.new(key, f"db-role:{schema}".encode(), hashlib.sha256).hexdigest()
+
+    def service_database_url(self, schema: str) -> str:
+        """DSN for a service: the admin DSN with the service's own login role."""
+        parts = urlsplit(self.resolved_database_url())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = quote(self.service_role(schema))
+        password = quote(self.service_role_password(schema))
+        netloc = f"{user}:{password}@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _require(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(
+            f"{name} is not configured: set CORTEX_{name.upper()} or start the embedded stack (cortex up)"
+        )
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache after changing env)."""
+    return Settings()

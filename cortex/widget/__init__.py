@@ -1,0 +1,1 @@
+"""widget: the embed script, the chat UI, previews and the owner dashboard (static)."""

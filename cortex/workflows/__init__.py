@@ -1,0 +1,1 @@
+"""workflows: LangGraph workflows (appointment scheduling, tasks) and calendar connections."""

@@ -1,0 +1,1 @@
+"""Ray Serve deployments: thin classes that bind Cortex services to Serve (no business logic)."""

@@ -1,0 +1,20 @@
+"""The `analytics` Serve application: its FastAPI ingress."""
+
+from ray import serve
+from ray.serve import Application
+
+from cortex.analytics.api import create_app
+from deployments._ingress import ServiceIngress
+
+
+@serve.deployment
+@serve.ingress()
+class AnalyticsAPI(ServiceIngress):
+    """Ingress of the `analytics` application."""
+
+    create_app = staticmethod(create_app)
+
+
+def build_app(args: dict[str, str]) -> Application:
+    """App builder named by serve_config.yaml."""
+    return AnalyticsAPI.bind()

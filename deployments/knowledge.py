@@ -1,0 +1,20 @@
+"""The `knowledge` Serve application: its FastAPI ingress."""
+
+from ray import serve
+from ray.serve import Application
+
+from cortex.knowledge.api import create_app
+from deployments._ingress import ServiceIngress
+
+
+@serve.deployment
+@serve.ingress()
+class KnowledgeAPI(ServiceIngress):
+    """Ingress of the `knowledge` application."""
+
+    create_app = staticmethod(create_app)
+
+
+def build_app(args: dict[str, str]) -> Application:
+    """App builder named by serve_config.yaml."""
+    return KnowledgeAPI.bind()

@@ -1,0 +1,64 @@
+"""The eight Serve applications answer through one gateway (Serve's HAProxy ingress)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from cortex.settings import APPLICATIONS
+
+PREFIXES = {app: ("" if prefix == "/" else prefix) for app, prefix in APPLICATIONS.items()}
+
+
+@pytest.mark.parametrize("app", list(APPLICATIONS))
+async def test_every_application_is_live_ready_and_documented(http: httpx.AsyncClient, app: str) -> None:
+    prefix = PREFIXES[app]
+    health = await http.get(f"{prefix}/healthz")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "service": app}
+
+    ready = await http.get(f"{prefix}/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert set(checks.values()) == {"ok"}
+    assert "redis" in checks
+    assert ("postgres" in checks) == (app != "widget")
+
+    docs = await http.get(f"{prefix}/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    spec = (await http.get(f"{prefix}/openapi.json")).json()
+    assert spec["info"]["title"] == f"Cortex {app}"
+
+
+async def test_knowledge_readiness_covers_chroma(http: httpx.AsyncClient) -> None:
+    checks = (await http.get("/api/knowledge/readyz")).json()["checks"]
+    assert checks["chroma"] == "ok"
+
+
+async def test_unknown_route_gets_the_json_error_envelope_with_our_request_id(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/no-such-thing", headers={"X-Request-ID": "gw-test-1"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "Not Found", "request_id": "gw-test-1"}
+    }
+    assert response.headers["x-request-id"] == "gw-test-1"
+
+
+async def test_a_request_without_an_id_gets_one_that_matches_the_error_body(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/auth/missing")
+    request_id = response.headers["x-request-id"]
+    assert request_id
+    assert response.json()["error"]["request_id"] == request_id
+
+
+async def test_oversized_body_is_refused_before_it_reaches_a_route(http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/auth/healthz", content=b"x" * (11 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_longest_prefix_routes_to_the_owning_application(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/api/langgraph/healthz")).json()["service"] == "workflows"
+    assert (await http.get("/api/healthz")).json()["service"] == "core"
+    assert (await http.get("/healthz")).json()["service"] == "widget"
