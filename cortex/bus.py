@@ -89,12 +89,15 @@ async def emit(
     """Write an event to `schema`'s outbox on `conn` (call inside the change's transaction)."""
     stream_for(event_type)  # validate early, in the producer's transaction
     event_id = uuid.uuid4()
+    # The payload goes as text and is cast by Postgres, so emit works on any connection,
+    # whether or not its pool registered a JSON codec.
     await conn.execute(
-        f'INSERT INTO "{schema}".outbox (event_id, event_type, workspace_id, payload) VALUES ($1, $2, $3, $4)',
+        f'INSERT INTO "{schema}".outbox (event_id, event_type, workspace_id, payload) '
+        f"VALUES ($1, $2, $3, $4::text::jsonb)",
         event_id,
         event_type,
         workspace_id,
-        payload,
+        orjson.dumps(payload).decode(),
     )
     await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
     return event_id
@@ -137,7 +140,7 @@ class OutboxRelay:
                     event = Event(
                         event_id=row["event_id"],
                         event_type=row["event_type"],
-                        payload=row["payload"],
+                        payload=_as_dict(row["payload"]),
                         workspace_id=row["workspace_id"],
                         occurred_at=row["occurred_at"],
                     )
@@ -382,6 +385,11 @@ async def group_lag(redis: aioredis.Redis, group: str, streams: Iterable[str]) -
             if name == group:
                 result[stream] = {"lag": int(info.get("lag") or 0), "pending": int(info.get("pending") or 0)}
     return result
+
+
+def _as_dict(payload: dict[str, Any] | str) -> dict[str, Any]:
+    """jsonb arrives decoded on pools with our codec, as text on plain connections."""
+    return orjson.loads(payload) if isinstance(payload, str) else payload
 
 
 def _text(value: bytes | str) -> str:

@@ -20,7 +20,7 @@ async def test_every_schema_has_its_migrations_recorded(settings: Settings) -> N
         rows = await conn.fetch("SELECT schema_name, version FROM cortex_meta.migrations")
     finally:
         await conn.close()
-    assert {row["schema_name"] for row in rows} == set(SCHEMAS)
+    assert set(SCHEMAS) <= {row["schema_name"] for row in rows}
     assert await migrate(settings) == [], "a second run applies nothing"
 
 
@@ -64,7 +64,7 @@ async def test_concurrent_migrators_apply_each_file_exactly_once(settings: Setti
     assert sorted(len(applied) for applied in results) == [0, 0, 2]
     conn = await asyncpg.connect(settings.service_database_url(schema))
     try:
-        assert await conn.fetchval("SELECT count(*) FROM things") == 1
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.things") == 1
         owner = await conn.fetchval("SELECT tableowner FROM pg_tables WHERE tablename = 'things'")
         assert owner == settings.service_role(schema)
     finally:

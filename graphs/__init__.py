@@ -1,0 +1,1 @@
+"""LangGraph graphs (scheduling, helper analysis, …): one package per graph."""

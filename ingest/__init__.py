@@ -1,0 +1,1 @@
+"""Ray job entrypoints: file ingestion, crawling, analytics rollups, pattern mining."""

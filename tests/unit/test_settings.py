@@ -1,0 +1,54 @@
+"""Settings: env knobs, derived DSNs, refusal of default secrets in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from cortex.settings import Settings
+
+
+def test_production_refuses_a_missing_or_default_secret() -> None:
+    with pytest.raises(ValidationError, match="CORTEX_SECRET_KEY"):
+        Settings(env="production")
+    with pytest.raises(ValidationError):
+        Settings(env="production", secret_key="change-me")
+    assert Settings(env="production", secret_key="s" * 40).secret_key
+
+
+def test_env_vars_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORTEX_HTTP_PORT", "9123")
+    monkeypatch.setenv("CORTEX_REDIS_URL", "redis://cache:6379/2")
+    settings = Settings()
+    assert settings.http_port == 9123
+    assert settings.resolved_redis_url() == "redis://cache:6379/2"
+
+
+def test_an_external_url_wins_over_the_embedded_stack_state(tmp_path: Path) -> None:
+    (tmp_path / "stack.json").write_text('{"redis_url": "redis://127.0.0.1:1/0", "chroma_url": "http://x:1"}')
+    settings = Settings(home=tmp_path, redis_url="redis://external:6379/0")
+    assert settings.resolved_redis_url() == "redis://external:6379/0"
+    assert settings.resolved_chroma_url() == "http://x:1"
+
+
+def test_a_missing_part_names_the_setting_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="CORTEX_DATABASE_URL"):
+        Settings(home=tmp_path).resolved_database_url()
+
+
+def test_each_service_gets_its_own_login_role_and_password(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url="postgresql://admin:pw@db.internal:5432/cortex")
+    auth = settings.service_database_url("auth")
+    core = settings.service_database_url("core")
+    assert auth.startswith("postgresql://cortex_auth:") and auth.endswith("@db.internal:5432/cortex")
+    assert settings.service_role_password("auth") != settings.service_role_password("core")
+    assert "admin" not in auth and "cortex_core" in core
+
+
+def test_the_local_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = Settings(home=tmp_path).resolved_secret_key()
+    assert first == Settings(home=tmp_path).resolved_secret_key()
+    assert len(first) >= 48
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,51 @@
+"""What the embedded stack hands to Serve, without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from cortex.settings import APPLICATIONS, Settings
+from cortex.stack import SERVE_CONFIG, Stack, _redact
+
+
+def test_serve_config_declares_every_application_with_fractional_cpus_and_autoscaling() -> None:
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    apps = {app["name"]: app for app in config["applications"]}
+    assert {name: app["route_prefix"] for name, app in apps.items()} == APPLICATIONS
+    total_cpus = 0.0
+    for app in apps.values():
+        for deployment in app["deployments"]:
+            cpus = deployment["ray_actor_options"]["num_cpus"]
+            assert 0 < cpus < 1
+            total_cpus += cpus
+            scaling = deployment["autoscaling_config"]
+            assert scaling["min_replicas"] >= 1 and scaling["max_replicas"] >= scaling["min_replicas"]
+            assert scaling["target_ongoing_requests"] > 0
+    assert total_cpus <= 1.0, "the eight ingresses must fit on 2 cores beside Ray itself"
+
+
+def test_the_deployed_config_carries_our_port_and_home_but_never_the_secret(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("CORTEX_SECRET_KEY", "do-not-leak-this-secret-value")
+    stack = Stack(Settings(home=tmp_path, http_port=18080), echo=lambda _: None)
+    config = stack.serve_config()
+    assert config["http_options"]["port"] == 18080
+    for app in config["applications"]:
+        env = app["runtime_env"]["env_vars"]
+        assert env["CORTEX_HOME"] == str(tmp_path.resolve())
+        assert env["HF_HUB_OFFLINE"] == "1"
+        assert "CORTEX_SECRET_KEY" not in env
+
+
+def test_a_long_home_gets_a_short_ray_temp_dir(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 80)
+    stack = Stack(Settings(home=deep), echo=lambda _: None)
+    assert len(str(stack.ray_temp_dir)) + 70 <= 107
+
+
+def test_passwords_are_redacted_in_status() -> None:
+    assert _redact("postgresql://postgres:hunter2@127.0.0.1:5/cortex") == "postgresql://postgres:***@127.0.0.1:5/cortex"
+    assert _redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
