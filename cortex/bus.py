@@ -113,9 +113,7 @@ class OutboxRelay:
     # 200 rows per transaction: one Redis pipeline round trip each, short row locks.
     BATCH = 200
 
-    def __init__(
-        self, *, pool: asyncpg.Pool, redis: aioredis.Redis, schema: str, poll_interval_s: float = 0.5
-    ) -> None:
+    def __init__(self, *, pool: asyncpg.Pool, redis: aioredis.Redis, schema: str, poll_interval_s: float = 0.5) -> None:
         self.pool = pool
         self.redis = redis
         self.schema = schema
@@ -127,7 +125,7 @@ class OutboxRelay:
         async with self.pool.acquire() as conn, conn.transaction():
             # SKIP LOCKED: several replicas may relay the same schema without double work.
             rows = await conn.fetch(
-                f'SELECT seq, event_id, event_type, workspace_id, payload, occurred_at '
+                f"SELECT seq, event_id, event_type, workspace_id, payload, occurred_at "
                 f'FROM "{self.schema}".outbox WHERE published_at IS NULL '
                 f"ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.BATCH,
@@ -168,9 +166,7 @@ class OutboxRelay:
             return len(rows)
 
     async def pending_count(self) -> int:
-        return await self.pool.fetchval(
-            f'SELECT count(*) FROM "{self.schema}".outbox WHERE published_at IS NULL'
-        )
+        return await self.pool.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox WHERE published_at IS NULL')
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set: woken by NOTIFY from :func:`emit`, polling as a fallback."""
@@ -270,9 +266,7 @@ class Consumer:
         handled = 0
         min_idle_ms = int(self.retry_base_s * 1000)
         for stream in self.streams:
-            pending = await self.redis.xpending_range(
-                stream, self.group, min="-", max="+", count=100, idle=min_idle_ms
-            )
+            pending = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=100, idle=min_idle_ms)
             for item in pending:
                 entry_id = item["message_id"]
                 deliveries = int(item["times_delivered"])
@@ -309,9 +303,7 @@ class Consumer:
                 if first_time:
                     await self.handler(event, conn)
         except Exception as exc:  # noqa: BLE001 - any handler failure means retry later
-            log.warning(
-                "bus: %s failed handling %s (%s): %s", self.group, event.event_type, event.event_id, exc
-            )
+            log.warning("bus: %s failed handling %s (%s): %s", self.group, event.event_type, event.event_id, exc)
             await self.redis.hset(self._errors_key(stream), _text(entry_id), str(exc)[:500])
             return False
         await self.redis.xack(stream, self.group, entry_id)

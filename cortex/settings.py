@@ -90,6 +90,31 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(None, description="root secret; generated under home in local mode")
 
+    # -- auth --------------------------------------------------------------------------------
+    jwt_issuer: str = Field("cortex", description="iss of every token Cortex signs")
+    access_token_ttl_s: int = Field(15 * 60, description="member access token lifetime")
+    refresh_token_ttl_s: int = Field(30 * 24 * 3600, description="refresh token (and session) lifetime")
+    visitor_token_ttl_s: int = Field(60 * 60, description="widget visitor token lifetime")
+    signing_key_max_age_days: int = Field(30, description="the signing key is rotated when older")
+    password_min_length: int = Field(10, description="shortest password accepted")
+    # Login attempts per account: a burst of 5, then one every 12 s. At that pace an attacker
+    # gets ~7,000 guesses a day against one account, and the common-password check removes the
+    # 30,000 most likely passwords, so guessing a policy-compliant password this way fails.
+    login_per_account_per_min: int = Field(5, description="login attempts per account per minute")
+    login_per_ip_per_min: int = Field(30, description="login/register attempts per client IP per minute")
+    rate_limits: dict[str, dict[str, int]] = Field(
+        default_factory=lambda: {
+            "free": {"workspace": 600, "api_key": 300, "visitor": 20, "ip": 600},
+            "pro": {"workspace": 6000, "api_key": 3000, "visitor": 60, "ip": 1200},
+        },
+        description="requests per minute per plan and principal kind",
+    )
+    oidc_providers: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='OIDC logins: {"google": {"client_id", "client_secret"}} or '
+        '{"<name>": {"discovery_url", "client_id", "client_secret"}}',
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.env == "production" and (self.secret_key or "") in _INSECURE_SECRETS:

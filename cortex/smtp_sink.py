@@ -30,8 +30,7 @@ class MaildirHandler:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         content = envelope.original_content or b""
         header = (
-            f"X-Cortex-Mail-From: {envelope.mail_from}\r\n"
-            f"X-Cortex-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"
+            f"X-Cortex-Mail-From: {envelope.mail_from}\r\nX-Cortex-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"
         ).encode()
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(header + content)

@@ -187,8 +187,9 @@ class Stack:
                 f"stop it or set {setting} to a free port"
             )
 
-    def _wait(self, part: str, ready: Callable[[], bool], process: subprocess.Popen[bytes] | None,
-              timeout_s: float) -> None:
+    def _wait(
+        self, part: str, ready: Callable[[], bool], process: subprocess.Popen[bytes] | None, timeout_s: float
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if ready():
@@ -235,14 +236,30 @@ class Stack:
     def _preflight(self) -> None:
         """Refuse to start anything when a port an embedded part needs is taken by another process."""
         checks = [
-            ("postgres", not self.settings.database_url and not self._postgres_running(self.home / "postgres"),
-             self.settings.postgres_port, "CORTEX_POSTGRES_PORT"),
-            ("redis", not self.settings.redis_url and not self._alive_pid("redis"),
-             self.settings.redis_port, "CORTEX_REDIS_PORT"),
-            ("chroma", not self.settings.chroma_url and not self._alive_pid("chroma"),
-             self.settings.chroma_port, "CORTEX_CHROMA_PORT"),
-            ("smtp", not self.settings.smtp_url and not self._alive_pid("smtp"),
-             self.settings.smtp_port, "CORTEX_SMTP_PORT"),
+            (
+                "postgres",
+                not self.settings.database_url and not self._postgres_running(self.home / "postgres"),
+                self.settings.postgres_port,
+                "CORTEX_POSTGRES_PORT",
+            ),
+            (
+                "redis",
+                not self.settings.redis_url and not self._alive_pid("redis"),
+                self.settings.redis_port,
+                "CORTEX_REDIS_PORT",
+            ),
+            (
+                "chroma",
+                not self.settings.chroma_url and not self._alive_pid("chroma"),
+                self.settings.chroma_port,
+                "CORTEX_CHROMA_PORT",
+            ),
+            (
+                "smtp",
+                not self.settings.smtp_url and not self._alive_pid("smtp"),
+                self.settings.smtp_port,
+                "CORTEX_SMTP_PORT",
+            ),
         ]
         if not self.settings.ray_address and not self._ray_running():
             checks += [
@@ -302,10 +319,22 @@ class Stack:
                 os.chown(pwfile, entry.pw_uid, entry.pw_gid)
             try:
                 result = subprocess.run(
-                    [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres",
-                     f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                     "--encoding=UTF8", "--locale=C"],
-                    capture_output=True, text=True, user=run_as, check=False,
+                    [
+                        str(POSTGRES_BIN_PATH / "initdb"),
+                        "-D",
+                        str(pgdata),
+                        "-U",
+                        "postgres",
+                        f"--pwfile={pwfile}",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    user=run_as,
+                    check=False,
                 )
             finally:
                 pwfile.unlink(missing_ok=True)
@@ -317,12 +346,29 @@ class Stack:
             log_path.touch()
             os.chown(log_path, entry.pw_uid, entry.pw_gid)
         # max_connections 300: eight services x replicas x a 10-connection pool, plus jobs and tests.
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' "
-                   f"-c max_connections=300 -c shared_buffers=128MB")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' "
+            f"-c max_connections=300 -c shared_buffers=128MB"
+        )
         result = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-l", str(log_path), "-w", "-t", "60",
-             "-o", options, "start"],
-            capture_output=True, text=True, user=run_as, env=self._env(), check=False,
+            [
+                str(POSTGRES_BIN_PATH / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(log_path),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            user=run_as,
+            env=self._env(),
+            check=False,
             start_new_session=True,
         )
         if result.returncode != 0:
@@ -375,11 +421,30 @@ class Stack:
         data.mkdir(exist_ok=True)
         # AOF with fsync every second: a restart keeps sessions, rate limits and streams; data
         # that must never be lost goes through the Postgres outbox anyway.
-        process = self._spawn("redis", [
-            str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "10000",
-        ])
+        process = self._spawn(
+            "redis",
+            [
+                str(get_binary_path()),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--maxclients",
+                "10000",
+            ],
+        )
         self._wait("redis", lambda: _redis_ping(port), process, 20)
         self._write_state(redis_url=url)
         self.echo(f"  redis      started  127.0.0.1:{port} (valkey)")
@@ -396,9 +461,19 @@ class Stack:
             return
         self._require_port_free("chroma", port, "CORTEX_CHROMA_PORT")
         chroma = Path(sys.executable).parent / "chroma"
-        process = self._spawn("chroma", [
-            str(chroma), "run", "--path", str(self.home / "chroma"), "--host", "127.0.0.1", "--port", str(port),
-        ])
+        process = self._spawn(
+            "chroma",
+            [
+                str(chroma),
+                "run",
+                "--path",
+                str(self.home / "chroma"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+        )
         self._wait("chroma", lambda: _http_ok(f"{url}/api/v2/heartbeat"), process, 60)
         self._write_state(chroma_url=url)
         self.echo(f"  chroma     started  {url}")
@@ -414,9 +489,18 @@ class Stack:
             self.echo(f"  smtp       already running on {url}")
             return
         self._require_port_free("smtp", port, "CORTEX_SMTP_PORT")
-        process = self._spawn("smtp", [
-            sys.executable, "-m", "cortex.smtp_sink", "--port", str(port), "--dir", str(self.home / "mail"),
-        ])
+        process = self._spawn(
+            "smtp",
+            [
+                sys.executable,
+                "-m",
+                "cortex.smtp_sink",
+                "--port",
+                str(port),
+                "--dir",
+                str(self.home / "mail"),
+            ],
+        )
         self._wait("smtp", lambda: port_open("127.0.0.1", port), process, 20)
         self._write_state(smtp_url=url)
         self.echo(f"  smtp       started  {url} (sink: {self.home / 'mail'})")
@@ -434,19 +518,24 @@ class Stack:
         self.ray_temp_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "haproxy").mkdir(parents=True, exist_ok=True)
         ray = Path(sys.executable).parent / "ray"
-        return self._spawn("ray", [
-            str(ray), "start", "--head",
-            f"--port={self.settings.ray_port}",
-            "--node-ip-address=127.0.0.1",
-            "--include-dashboard=true",
-            "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={self.settings.ray_dashboard_port}",
-            f"--ray-client-server-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}",
-            f"--metrics-export-port={free_port()}",
-            f"--temp-dir={self.ray_temp_dir}",
-            "--disable-usage-stats",
-        ])
+        return self._spawn(
+            "ray",
+            [
+                str(ray),
+                "start",
+                "--head",
+                f"--port={self.settings.ray_port}",
+                "--node-ip-address=127.0.0.1",
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.settings.ray_dashboard_port}",
+                f"--ray-client-server-port={free_port()}",
+                f"--dashboard-agent-listen-port={free_port()}",
+                f"--metrics-export-port={free_port()}",
+                f"--temp-dir={self.ray_temp_dir}",
+                "--disable-usage-stats",
+            ],
+        )
 
     def _ray_running(self) -> bool:
         return any(True for _ in self._our_processes(name_contains="gcs_server"))
@@ -468,8 +557,9 @@ class Stack:
         config = yaml.safe_load(SERVE_CONFIG.read_text())
         config["http_options"]["host"] = self.settings.http_host
         config["http_options"]["port"] = self.settings.http_port
-        env_vars = {key: value for key, value in os.environ.items()
-                    if key.startswith("CORTEX_") and key != "CORTEX_SECRET_KEY"}
+        env_vars = {
+            key: value for key, value in os.environ.items() if key.startswith("CORTEX_") and key != "CORTEX_SECRET_KEY"
+        }
         env_vars.update({"CORTEX_HOME": str(self.home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         for app in config["applications"]:
             runtime_env = app.setdefault("runtime_env", {})
@@ -482,7 +572,10 @@ class Stack:
         serve = Path(sys.executable).parent / "serve"
         result = subprocess.run(
             [str(serve), "deploy", str(config_path), "-a", self.dashboard_url],
-            capture_output=True, text=True, env=self._env(), check=False,
+            capture_output=True,
+            text=True,
+            env=self._env(),
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"serve: deploy failed: {(result.stderr or result.stdout).strip()[-300:]}")
@@ -492,8 +585,9 @@ class Stack:
             statuses = self.serve_statuses()
             failed = {name: s for name, s in statuses.items() if s == "DEPLOY_FAILED"}
             if failed:
-                raise StackError(f"serve: applications failed to deploy: {', '.join(failed)} "
-                                 f"(see {self.dashboard_url}/#/serve)")
+                raise StackError(
+                    f"serve: applications failed to deploy: {', '.join(failed)} (see {self.dashboard_url}/#/serve)"
+                )
             if len(statuses) == len(APPLICATIONS) and all(s == "RUNNING" for s in statuses.values()):
                 if _http_ok(f"{self.http_url}/api/auth/healthz"):
                     self.echo(f"  serve      {len(statuses)} applications running on {self.http_url}")
@@ -535,8 +629,13 @@ class Stack:
         statuses = self.serve_statuses() if (ray.running or ray.external) else {}
         for app in APPLICATIONS:
             status = statuses.get(app, "NOT_DEPLOYED" if statuses or ray.running else "STOPPED")
-            parts[f"serve:{app}"] = Part(f"serve:{app}", ray.external, url=f"{self.http_url}{APPLICATIONS[app]}",
-                                         running=status == "RUNNING", detail=status)
+            parts[f"serve:{app}"] = Part(
+                f"serve:{app}",
+                ray.external,
+                url=f"{self.http_url}{APPLICATIONS[app]}",
+                running=status == "RUNNING",
+                detail=status,
+            )
         return parts
 
     # -- down --------------------------------------------------------------------------------
@@ -562,7 +661,9 @@ class Stack:
 
             subprocess.run(
                 [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-                capture_output=True, user=_postgres_user(), check=False,
+                capture_output=True,
+                user=_postgres_user(),
+                check=False,
             )
             pid = _postmaster_pid(pgdata)
             if pid:

@@ -1,12 +1,233 @@
-"""HTTP API of the `auth` service (mounted under its route prefix by Serve or the monolith)."""
+"""HTTP API of the `auth` service (mounted under /api/auth by Serve or the monolith)."""
 
-from fastapi import APIRouter, FastAPI
+from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+
+from cortex.auth import schemas
+from cortex.auth.oidc import router as oidc_router
+from cortex.auth.service import AuthService
+from cortex.errors import Unauthorized
 from cortex.http import create_service_app
+from cortex.http.app import ServiceResources
+from cortex.http.security import Principal, client_ip, public, require, require_user
 
+log = logging.getLogger("cortex.auth")
 router = APIRouter()
+
+# JWKS and the API-key cache are re-published this often, so a flushed or restarted Redis
+# heals within a minute without anyone noticing.
+REPUBLISH_INTERVAL_S = 60
+
+
+def auth_service(request: Request) -> AuthService:
+    resources: ServiceResources = request.app.state.resources
+    assert resources.db is not None and resources.redis is not None
+    return AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
+
+
+Service = Annotated[AuthService, Depends(auth_service)]
+Member = Annotated[Principal, Depends(require_user("viewer"))]
+Admin = Annotated[Principal, Depends(require_user("admin"))]
+Owner = Annotated[Principal, Depends(require_user("owner"))]
+
+
+def _ip(request: Request) -> str:
+    return client_ip(request, request.app.state.resources.settings.trusted_proxy_count)
+
+
+def _agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+@router.post("/register", status_code=201, dependencies=[Depends(public)], response_model=schemas.TokenPair)
+async def register(data: schemas.RegisterIn, request: Request, service: Service) -> schemas.TokenPair:
+    """Create an account and its workspace; the caller becomes its owner."""
+    return await service.register(data, ip=_ip(request), user_agent=_agent(request))
+
+
+@router.post("/login", dependencies=[Depends(public)], response_model=schemas.TokenPair)
+async def login(data: schemas.LoginIn, request: Request, service: Service) -> schemas.TokenPair:
+    return await service.login(data, ip=_ip(request), user_agent=_agent(request))
+
+
+@router.post("/refresh", dependencies=[Depends(public)], response_model=schemas.TokenPair)
+async def refresh(data: schemas.RefreshIn, request: Request, service: Service) -> schemas.TokenPair:
+    """A new token pair; the presented refresh token is spent."""
+    return await service.refresh(data.refresh_token, ip=_ip(request))
+
+
+@router.post("/logout", status_code=204)
+async def logout(
+    principal: Member, request: Request, service: Service, data: schemas.LogoutIn | None = None
+) -> Response:
+    """End this session: its access token and refresh tokens stop working at once."""
+    await service.logout(principal, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.get("/verify", response_model=schemas.VerifyOut)
+async def verify(principal: Member) -> schemas.VerifyOut:
+    assert principal.user_id is not None and principal.role is not None and principal.expires_at is not None
+    return schemas.VerifyOut(
+        user_id=principal.user_id, workspace_id=principal.workspace_id, role=principal.role, exp=principal.expires_at
+    )
+
+
+@router.get("/me", response_model=schemas.MeOut)
+async def me(principal: Member, service: Service) -> schemas.MeOut:
+    return await service.me(principal)
+
+
+@router.post("/switch-workspace", response_model=schemas.TokenPair)
+async def switch_workspace(
+    data: schemas.SwitchWorkspaceIn, principal: Member, request: Request, service: Service
+) -> schemas.TokenPair:
+    """A token pair for another workspace the caller belongs to."""
+    return await service.switch_workspace(principal, data.workspace_id, ip=_ip(request), user_agent=_agent(request))
+
+
+@router.get("/.well-known/jwks.json", dependencies=[Depends(public)])
+async def jwks(service: Service, response: Response) -> dict[str, Any]:
+    """Public keys that verify Cortex tokens (RFC 7517)."""
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return await service.jwks()
+
+
+@router.get("/sessions", response_model=list[schemas.SessionPublic])
+async def list_sessions(principal: Member, service: Service) -> list[schemas.SessionPublic]:
+    return await service.list_sessions(principal)
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+async def revoke_session(session_id: uuid.UUID, principal: Member, request: Request, service: Service) -> Response:
+    await service.revoke_session(principal, session_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.get("/members", response_model=list[schemas.MemberPublic])
+async def list_members(
+    principal: Annotated[Principal, Depends(require("viewer"))], service: Service
+) -> list[schemas.MemberPublic]:
+    return await service.list_members(principal)
+
+
+@router.post("/members", status_code=201, response_model=schemas.MemberPublic)
+async def invite_member(
+    data: schemas.InviteIn, principal: Admin, request: Request, service: Service
+) -> schemas.MemberPublic:
+    """Add an existing account to this workspace with a role."""
+    return await service.invite(principal, data, ip=_ip(request))
+
+
+@router.patch("/members/{user_id}", response_model=schemas.MemberPublic)
+async def change_role(
+    user_id: uuid.UUID, data: schemas.RoleIn, principal: Admin, request: Request, service: Service
+) -> schemas.MemberPublic:
+    """Change a member's role; their sessions end so the new role applies at once."""
+    return await service.change_role(principal, user_id, data.role, ip=_ip(request))
+
+
+@router.delete("/members/{user_id}", status_code=204)
+async def remove_member(user_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
+    await service.remove_member(principal, user_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.get("/api-keys", response_model=list[schemas.ApiKeyPublic])
+async def list_api_keys(principal: Admin, service: Service) -> list[schemas.ApiKeyPublic]:
+    return await service.list_api_keys(principal)
+
+
+@router.post("/api-keys", status_code=201, response_model=schemas.ApiKeyCreated)
+async def create_api_key(
+    data: schemas.ApiKeyIn, principal: Admin, request: Request, service: Service
+) -> schemas.ApiKeyCreated:
+    """Create a key for server-to-server calls; its secret is shown in this response only."""
+    return await service.create_api_key(principal, data, ip=_ip(request))
+
+
+@router.delete("/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(key_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
+    await service.revoke_api_key(principal, key_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.get("/widget-keys", response_model=list[schemas.WidgetKeyPublic])
+async def list_widget_keys(
+    principal: Annotated[Principal, Depends(require("admin"))], service: Service
+) -> list[schemas.WidgetKeyPublic]:
+    return await service.list_widget_keys(principal)
+
+
+@router.post("/widget-keys", status_code=201, response_model=schemas.WidgetKeyPublic)
+async def create_widget_key(
+    data: schemas.WidgetKeyIn, principal: Admin, request: Request, service: Service
+) -> schemas.WidgetKeyPublic:
+    """A public key for a bot's widget; only the listed origins may use it (none by default)."""
+    return await service.create_widget_key(principal, data, ip=_ip(request))
+
+
+@router.patch("/widget-keys/{key_id}", response_model=schemas.WidgetKeyPublic)
+async def update_widget_key(
+    key_id: uuid.UUID, data: schemas.WidgetKeyUpdate, principal: Admin, request: Request, service: Service
+) -> schemas.WidgetKeyPublic:
+    return await service.update_widget_key(principal, key_id, data, ip=_ip(request))
+
+
+@router.delete("/widget-keys/{key_id}", status_code=204)
+async def revoke_widget_key(key_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
+    await service.revoke_widget_key(principal, key_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.post("/visitor-token", dependencies=[Depends(public)], response_model=schemas.VisitorTokenOut)
+async def visitor_token(data: schemas.VisitorTokenIn, request: Request, service: Service) -> schemas.VisitorTokenOut:
+    """Exchange a widget key for a short-lived visitor token (Origin checked against the key)."""
+    member: Principal | None = None
+    if data.preview and request.headers.get("authorization"):
+        member = await request.app.state.resources.authenticator.authenticate(request.headers["authorization"])
+    elif data.preview:
+        raise Unauthorized("preview needs a signed-in member")
+    return await service.visitor_token(data, origin=request.headers.get("origin"), member=member, ip=_ip(request))
+
+
+@router.get("/audit-log", response_model=list[schemas.AuditEntry])
+async def audit_log(
+    principal: Owner,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[schemas.AuditEntry]:
+    """Security events of this workspace, newest first (owners only)."""
+    return await service.audit_log(principal, limit=limit, before_id=before_id)
+
+
+async def _republish(resources: ServiceResources) -> None:
+    """Keep JWKS and API-key records in Redis, where every verifier reads them."""
+    assert resources.db is not None and resources.redis is not None
+    service = AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
+    stop = resources.stopping
+    while not stop.is_set():
+        try:
+            await service.jwks()
+            await service.sync_api_key_cache()
+        except Exception as exc:  # noqa: BLE001 - retried next round; readiness shows the outage
+            log.warning("could not publish JWKS / API keys: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=REPUBLISH_INTERVAL_S)
+        except TimeoutError:
+            pass
 
 
 def create_app() -> FastAPI:
     """The `auth` application: shared middleware, health endpoints and this service's routes."""
-    return create_service_app("auth", routers=[router])
+    return create_service_app("auth", routers=[router, oidc_router], background=[_republish])
+
+
+__all__ = ["create_app", "router", "status"]

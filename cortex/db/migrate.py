@@ -106,8 +106,7 @@ async def _ensure_role_and_schema(conn: asyncpg.Connection, settings: Settings, 
         await conn.execute(f"ALTER ROLE {quoted_role} WITH LOGIN PASSWORD {quoted_password}")
     else:
         await conn.execute(
-            f"CREATE ROLE {quoted_role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-            f"PASSWORD {quoted_password}"
+            f"CREATE ROLE {quoted_role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {quoted_password}"
         )
     # The admin must be a member to create the schema on the role's behalf and SET ROLE to it.
     admin = await conn.fetchval("SELECT current_user")
@@ -119,12 +118,8 @@ async def _ensure_role_and_schema(conn: asyncpg.Connection, settings: Settings, 
     await conn.execute(f"GRANT CONNECT ON DATABASE {_ident(database)} TO {quoted_role}")
 
 
-async def _apply_schema(
-    conn: asyncpg.Connection, settings: Settings, schema: str, directory: Path
-) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT version, checksum FROM cortex_meta.migrations WHERE schema_name = $1", schema
-    )
+async def _apply_schema(conn: asyncpg.Connection, settings: Settings, schema: str, directory: Path) -> list[str]:
+    rows = await conn.fetch("SELECT version, checksum FROM cortex_meta.migrations WHERE schema_name = $1", schema)
     applied = {row["version"]: row["checksum"] for row in rows}
     done: list[str] = []
     for migration in discover(schema, directory):
@@ -142,8 +137,7 @@ async def _apply_schema(
                 raise MigrationError(f"{label} failed: {exc}") from exc
             await conn.execute("RESET ROLE")
             await conn.execute(
-                "INSERT INTO cortex_meta.migrations (schema_name, version, name, checksum) "
-                "VALUES ($1, $2, $3, $4)",
+                "INSERT INTO cortex_meta.migrations (schema_name, version, name, checksum) VALUES ($1, $2, $3, $4)",
                 schema,
                 migration.version,
                 migration.name,

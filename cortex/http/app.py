@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from cortex import __version__
@@ -20,6 +20,7 @@ from cortex.db import create_pool
 from cortex.http.errors import error_response, install_error_handlers
 from cortex.http.middleware import RequestContextMiddleware
 from cortex.http.responses import FastJSONResponse
+from cortex.http.security import Authenticator, public
 from cortex.logs import configure_logging
 from cortex.settings import APPLICATIONS, SCHEMAS, Settings, get_settings
 
@@ -48,6 +49,7 @@ class ServiceResources:
         self.db: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.http: httpx.AsyncClient | None = None
+        self.authenticator: Authenticator | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -60,6 +62,7 @@ class ServiceResources:
             socket_timeout=5,
             health_check_interval=30,
         )
+        self.authenticator = Authenticator(self.redis, self.settings)
         if self.schema:
             self.db = await create_pool(
                 self.settings.service_database_url(self.schema), self.settings, schema=self.schema
@@ -71,6 +74,11 @@ class ServiceResources:
                 poll_interval_s=self.settings.bus_poll_interval_s,
             )
             self.spawn(relay.run(self._stop), name=f"outbox-relay-{self.schema}")
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set when the replica shuts down: background loops wait on it."""
+        return self._stop
 
     def spawn(self, coro: Awaitable[None], *, name: str) -> None:
         """Run a background loop for the replica's lifetime; its death fails the health check."""
@@ -111,6 +119,7 @@ def create_service_app(
     *,
     routers: Sequence[APIRouter] = (),
     checks: Sequence[Readiness] = (),
+    background: Sequence[Callable[[ServiceResources], Awaitable[None]]] = (),
     settings: Settings | None = None,
 ) -> FastAPI:
     """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs."""
@@ -127,6 +136,8 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = ServiceResources(service, settings)
         await resources.start()
+        for loop in background:
+            resources.spawn(loop(resources), name=getattr(loop, "__name__", "background"))
         app.state.resources = resources
         try:
             yield
@@ -153,11 +164,11 @@ def create_service_app(
     # Added last so it runs first: the request id exists before anything else can log or fail.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers", dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: every dependency answers")
+    @app.get("/readyz", tags=["health"], summary="Readiness: every dependency answers", dependencies=[Depends(public)])
     async def readyz(request: Request) -> FastJSONResponse:
         resources: ServiceResources = request.app.state.resources
         results = await asyncio.gather(*(_run_check(check, resources) for check in all_checks))

@@ -28,7 +28,12 @@ async def main(db_url: str, redis_url: str, schema: str, group: str, stream: str
         await asyncio.sleep(3600)  # killed here, before the transaction commits
 
     consumer = Consumer(
-        pool=pool, redis=redis, schema=schema, group=group, streams=[stream], handler=handler,
+        pool=pool,
+        redis=redis,
+        schema=schema,
+        group=group,
+        streams=[stream],
+        handler=handler,
         consumer_name="doomed",
     )
     await consumer.run(asyncio.Event())

@@ -7,6 +7,7 @@ beside `make run`.
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,13 @@ from cortex.settings import Settings, get_settings
 from cortex.stack import Stack, free_port, port_open
 
 PORT_SETTINGS = (
-    "http_port", "postgres_port", "redis_port", "chroma_port", "smtp_port", "ray_port", "ray_dashboard_port",
+    "http_port",
+    "postgres_port",
+    "redis_port",
+    "chroma_port",
+    "smtp_port",
+    "ray_port",
+    "ray_dashboard_port",
 )
 
 
@@ -44,6 +51,9 @@ def running_stack() -> Iterator[RunningStack]:
     ports = {name: free_port() for name in PORT_SETTINGS}
     monkey.setenv("CORTEX_HOME", str(home))
     monkey.setenv("CORTEX_ENV", "test")
+    # As behind a production ingress: one trusted proxy hop, so tests can speak for many client
+    # IPs through X-Forwarded-For (each request gets its own unless a test sets one).
+    monkey.setenv("CORTEX_TRUSTED_PROXY_COUNT", "1")
     for name, port in ports.items():
         monkey.setenv(f"CORTEX_{name.upper()}", str(port))
     for name in ("DATABASE_URL", "REDIS_URL", "CHROMA_URL", "SMTP_URL", "RAY_ADDRESS"):
@@ -73,9 +83,18 @@ def settings(running_stack: RunningStack) -> Settings:
     return running_stack.settings
 
 
+async def _distinct_client_ip(request: httpx.Request) -> None:
+    if "x-forwarded-for" not in request.headers:
+        request.headers["x-forwarded-for"] = (
+            f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+        )
+
+
 @pytest.fixture(scope="session")
 async def http(running_stack: RunningStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=running_stack.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=running_stack.url, timeout=30, event_hooks={"request": [_distinct_client_ip]}
+    ) as client:
         yield client
 
 

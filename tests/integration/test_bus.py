@@ -33,7 +33,8 @@ async def bus_schema(settings: Settings, tmp_path_factory: pytest.TempPathFactor
     """A schema of its own, so the services' relays never publish these tests' events."""
     schema = f"bus_{uuid.uuid4().hex[:8]}"
     directory = copy_bus_migration(
-        tmp_path_factory.mktemp("bus"), schema,
+        tmp_path_factory.mktemp("bus"),
+        schema,
         "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id uuid NOT NULL);",
     )
     await migrate(settings, (schema,), directory=directory)
@@ -58,6 +59,7 @@ async def effects_for(pool: asyncpg.Pool, schema: str, event_id: uuid.UUID) -> i
 def recording_handler(schema: str):
     async def handler(event: Event, conn: asyncpg.Connection) -> None:
         await conn.execute(f"INSERT INTO {schema}.effects (event_id) VALUES ($1)", event.event_id)
+
     return handler
 
 
@@ -70,9 +72,19 @@ class Valkey:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(get_binary_path()),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port):
@@ -140,9 +152,19 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_redelivered(
 
     marker = tmp_path / "inside-handler"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.bus_worker", settings.service_database_url(bus_schema),
-         settings.resolved_redis_url(), bus_schema, group, stream, str(marker)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.bus_worker",
+            settings.service_database_url(bus_schema),
+            settings.resolved_redis_url(),
+            bus_schema,
+            group,
+            stream,
+            str(marker),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         deadline = time.monotonic() + 30
@@ -156,8 +178,15 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_redelivered(
     assert await effects_for(pool, bus_schema, event_id) == 0, "the killed handler's work must not commit"
 
     survivor = Consumer(
-        pool=pool, redis=redis_client, schema=bus_schema, group=group, streams=[stream],
-        handler=recording_handler(bus_schema), retry_base_s=0.2, block_ms=50, consumer_name="survivor",
+        pool=pool,
+        redis=redis_client,
+        schema=bus_schema,
+        group=group,
+        streams=[stream],
+        handler=recording_handler(bus_schema),
+        retry_base_s=0.2,
+        block_ms=50,
+        consumer_name="survivor",
     )
     deadline = time.monotonic() + 20
     while await effects_for(pool, bus_schema, event_id) == 0:
@@ -175,8 +204,13 @@ async def test_a_duplicate_delivery_is_never_applied_twice(
     for _ in range(3):  # e.g. the relay published, then crashed before marking the row
         await redis_client.xadd(stream, event.to_fields())
     consumer = Consumer(
-        pool=pool, redis=redis_client, schema=bus_schema, group="dedupe", streams=[stream],
-        handler=recording_handler(bus_schema), block_ms=50,
+        pool=pool,
+        redis=redis_client,
+        schema=bus_schema,
+        group="dedupe",
+        streams=[stream],
+        handler=recording_handler(bus_schema),
+        block_ms=50,
     )
     await consumer.ensure_groups()
     assert (await consumer.lag())[stream]["lag"] == 3
@@ -198,15 +232,26 @@ async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
         raise ValueError("downstream says no")
 
     consumer = Consumer(
-        pool=pool, redis=redis_client, schema=bus_schema, group="doomed", streams=[stream],
-        handler=always_fails, max_deliveries=3, retry_base_s=0.1, block_ms=20,
+        pool=pool,
+        redis=redis_client,
+        schema=bus_schema,
+        group="doomed",
+        streams=[stream],
+        handler=always_fails,
+        max_deliveries=3,
+        retry_base_s=0.1,
+        block_ms=20,
     )
     deadline = time.monotonic() + 20
     dead: list = []
     while not dead:
         assert time.monotonic() < deadline, "never dead-lettered"
         await consumer.run_once()
-        dead = [f for _, f in await redis_client.xrange(DEAD_LETTER_STREAM) if f[b"event_id"] == str(event.event_id).encode()]
+        dead = [
+            f
+            for _, f in await redis_client.xrange(DEAD_LETTER_STREAM)
+            if f[b"event_id"] == str(event.event_id).encode()
+        ]
     assert len(attempts) == 3
     gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
     assert gaps[1] > gaps[0] * 1.5, f"backoff must grow: {gaps}"

@@ -56,10 +56,14 @@ def _migration_dir(tmp_path: Path, schema: str, files: dict[str, str]) -> Path:
 
 async def test_concurrent_migrators_apply_each_file_exactly_once(settings: Settings, tmp_path: Path) -> None:
     schema = f"mig_{uuid.uuid4().hex[:8]}"
-    directory = _migration_dir(tmp_path, schema, {
-        "001_things.sql": "CREATE TABLE things (id int PRIMARY KEY);",
-        "002_more.sql": "ALTER TABLE things ADD COLUMN name text; INSERT INTO things VALUES (1, 'one');",
-    })
+    directory = _migration_dir(
+        tmp_path,
+        schema,
+        {
+            "001_things.sql": "CREATE TABLE things (id int PRIMARY KEY);",
+            "002_more.sql": "ALTER TABLE things ADD COLUMN name text; INSERT INTO things VALUES (1, 'one');",
+        },
+    )
     results = await asyncio.gather(*(migrate(settings, (schema,), directory=directory) for _ in range(3)))
     assert sorted(len(applied) for applied in results) == [0, 0, 2]
     conn = await asyncpg.connect(settings.service_database_url(schema))
@@ -82,17 +86,19 @@ async def test_an_edited_applied_migration_is_refused(settings: Settings, tmp_pa
 
 async def test_a_failing_migration_applies_nothing_of_itself(settings: Settings, tmp_path: Path) -> None:
     schema = f"mig_{uuid.uuid4().hex[:8]}"
-    directory = _migration_dir(tmp_path, schema, {
-        "001_ok.sql": "CREATE TABLE ok (id int);",
-        "002_bad.sql": "CREATE TABLE half (id int); SELECT no_such_function();",
-    })
+    directory = _migration_dir(
+        tmp_path,
+        schema,
+        {
+            "001_ok.sql": "CREATE TABLE ok (id int);",
+            "002_bad.sql": "CREATE TABLE half (id int); SELECT no_such_function();",
+        },
+    )
     with pytest.raises(MigrationError, match="002_bad failed"):
         await migrate(settings, (schema,), directory=directory)
     conn = await asyncpg.connect(settings.resolved_database_url())
     try:
-        versions = await conn.fetch(
-            "SELECT version FROM cortex_meta.migrations WHERE schema_name = $1", schema
-        )
+        versions = await conn.fetch("SELECT version FROM cortex_meta.migrations WHERE schema_name = $1", schema)
         assert [row["version"] for row in versions] == [1]
         assert await conn.fetchval("SELECT to_regclass($1)", f"{schema}.half") is None
     finally:

@@ -39,9 +39,7 @@ async def test_knowledge_readiness_covers_chroma(http: httpx.AsyncClient) -> Non
 async def test_unknown_route_gets_the_json_error_envelope_with_our_request_id(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/no-such-thing", headers={"X-Request-ID": "gw-test-1"})
     assert response.status_code == 404
-    assert response.json() == {
-        "error": {"code": "not_found", "message": "Not Found", "request_id": "gw-test-1"}
-    }
+    assert response.json() == {"error": {"code": "not_found", "message": "Not Found", "request_id": "gw-test-1"}}
     assert response.headers["x-request-id"] == "gw-test-1"
 
 

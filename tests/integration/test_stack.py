@@ -54,8 +54,14 @@ def test_a_taken_port_fails_with_one_clear_line_before_starting_anything() -> No
         blocker.listen()
         taken = blocker.getsockname()[1]
         settings = Settings(
-            home=home, postgres_port=taken, redis_port=free_port(), chroma_port=free_port(),
-            smtp_port=free_port(), ray_port=free_port(), ray_dashboard_port=free_port(), http_port=free_port(),
+            home=home,
+            postgres_port=taken,
+            redis_port=free_port(),
+            chroma_port=free_port(),
+            smtp_port=free_port(),
+            ray_port=free_port(),
+            ray_dashboard_port=free_port(),
+            http_port=free_port(),
         )
         stack = Stack(settings, echo=lambda _: None)
         with pytest.raises(StackError) as raised:

@@ -11,7 +11,9 @@ from cortex.bus import Event, stream_for
 
 def test_an_event_survives_the_stream_round_trip() -> None:
     event = Event(
-        event_id=uuid.uuid4(), event_type="user.registered", payload={"email": "a@b.c", "n": [1, 2]},
+        event_id=uuid.uuid4(),
+        event_type="user.registered",
+        payload={"email": "a@b.c", "n": [1, 2]},
         workspace_id=uuid.uuid4(),
     )
     fields = {key.encode(): value.encode() for key, value in event.to_fields().items()}

@@ -26,9 +26,7 @@ def test_serve_config_declares_every_application_with_fractional_cpus_and_autosc
     assert total_cpus <= 1.0, "the eight ingresses must fit on 2 cores beside Ray itself"
 
 
-def test_the_deployed_config_carries_our_port_and_home_but_never_the_secret(
-    tmp_path: Path, monkeypatch
-) -> None:
+def test_the_deployed_config_carries_our_port_and_home_but_never_the_secret(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CORTEX_SECRET_KEY", "do-not-leak-this-secret-value")
     stack = Stack(Settings(home=tmp_path, http_port=18080), echo=lambda _: None)
     config = stack.serve_config()

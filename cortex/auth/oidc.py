@@ -1,0 +1,205 @@
+"""Log in with Google or any OpenID Connect issuer (authorization code flow with PKCE).
+
+State, nonce and the PKCE verifier are kept in Redis for ten minutes and used once. The ID
+token is verified against the issuer's published keys, asymmetric algorithms only, with
+`iss`, `aud`, `exp` and the nonce checked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import jwt
+import orjson
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse
+
+from cortex.errors import BadRequest, NotFound, Unauthorized, Unavailable
+from cortex.http.app import ServiceResources
+from cortex.http.security import client_ip, public
+
+router = APIRouter(prefix="/oidc", tags=["oidc"])
+
+GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
+STATE_KEY = "cortex:oidc:state:"
+STATE_TTL_S = 600  # the user has ten minutes at the provider's login page
+# Only asymmetric signatures: an HMAC-signed ID token would be keyed with our client secret.
+ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
+_METADATA_TTL_S = 3600
+_metadata_cache: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _resources(request: Request) -> ServiceResources:
+    return request.app.state.resources
+
+
+Resources = Annotated[ServiceResources, Depends(_resources)]
+
+
+def _provider_config(resources: ServiceResources, provider: str) -> dict[str, str]:
+    config = resources.settings.oidc_providers.get(provider)
+    if not config:
+        raise NotFound(f"no OIDC provider named {provider!r} is configured")
+    discovery = config.get("discovery_url") or (GOOGLE_DISCOVERY if provider == "google" else "")
+    if not discovery or not config.get("client_id"):
+        raise NotFound(f"OIDC provider {provider!r} needs discovery_url and client_id")
+    return {**config, "discovery_url": discovery}
+
+
+async def _metadata(resources: ServiceResources, discovery_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The issuer's discovery document and its JWKS, cached for an hour."""
+    cached = _metadata_cache.get(discovery_url)
+    if cached and time.monotonic() - cached[0] < _METADATA_TTL_S:
+        return cached[1], cached[2]
+    assert resources.http is not None
+    try:
+        metadata = (await resources.http.get(discovery_url)).raise_for_status().json()
+        jwks = (await resources.http.get(metadata["jwks_uri"])).raise_for_status().json()
+    except Exception as exc:  # noqa: BLE001 - any failure means the provider is unusable now
+        raise Unavailable(f"the identity provider did not answer: {type(exc).__name__}") from exc
+    _metadata_cache[discovery_url] = (time.monotonic(), metadata, jwks)
+    return metadata, jwks
+
+
+def _callback_url(request: Request, provider: str) -> str:
+    base = request.app.state.resources.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base.rstrip('/')}/api/auth/oidc/{provider}/callback"
+
+
+def _safe_redirect(target: str | None) -> str | None:
+    """Only a path on our own site: never an open redirect."""
+    if not target:
+        return None
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        raise BadRequest("redirect_to must be a path on this site, like /dashboard")
+    return target
+
+
+@router.get("/providers", dependencies=[Depends(public)])
+async def providers(resources: Resources) -> dict[str, list[str]]:
+    """The OIDC providers this installation offers on its login page."""
+    return {"providers": sorted(resources.settings.oidc_providers)}
+
+
+@router.get("/{provider}/login", dependencies=[Depends(public)], status_code=302)
+async def oidc_login(
+    provider: str,
+    request: Request,
+    resources: Resources,
+    redirect_to: Annotated[str | None, Query(max_length=500)] = None,
+) -> RedirectResponse:
+    """Send the browser to the provider, with state, nonce and a PKCE challenge."""
+    config = _provider_config(resources, provider)
+    metadata, _ = await _metadata(resources, config["discovery_url"])
+    state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    assert resources.redis is not None
+    await resources.redis.set(
+        STATE_KEY + state,
+        orjson.dumps(
+            {"provider": provider, "nonce": nonce, "verifier": verifier, "redirect_to": _safe_redirect(redirect_to)}
+        ),
+        ex=STATE_TTL_S,
+    )
+    client = AsyncOAuth2Client(
+        client_id=config["client_id"],
+        redirect_uri=_callback_url(request, provider),
+        scope="openid email profile",
+        code_challenge_method="S256",
+    )
+    url, _ = client.create_authorization_url(
+        metadata["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
+    )
+    return RedirectResponse(url, status_code=302)
+
+
+@router.get("/{provider}/callback", dependencies=[Depends(public)], response_model=None)
+async def oidc_callback(
+    provider: str,
+    request: Request,
+    resources: Resources,
+    state: Annotated[str, Query(min_length=8, max_length=200)],
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Any:
+    """Finish the login: exchange the code, verify the ID token, sign in or sign up."""
+    assert resources.redis is not None
+    raw = await resources.redis.getdel(STATE_KEY + state)
+    if raw is None:
+        raise Unauthorized("login attempt expired or already used; start again")
+    saved = orjson.loads(raw)
+    if saved["provider"] != provider:
+        raise Unauthorized("login state does not belong to this provider")
+    if error or not code:
+        raise Unauthorized(f"the identity provider refused the login: {error or 'no code'}")
+    config = _provider_config(resources, provider)
+    metadata, jwks = await _metadata(resources, config["discovery_url"])
+    client = AsyncOAuth2Client(
+        client_id=config["client_id"],
+        client_secret=config.get("client_secret"),
+        redirect_uri=_callback_url(request, provider),
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_post",
+    )
+    try:
+        token = await client.fetch_token(metadata["token_endpoint"], code=code, code_verifier=saved["verifier"])
+    except Exception as exc:  # noqa: BLE001 - the provider said no, or did not answer
+        raise Unauthorized(f"the identity provider refused the code: {type(exc).__name__}") from exc
+    finally:
+        await client.aclose()
+    claims = _verify_id_token(
+        token.get("id_token"), jwks, issuer=metadata["issuer"], client_id=config["client_id"], nonce=saved["nonce"]
+    )
+    from cortex.auth.service import AuthService
+
+    assert resources.db is not None
+    service = AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
+    pair = await service.login_with_identity(
+        provider=provider,
+        subject=str(claims["sub"]),
+        email=str(claims.get("email", "")),
+        email_verified=bool(claims.get("email_verified")),
+        name=str(claims.get("name", "")),
+        ip=client_ip(request, resources.settings.trusted_proxy_count),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    if saved.get("redirect_to"):
+        fragment = urlencode(
+            {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "expires_in": pair.expires_in}
+        )
+        return RedirectResponse(f"{saved['redirect_to']}#{fragment}", status_code=302)
+    return pair
+
+
+def _verify_id_token(
+    id_token: str | None, jwks: dict[str, Any], *, issuer: str, client_id: str, nonce: str
+) -> dict[str, Any]:
+    if not id_token:
+        raise Unauthorized("the identity provider returned no ID token")
+    try:
+        header = jwt.get_unverified_header(id_token)
+        if header.get("alg") not in ID_TOKEN_ALGORITHMS:
+            raise Unauthorized("ID token algorithm not allowed")
+        keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys}
+        key = keys.get(header.get("kid")) if header.get("kid") else next(iter(keys.values()), None)
+        if key is None:
+            raise Unauthorized("ID token signed with an unknown key")
+        claims = jwt.decode(
+            id_token,
+            key.key,
+            algorithms=[header["alg"]],
+            audience=client_id,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            leeway=30,
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid ID token: {exc}") from exc
+    if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise Unauthorized("ID token nonce does not match this login")
+    if not claims.get("email"):
+        raise Unauthorized("the identity provider did not share an email address")
+    return claims

@@ -1,0 +1,205 @@
+"""Request and response models of the auth API (never a database row)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["owner", "admin", "agent", "viewer"]
+Permission = Literal["read", "reply", "manage"]
+
+# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is proven by mail.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("not a valid email address")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterIn(Strict):
+    email: str
+    password: str = Field(max_length=1024)
+    workspace_name: str = Field(min_length=1, max_length=120)
+    display_name: str = Field("", max_length=120)
+    marketing_consent: bool = False
+
+    _check_email = field_validator("email")(classmethod(lambda cls, v: _email(v)))
+
+
+class LoginIn(Strict):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1024)
+    workspace_id: uuid.UUID | None = None
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class LogoutIn(Strict):
+    refresh_token: str | None = Field(None, max_length=256)
+
+
+class SwitchWorkspaceIn(Strict):
+    workspace_id: uuid.UUID
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    created_at: datetime
+
+
+class WorkspacePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    plan: str
+    role: Role | None = None
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: UserPublic
+    workspace: WorkspacePublic
+
+
+class VerifyOut(BaseModel):
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: Role
+    exp: int
+
+
+class MeOut(BaseModel):
+    user: UserPublic
+    workspace: WorkspacePublic
+    role: Role
+    workspaces: list[WorkspacePublic]
+
+
+class SessionPublic(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+
+class MemberPublic(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    created_at: datetime
+
+
+class InviteIn(Strict):
+    email: str
+    role: Role = "agent"
+
+    _check_email = field_validator("email")(classmethod(lambda cls, v: _email(v)))
+
+
+class RoleIn(Strict):
+    role: Role
+
+
+class ApiKeyIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    permissions: list[Permission] = Field(min_length=1)
+
+
+class ApiKeyPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    permissions: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    secret: str = Field(description="shown once; store it now")
+
+
+def _origin(value: str) -> str:
+    """An origin is scheme://host[:port], nothing more; normalised to lower case."""
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an origin like https://www.example.com")
+    if "*" in value:
+        raise ValueError("wildcard origins are not allowed; list each origin")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+class WidgetKeyIn(Strict):
+    bot_id: uuid.UUID
+    allowed_origins: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        return sorted({_origin(v) for v in values})
+
+
+class WidgetKeyUpdate(Strict):
+    allowed_origins: list[str] = Field(max_length=50)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        return sorted({_origin(v) for v in values})
+
+
+class WidgetKeyPublic(BaseModel):
+    id: uuid.UUID
+    bot_id: uuid.UUID
+    public_key: str
+    allowed_origins: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class VisitorTokenIn(Strict):
+    public_key: str = Field(min_length=4, max_length=100)
+    visitor_id: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    preview: bool = False
+
+
+class VisitorTokenOut(BaseModel):
+    visitor_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    visitor_id: str
+    bot_id: uuid.UUID
+
+
+class AuditEntry(BaseModel):
+    id: int
+    user_id: uuid.UUID | None
+    event: str
+    detail: dict
+    ip: str
+    created_at: datetime

@@ -1,0 +1,302 @@
+"""Authentication and authorisation for every application, verified locally.
+
+Access tokens are JWTs signed by the auth service (EdDSA, with `kid`). Every application
+verifies them with the auth service's public keys, which auth publishes to Redis
+(``cortex:auth:jwks``) and which each replica caches in memory — so a request costs no call to
+auth, only one short Redis lookup of the session denylist. Verification follows RFC 8725: one
+allowed algorithm, the token type checked, and `iss`, `aud`, `exp`, `nbf` required.
+
+Every route declares a policy: ``Depends(public)`` or ``Depends(require("admin"))`` (or the
+visitor/API-key variants). A test fails for any route without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import jwt
+import orjson
+import redis.asyncio as aioredis
+from fastapi import Depends, Request, Response
+
+from cortex.errors import Forbidden, Unauthorized
+from cortex.http.ratelimit import RateLimiter
+from cortex.settings import Settings
+
+Role = Literal["owner", "admin", "agent", "viewer"]
+ROLE_RANK: dict[str, int] = {"viewer": 1, "agent": 2, "admin": 3, "owner": 4}
+# What an API key may be granted: the abilities of the roles below owner.
+API_KEY_PERMISSIONS: dict[str, Role] = {"read": "viewer", "reply": "agent", "manage": "admin"}
+
+ALGORITHM = "EdDSA"  # the only algorithm accepted: no `none`, no HMAC confusion
+ACCESS_TOKEN_TYPE = "at+jwt"
+VISITOR_TOKEN_TYPE = "visitor+jwt"
+MEMBER_AUDIENCE = "cortex"
+VISITOR_AUDIENCE = "cortex-widget"
+
+JWKS_KEY = "cortex:auth:jwks"
+API_KEY_RECORD = "cortex:auth:apikey:"
+REVOKED_SESSION = "cortex:auth:revoked:sid:"
+# Public keys are re-read from Redis at most this often; an unknown kid forces a re-read, but
+# no more than once per _JWKS_MISS_INTERVAL_S so forged kids cannot hammer Redis.
+_JWKS_TTL_S = 30.0
+_JWKS_MISS_INTERVAL_S = 2.0
+# Tolerated clock skew between the signer and a verifier.
+LEEWAY_S = 5
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a workspace member, an API key or a widget visitor."""
+
+    kind: Literal["user", "api_key", "visitor"]
+    workspace_id: uuid.UUID
+    subject: str
+    role: Role | None = None
+    plan: str = "free"
+    session_id: uuid.UUID | None = None
+    bot_id: uuid.UUID | None = None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    expires_at: int | None = None
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return uuid.UUID(self.subject) if self.kind == "user" else None
+
+    def has_role(self, role: Role) -> bool:
+        """Members by rank; API keys by the permissions they were granted (never owner)."""
+        if self.kind == "user":
+            return ROLE_RANK[self.role or "viewer"] >= ROLE_RANK[role]
+        if self.kind == "api_key":
+            return any(ROLE_RANK[API_KEY_PERMISSIONS[p]] >= ROLE_RANK[role] for p in self.permissions)
+        return False
+
+
+def hash_secret(secret: str) -> bytes:
+    """Hash of a high-entropy secret (API key, refresh token): sha256 is enough at 256 bits."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class Authenticator:
+    """Verifies bearer credentials for one replica (JWKS cached, denylist checked in Redis)."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.limiter = RateLimiter(redis)
+        self._keys: dict[str, Any] = {}
+        self._keys_loaded_at = 0.0
+        self._last_miss_reload = 0.0
+
+    async def _load_keys(self) -> None:
+        raw = await self.redis.get(JWKS_KEY)
+        keys: dict[str, Any] = {}
+        if raw:
+            for jwk in orjson.loads(raw).get("keys", []):
+                if jwk.get("alg") == ALGORITHM and jwk.get("kty") == "OKP":
+                    keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
+        self._keys = keys
+        self._keys_loaded_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> Any:
+        now = time.monotonic()
+        if now - self._keys_loaded_at > _JWKS_TTL_S:
+            await self._load_keys()
+        if kid not in self._keys and now - self._last_miss_reload > _JWKS_MISS_INTERVAL_S:
+            self._last_miss_reload = now
+            await self._load_keys()
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthorized("token signed with an unknown key")
+        return key
+
+    async def decode(self, token: str, *, token_type: str, audience: str) -> dict[str, Any]:
+        """Verify signature, type and registered claims; raise Unauthorized on any doubt."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("token algorithm not allowed")
+        if header.get("typ") != token_type:
+            raise Unauthorized("wrong token type")
+        key = await self._key_for(str(header.get("kid", "")))
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self.settings.jwt_issuer,
+                leeway=LEEWAY_S,
+                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("missing Authorization header", headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise Unauthorized("use Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+        if credential.startswith("ck_"):
+            return await self._api_key(credential)
+        header_type = _peek_type(credential)
+        if header_type == VISITOR_TOKEN_TYPE:
+            claims = await self.decode(credential, token_type=VISITOR_TOKEN_TYPE, audience=VISITOR_AUDIENCE)
+            return Principal(
+                kind="visitor",
+                workspace_id=uuid.UUID(claims["wid"]),
+                subject=claims["sub"],
+                plan=claims.get("plan", "free"),
+                bot_id=uuid.UUID(claims["bot"]),
+                expires_at=claims["exp"],
+            )
+        claims = await self.decode(credential, token_type=ACCESS_TOKEN_TYPE, audience=MEMBER_AUDIENCE)
+        session_id = uuid.UUID(claims["sid"])
+        if await self.redis.exists(REVOKED_SESSION + str(session_id)):
+            raise Unauthorized("session has been revoked")
+        return Principal(
+            kind="user",
+            workspace_id=uuid.UUID(claims["wid"]),
+            subject=claims["sub"],
+            role=claims["role"],
+            plan=claims.get("plan", "free"),
+            session_id=session_id,
+            expires_at=claims["exp"],
+        )
+
+    async def _api_key(self, credential: str) -> Principal:
+        # ck_<prefix>_<secret>: the prefix finds the record, the secret is compared by hash.
+        parts = credential.split("_")
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise Unauthorized("malformed API key")
+        raw = await self.redis.get(API_KEY_RECORD + parts[1])
+        if not raw:
+            raise Unauthorized("unknown or revoked API key")
+        record = orjson.loads(raw)
+        if not hmac.compare_digest(bytes.fromhex(record["secret_hash"]), hash_secret(credential)):
+            raise Unauthorized("unknown or revoked API key")
+        return Principal(
+            kind="api_key",
+            workspace_id=uuid.UUID(record["workspace_id"]),
+            subject=record["id"],
+            plan=record.get("plan", "free"),
+            permissions=frozenset(record["permissions"]),
+        )
+
+    async def enforce_rate_limits(self, principal: Principal, response: Response | None) -> None:
+        """Per principal and per workspace, at the workspace plan's limits."""
+        limits = self.settings.rate_limits.get(principal.plan) or self.settings.rate_limits["free"]
+        if principal.kind == "api_key":
+            await self.limiter.check(f"key:{principal.subject}", limits["api_key"], "API key")
+        elif principal.kind == "visitor":
+            await self.limiter.check(f"visitor:{principal.bot_id}:{principal.subject}", limits["visitor"], "visitor")
+        decision = await self.limiter.check(f"ws:{principal.workspace_id}", limits["workspace"], "workspace")
+        if response is not None:
+            response.headers.update(decision.headers())
+
+
+def _peek_type(token: str) -> str | None:
+    try:
+        return jwt.get_unverified_header(token).get("typ")
+    except jwt.PyJWTError:
+        return None
+
+
+def client_ip(request: Request, trusted_proxy_count: int) -> str:
+    """The caller's IP: X-Forwarded-For is honoured only for the configured number of proxies."""
+    peer = request.client.host if request.client else "unknown"
+    if trusted_proxy_count <= 0:
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    if len(hops) < trusted_proxy_count:
+        return hops[0] if hops else peer
+    candidate = hops[-trusted_proxy_count]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+def _authenticator(request: Request) -> Authenticator:
+    return request.app.state.resources.authenticator
+
+
+async def current_principal(request: Request, response: Response) -> Principal:
+    """The authenticated caller, rate-limited; cached on the request."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    authenticator = _authenticator(request)
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    await authenticator.enforce_rate_limits(principal, response)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _policy(dependency: Callable[..., Awaitable[Any]], policy: str) -> Callable[..., Awaitable[Any]]:
+    dependency.cortex_policy = policy  # type: ignore[attr-defined]
+    return dependency
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A member (or API key) of at least `role` in the token's workspace."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.kind == "visitor":
+            raise Forbidden("visitors may not use this endpoint")
+        if not principal.has_role(role):
+            raise Forbidden(f"requires the {role} role")
+        return principal
+
+    return _policy(dependency, f"role:{role}")
+
+
+def require_user(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A signed-in member of at least `role` (not an API key): account and key management."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.kind != "user":
+            raise Forbidden("only a signed-in member may do this")
+        if not principal.has_role(role):
+            raise Forbidden(f"requires the {role} role")
+        return principal
+
+    return _policy(dependency, f"user:{role}")
+
+
+def require_visitor_or(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A widget visitor, or a member/API key of at least `role` (chat endpoints)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.kind != "visitor" and not principal.has_role(role):
+            raise Forbidden(f"requires a visitor token or the {role} role")
+        return principal
+
+    return _policy(dependency, f"visitor-or:{role}")
+
+
+async def _public() -> None:
+    """No authentication: health checks, login, registration, JWKS."""
+
+
+public = _policy(_public, "public")
+
+
+def policy_of(dependency: Any) -> str | None:
+    return getattr(dependency, "cortex_policy", None)

@@ -1,0 +1,404 @@
+"""The auth application through the Serve gateway: accounts, tokens, roles, keys, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import statistics
+import time
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from cortex.auth import keys
+from cortex.auth.service import AuthService
+from cortex.db import create_pool
+from cortex.http.security import ACCESS_TOKEN_TYPE
+from cortex.settings import Settings
+
+from .accounts import PASSWORD, Account, login, member_of, register
+
+# -- registration and login ------------------------------------------------------------------
+
+
+async def test_register_returns_tokens_user_and_owned_workspace(http: httpx.AsyncClient) -> None:
+    email = f"new-{uuid.uuid4().hex[:8]}@Example.com"
+    response = await http.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "workspace_name": "Bakery"}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 900
+    assert body["user"]["email"] == email
+    assert body["workspace"]["name"] == "Bakery" and body["workspace"]["role"] == "owner"
+    verified = await http.get("/api/auth/verify", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert verified.status_code == 200
+    assert verified.json()["role"] == "owner"
+    assert verified.json()["workspace_id"] == body["workspace"]["id"]
+    again = await http.post(
+        "/api/auth/register", json={"email": email.upper(), "password": PASSWORD, "workspace_name": "Dup"}
+    )
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short1!", "at least 10"),
+        ("password123", "breached"),
+        ("qwertyuiop", "breached"),
+        ("aaaaaaaaaaaa", "different"),
+    ],
+)
+async def test_weak_passwords_are_refused_with_a_reason(http: httpx.AsyncClient, password: str, reason: str) -> None:
+    response = await http.post(
+        "/api/auth/register",
+        json={"email": f"weak-{uuid.uuid4().hex[:8]}@example.com", "password": password, "workspace_name": "W"},
+    )
+    assert response.status_code == 422
+    assert reason in response.json()["error"]["message"]
+    assert password not in response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email", "password": PASSWORD, "workspace_name": "W"},
+        {"email": "a@b.co", "password": PASSWORD},
+        {"email": "a@b.co", "password": PASSWORD, "workspace_name": "W", "role": "owner"},
+        {"email": ["a@b.co"], "password": PASSWORD, "workspace_name": "W"},
+    ],
+)
+async def test_malformed_registration_is_a_422_naming_the_field(http: httpx.AsyncClient, body: dict) -> None:
+    response = await http.post("/api/auth/register", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"].startswith("body")
+
+
+async def test_login_fails_the_same_way_for_unknown_email_and_wrong_password(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    wrong_password, unknown_email = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        a = await http.post("/api/auth/login", json={"email": account.email, "password": "Wrong-password-1"})
+        wrong_password.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        b = await http.post(
+            "/api/auth/login", json={"email": f"nobody-{uuid.uuid4().hex}@example.com", "password": "Wrong-1x"}
+        )
+        unknown_email.append(time.perf_counter() - started)
+        assert a.status_code == b.status_code == 401
+        assert a.json()["error"]["message"] == b.json()["error"]["message"] == "invalid email or password"
+    # Both paths verify an argon2 hash: neither may be several times faster than the other.
+    ratio = statistics.median(wrong_password) / statistics.median(unknown_email)
+    assert 0.33 < ratio < 3, (wrong_password, unknown_email)
+    assert (await login(http, account.email)).workspace_id == account.workspace_id
+
+
+async def test_login_brute_force_is_rate_limited_long_before_a_guess(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    statuses = []
+    for attempt in range(8):
+        response = await http.post(
+            "/api/auth/login", json={"email": account.email, "password": f"guess-number-{attempt}"}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429] * 3
+    limited = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
+    assert limited.status_code == 429, "even the right password waits out the limit"
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["ratelimit-remaining"] == "0"
+    assert limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_per_ip_limit_stops_one_client_spraying_many_accounts(http: httpx.AsyncClient) -> None:
+    ip = {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250 + 1}"}
+    statuses = []
+    for _ in range(35):
+        response = await http.post(
+            "/api/auth/login",
+            json={"email": f"spray-{uuid.uuid4().hex[:8]}@example.com", "password": "Spray-password-1"},
+            headers=ip,
+        )
+        statuses.append(response.status_code)
+    assert statuses.count(429) >= 5 and set(statuses) == {401, 429}
+
+
+# -- tokens: refresh rotation, logout, verification per RFC 8725 -----------------------------
+
+
+async def test_refresh_rotates_and_the_old_refresh_token_is_spent(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    first = await http.post("/api/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert first.status_code == 200
+    pair = first.json()
+    assert pair["refresh_token"] != account.refresh_token
+    assert (
+        await http.get("/api/auth/verify", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    ).status_code == 200
+    garbage = await http.post("/api/auth/refresh", json={"refresh_token": "rt_not-a-real-token"})
+    assert garbage.status_code == 401
+
+
+async def test_refresh_token_reuse_revokes_the_whole_family(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    rotated = (await http.post("/api/auth/refresh", json={"refresh_token": account.refresh_token})).json()
+    reuse = await http.post("/api/auth/refresh", json={"refresh_token": account.refresh_token})
+    assert reuse.status_code == 401
+    assert "revoked" in reuse.json()["error"]["message"]
+    # The attacker's (or victim's) newer tokens of that family die too.
+    assert (await http.post("/api/auth/refresh", json={"refresh_token": rotated["refresh_token"]})).status_code == 401
+    newer = {"Authorization": f"Bearer {rotated['access_token']}"}
+    assert (await http.get("/api/auth/verify", headers=newer)).status_code == 401
+    owner = await login(http, account.email)
+    audit = (await http.get("/api/auth/audit-log", headers=owner.headers)).json()
+    assert "refresh.reuse_detected" in [entry["event"] for entry in audit]
+
+
+async def test_logout_stops_the_access_and_refresh_tokens_at_once(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    other_device = await login(http, account.email)
+    assert (await http.post("/api/auth/logout", headers=account.headers, json={})).status_code == 204
+    assert (await http.get("/api/auth/verify", headers=account.headers)).status_code == 401
+    assert (await http.get("/api/auth/me", headers=account.headers)).status_code == 401
+    assert (await http.post("/api/auth/refresh", json={"refresh_token": account.refresh_token})).status_code == 401
+    assert (await http.get("/api/auth/verify", headers=other_device.headers)).status_code == 200
+
+
+async def test_sessions_can_be_listed_and_revoked(http: httpx.AsyncClient) -> None:
+    account = await register(http)
+    laptop = await login(http, account.email)
+    sessions = (await http.get("/api/auth/sessions", headers=account.headers)).json()
+    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
+    laptop_session = next(s for s in sessions if not s["current"])
+    revoked = await http.delete(f"/api/auth/sessions/{laptop_session['id']}", headers=account.headers)
+    assert revoked.status_code == 204
+    assert (await http.get("/api/auth/verify", headers=laptop.headers)).status_code == 401
+    assert len((await http.get("/api/auth/sessions", headers=account.headers)).json()) == 1
+
+
+@pytest.fixture
+async def auth_conn(settings: Settings):
+    conn = await asyncpg.connect(settings.service_database_url("auth"), server_settings={"search_path": "auth"})
+    yield conn
+    await conn.close()
+
+
+def _claims(account: Account, **overrides: object) -> dict:
+    verified = json.loads(base64.urlsafe_b64decode(account.access_token.split(".")[1] + "=="))
+    now = int(time.time())
+    claims = {**verified, "iat": now, "nbf": now, "exp": now + 600, "jti": uuid.uuid4().hex}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def test_forged_and_misused_tokens_are_refused(
+    http: httpx.AsyncClient, settings: Settings, auth_conn: asyncpg.Connection
+) -> None:
+    account = await register(http)
+    key = await keys.current_key(auth_conn, settings)
+
+    def sign(typ: str = ACCESS_TOKEN_TYPE, **overrides: object) -> str:
+        return key.sign(_claims(account, **overrides), token_type=typ)
+
+    good = sign()
+    assert (await http.get("/api/auth/verify", headers={"Authorization": f"Bearer {good}"})).status_code == 200
+
+    header, payload, signature = good.split(".")
+    tampered_payload = _b64(json.dumps(_claims(account, role="owner", wid=str(uuid.uuid4()))).encode())
+    jwks = (await http.get("/api/auth/.well-known/jwks.json")).json()
+    public_key = base64.urlsafe_b64decode(jwks["keys"][0]["x"] + "==")
+    hs_header = _b64(json.dumps({"alg": "HS256", "typ": ACCESS_TOKEN_TYPE, "kid": key.kid}).encode())
+    hs_signature = _b64(hmac.new(public_key, f"{hs_header}.{payload}".encode(), hashlib.sha256).digest())
+    none_header = _b64(json.dumps({"alg": "none", "typ": ACCESS_TOKEN_TYPE, "kid": key.kid}).encode())
+
+    forged = {
+        "tampered payload": f"{header}.{tampered_payload}.{signature}",
+        "tampered signature": f"{header}.{payload}.{signature[:-4]}AAAA",
+        "expired": sign(exp=int(time.time()) - 60, iat=int(time.time()) - 960, nbf=int(time.time()) - 960),
+        "not yet valid": sign(nbf=int(time.time()) + 300),
+        "wrong audience": sign(aud="someone-else"),
+        "wrong issuer": sign(iss="https://evil.example"),
+        "wrong token type": sign(typ="JWT"),
+        "visitor type for a member route": sign(typ="visitor+jwt"),
+        "missing jti": sign(jti=None),
+        "alg none": f"{none_header}.{payload}.",
+        "HS256 keyed with the public key": f"{hs_header}.{payload}.{hs_signature}",
+        "garbage": "not.a.token",
+    }
+    for name, token in forged.items():
+        response = await http.get("/api/auth/verify", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert response.json()["error"]["code"] == "unauthorized", name
+    for header_value in ("", "Basic dXNlcjpwYXNz", "Bearer", f"Token {good}"):
+        assert (await http.get("/api/auth/verify", headers={"Authorization": header_value})).status_code == 401
+
+
+async def test_key_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
+    http: httpx.AsyncClient, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    account = await register(http)
+    pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
+    try:
+        new_kid = await AuthService(db=pool, redis=redis_client, settings=settings).rotate_signing_key()
+    finally:
+        await pool.close()
+    kids = [key["kid"] for key in (await http.get("/api/auth/.well-known/jwks.json")).json()["keys"]]
+    assert new_kid in kids and len(kids) >= 2
+    assert (await http.get("/api/auth/verify", headers=account.headers)).status_code == 200
+    await asyncio.sleep(2.5)  # a verifier re-reads keys for an unknown kid at most every 2 s
+    fresh = await login(http, account.email)
+    header = json.loads(base64.urlsafe_b64decode(fresh.access_token.split(".")[0] + "=="))
+    assert header["kid"] == new_kid and header["alg"] == "EdDSA" and header["typ"] == ACCESS_TOKEN_TYPE
+    assert (await http.get("/api/auth/verify", headers=fresh.headers)).status_code == 200
+
+
+# -- roles and members ----------------------------------------------------------------------------
+
+
+async def test_roles_gate_what_members_may_do(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    viewer = await member_of(http, owner, "viewer")
+    admin = await member_of(http, owner, "admin")
+    assert (await http.get("/api/auth/members", headers=viewer.headers)).status_code == 200
+    denied = await http.post("/api/auth/api-keys", json={"name": "x", "permissions": ["read"]}, headers=viewer.headers)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+    assert (await http.get("/api/auth/audit-log", headers=admin.headers)).status_code == 403
+    make_owner = await http.patch(f"/api/auth/members/{viewer.user_id}", json={"role": "owner"}, headers=admin.headers)
+    assert make_owner.status_code == 403
+    promote = await http.patch(f"/api/auth/members/{viewer.user_id}", json={"role": "agent"}, headers=admin.headers)
+    assert promote.status_code == 200 and promote.json()["role"] == "agent"
+    # A role change ends the member's sessions, so the new role applies at once.
+    assert (await http.get("/api/auth/verify", headers=viewer.headers)).status_code == 401
+    relogged = await login(http, viewer.email, workspace_id=owner.workspace_id)
+    assert (await http.get("/api/auth/verify", headers=relogged.headers)).json()["role"] == "agent"
+
+
+async def test_the_last_owner_cannot_be_demoted_or_removed(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    demote = await http.patch(f"/api/auth/members/{owner.user_id}", json={"role": "admin"}, headers=owner.headers)
+    assert demote.status_code == 409
+    assert (await http.delete(f"/api/auth/members/{owner.user_id}", headers=owner.headers)).status_code == 409
+
+
+async def test_a_removed_member_loses_access_immediately(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    agent = await member_of(http, owner, "agent")
+    assert (await http.delete(f"/api/auth/members/{agent.user_id}", headers=owner.headers)).status_code == 204
+    assert (await http.get("/api/auth/members", headers=agent.headers)).status_code == 401
+    emails = [m["email"] for m in (await http.get("/api/auth/members", headers=owner.headers)).json()]
+    assert agent.email not in emails
+
+
+async def test_me_lists_every_workspace_and_switching_issues_a_scoped_token(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    agent = await member_of(http, owner, "agent")
+    me = (await http.get("/api/auth/me", headers=agent.headers)).json()
+    assert me["workspace"]["id"] == owner.workspace_id and me["role"] == "agent"
+    assert len(me["workspaces"]) == 2
+    home = next(w for w in me["workspaces"] if w["id"] != owner.workspace_id)
+    switched = await http.post("/api/auth/switch-workspace", json={"workspace_id": home["id"]}, headers=agent.headers)
+    assert switched.status_code == 200 and switched.json()["workspace"]["role"] == "owner"
+    stranger = await http.post(
+        "/api/auth/switch-workspace", json={"workspace_id": str(uuid.uuid4())}, headers=agent.headers
+    )
+    assert stranger.status_code == 404
+
+
+# -- API keys and widget keys -------------------------------------------------------------------
+
+
+async def test_api_keys_authenticate_within_their_permissions_until_revoked(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    created = await http.post(
+        "/api/auth/api-keys", json={"name": "CRM sync", "permissions": ["read"]}, headers=owner.headers
+    )
+    assert created.status_code == 201
+    key = created.json()
+    secret = key["secret"]
+    listed = (await http.get("/api/auth/api-keys", headers=owner.headers)).json()
+    assert [k["name"] for k in listed] == ["CRM sync"] and "secret" not in listed[0]
+    as_key = {"Authorization": f"Bearer {secret}"}
+    assert (await http.get("/api/auth/members", headers=as_key)).status_code == 200
+    assert (await http.get("/api/auth/widget-keys", headers=as_key)).status_code == 403, "read is not manage"
+    assert (await http.get("/api/auth/api-keys", headers=as_key)).status_code == 403, "keys never manage keys"
+    wrong = secret[:-3] + ("aaa" if not secret.endswith("aaa") else "bbb")
+    assert (await http.get("/api/auth/members", headers={"Authorization": f"Bearer {wrong}"})).status_code == 401
+    assert (await http.delete(f"/api/auth/api-keys/{key['id']}", headers=owner.headers)).status_code == 204
+    assert (await http.get("/api/auth/members", headers=as_key)).status_code == 401
+    events = [e["event"] for e in (await http.get("/api/auth/audit-log", headers=owner.headers)).json()]
+    assert {"api_key.created", "api_key.revoked"} <= set(events)
+
+
+async def test_widget_key_is_deny_by_default_and_binds_visitor_tokens_to_origins(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot_id = str(uuid.uuid4())
+    bare = (await http.post("/api/auth/widget-keys", json={"bot_id": bot_id}, headers=owner.headers)).json()
+    assert bare["allowed_origins"] == []
+    nobody = await http.post(
+        "/api/auth/visitor-token", json={"public_key": bare["public_key"]}, headers={"Origin": "https://shop.example"}
+    )
+    assert nobody.status_code == 403
+    preview = await http.post(
+        "/api/auth/visitor-token", json={"public_key": bare["public_key"], "preview": True}, headers=owner.headers
+    )
+    assert preview.status_code == 200
+
+    listed = await http.post(
+        "/api/auth/widget-keys",
+        json={"bot_id": bot_id, "allowed_origins": ["https://Shop.example/", "http://localhost:3000"]},
+        headers=owner.headers,
+    )
+    assert listed.json()["allowed_origins"] == ["http://localhost:3000", "https://shop.example"]
+    key = listed.json()["public_key"]
+    ok = await http.post(
+        "/api/auth/visitor-token", json={"public_key": key}, headers={"Origin": "https://shop.example"}
+    )
+    assert ok.status_code == 200
+    token = ok.json()
+    assert token["bot_id"] == bot_id and token["expires_in"] == 3600 and token["visitor_id"].startswith("v_")
+    for origin in ("https://evil.example", "https://shop.example.evil.example", "http://shop.example", None):
+        headers = {"Origin": origin} if origin else {}
+        refused = await http.post("/api/auth/visitor-token", json={"public_key": key}, headers=headers)
+        assert refused.status_code == 403, origin
+    # A visitor token is not a member token.
+    visitor = {"Authorization": f"Bearer {token['visitor_token']}"}
+    assert (await http.get("/api/auth/members", headers=visitor)).status_code in (401, 403)
+    assert (await http.get("/api/auth/verify", headers=visitor)).status_code in (401, 403)
+    bad_origin = await http.post(
+        "/api/auth/widget-keys", json={"bot_id": bot_id, "allowed_origins": ["*"]}, headers=owner.headers
+    )
+    assert bad_origin.status_code == 422
+    assert (await http.delete(f"/api/auth/widget-keys/{listed.json()['id']}", headers=owner.headers)).status_code == 204
+    gone = await http.post(
+        "/api/auth/visitor-token", json={"public_key": key}, headers={"Origin": "https://shop.example"}
+    )
+    assert gone.status_code == 404
+
+
+# -- signup saga -----------------------------------------------------------------------------------
+
+
+async def test_registration_publishes_user_registered(http: httpx.AsyncClient, redis_client: aioredis.Redis) -> None:
+    account = await register(http)
+    deadline = time.monotonic() + 15
+    while True:
+        entries = await redis_client.xrevrange("cortex:events:user", count=200)
+        payloads = [json.loads(fields[b"payload"]) for _, fields in entries]
+        if any(p["user_id"] == account.user_id for p in payloads):
+            break
+        assert time.monotonic() < deadline, "user.registered never reached the stream"
+        await asyncio.sleep(0.2)
+    event = next(p for p in payloads if p["user_id"] == account.user_id)
+    assert event["workspace_id"] == account.workspace_id and event["email"] == account.email
