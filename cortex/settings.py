@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         },
         description="requests per minute per plan and principal kind",
     )
+    oidc_allow_http_loopback: bool = Field(
+        False, description="allow an http:// OIDC issuer on 127.0.0.1/localhost (local testing only)"
+    )
     oidc_providers: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description='OIDC logins: {"google": {"client_id", "client_secret"}} or '
@@ -119,6 +122,8 @@ class Settings(BaseSettings):
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.env == "production" and (self.secret_key or "") in _INSECURE_SECRETS:
             raise ValueError("CORTEX_SECRET_KEY must be set to a strong value in production")
+        if self.env == "production" and self.oidc_allow_http_loopback:
+            raise ValueError("CORTEX_OIDC_ALLOW_HTTP_LOOPBACK is for local testing, never production")
         return self
 
     # -- derived ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import orjson
@@ -40,6 +40,16 @@ def _resources(request: Request) -> ServiceResources:
 Resources = Annotated[ServiceResources, Depends(_resources)]
 
 
+def _allow_loopback_http(resources: ServiceResources, url: str) -> None:
+    """Issuers speak https; an http issuer on loopback is allowed only when configured (tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if resources.settings.oidc_allow_http_loopback and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return
+    raise NotFound("OIDC providers must use https")
+
+
 def _provider_config(resources: ServiceResources, provider: str) -> dict[str, str]:
     config = resources.settings.oidc_providers.get(provider)
     if not config:
@@ -47,6 +57,7 @@ def _provider_config(resources: ServiceResources, provider: str) -> dict[str, st
     discovery = config.get("discovery_url") or (GOOGLE_DISCOVERY if provider == "google" else "")
     if not discovery or not config.get("client_id"):
         raise NotFound(f"OIDC provider {provider!r} needs discovery_url and client_id")
+    _allow_loopback_http(resources, discovery)
     return {**config, "discovery_url": discovery}
 
 
@@ -66,7 +77,7 @@ async def _metadata(resources: ServiceResources, discovery_url: str) -> tuple[di
 
 
 def _callback_url(request: Request, provider: str) -> str:
-    base = request.app.state.resources.settings.public_url or str(request.base_url).rstrip("/")
+    base = request.app.state.resources.settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
     return f"{base.rstrip('/')}/api/auth/oidc/{provider}/callback"
 
 

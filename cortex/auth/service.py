@@ -19,6 +19,7 @@ from cortex.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cortex.http.ratelimit import RateLimiter
 from cortex.http.security import (
     ACCESS_TOKEN_TYPE,
+    API_KEY_LAST_USED,
     API_KEY_RECORD,
     LEEWAY_S,
     MEMBER_AUDIENCE,
@@ -516,7 +517,14 @@ class AuthService:
     async def list_api_keys(self, principal: Principal) -> list[schemas.ApiKeyPublic]:
         async with self.db.acquire() as conn:
             rows = await store.list_api_keys(conn, workspace_id=principal.workspace_id)
-        return [_api_key(row) for row in rows]
+        keys_out = [_api_key(row) for row in rows]
+        if keys_out:
+            # Verifiers note each use in Redis (no database write per request).
+            used = await self.redis.hmget(API_KEY_LAST_USED, [str(k.id) for k in keys_out])
+            for key, stamp in zip(keys_out, used, strict=True):
+                if stamp is not None:
+                    key.last_used_at = datetime.fromtimestamp(int(stamp), UTC)
+        return keys_out
 
     async def revoke_api_key(self, principal: Principal, key_id: uuid.UUID, *, ip: str) -> None:
         async with self.db.acquire() as conn, conn.transaction():

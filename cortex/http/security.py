@@ -43,6 +43,7 @@ VISITOR_AUDIENCE = "cortex-widget"
 
 JWKS_KEY = "cortex:auth:jwks"
 API_KEY_RECORD = "cortex:auth:apikey:"
+API_KEY_LAST_USED = "cortex:auth:apikey-last-used"
 REVOKED_SESSION = "cortex:auth:revoked:sid:"
 # Public keys are re-read from Redis at most this often; an unknown kid forces a re-read, but
 # no more than once per _JWKS_MISS_INTERVAL_S so forged kids cannot hammer Redis.
@@ -188,6 +189,7 @@ class Authenticator:
         record = orjson.loads(raw)
         if not hmac.compare_digest(bytes.fromhex(record["secret_hash"]), hash_secret(credential)):
             raise Unauthorized("unknown or revoked API key")
+        await self.redis.hset(API_KEY_LAST_USED, record["id"], int(time.time()))
         return Principal(
             kind="api_key",
             workspace_id=uuid.UUID(record["workspace_id"]),

@@ -7,6 +7,7 @@ beside `make run`.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ import redis.asyncio as aioredis
 from cortex.settings import Settings, get_settings
 from cortex.stack import Stack, free_port, port_open
 
+OIDC_CLIENT_SECRET = "oidc-test-client-secret-0123456789"
 PORT_SETTINGS = (
     "http_port",
     "postgres_port",
@@ -38,6 +40,7 @@ class RunningStack:
     stack: Stack
     settings: Settings
     home: Path
+    oidc_port: int
 
     @property
     def url(self) -> str:
@@ -54,6 +57,22 @@ def running_stack() -> Iterator[RunningStack]:
     # As behind a production ingress: one trusted proxy hop, so tests can speak for many client
     # IPs through X-Forwarded-For (each request gets its own unless a test sets one).
     monkey.setenv("CORTEX_TRUSTED_PROXY_COUNT", "1")
+    monkey.setenv("CORTEX_PUBLIC_URL", f"http://127.0.0.1:{ports['http_port']}")
+    # A local OIDC issuer (tests/integration/oidc_provider.py) is configured like Google would be.
+    oidc_port = free_port()
+    monkey.setenv("CORTEX_OIDC_ALLOW_HTTP_LOOPBACK", "1")
+    monkey.setenv(
+        "CORTEX_OIDC_PROVIDERS",
+        json.dumps(
+            {
+                "local": {
+                    "discovery_url": f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration",
+                    "client_id": "cortex-test",
+                    "client_secret": OIDC_CLIENT_SECRET,
+                }
+            }
+        ),
+    )
     for name, port in ports.items():
         monkey.setenv(f"CORTEX_{name.upper()}", str(port))
     for name in ("DATABASE_URL", "REDIS_URL", "CHROMA_URL", "SMTP_URL", "RAY_ADDRESS"):
@@ -63,7 +82,7 @@ def running_stack() -> Iterator[RunningStack]:
     stack = Stack(settings)
     try:
         stack.up()
-        yield RunningStack(stack=stack, settings=settings, home=home)
+        yield RunningStack(stack=stack, settings=settings, home=home, oidc_port=oidc_port)
     finally:
         stack.down()
         leftovers = list(stack._our_processes())

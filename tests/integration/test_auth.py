@@ -331,6 +331,8 @@ async def test_api_keys_authenticate_within_their_permissions_until_revoked(http
     assert [k["name"] for k in listed] == ["CRM sync"] and "secret" not in listed[0]
     as_key = {"Authorization": f"Bearer {secret}"}
     assert (await http.get("/api/auth/members", headers=as_key)).status_code == 200
+    used = (await http.get("/api/auth/api-keys", headers=owner.headers)).json()[0]
+    assert used["last_used_at"] is not None
     assert (await http.get("/api/auth/widget-keys", headers=as_key)).status_code == 403, "read is not manage"
     assert (await http.get("/api/auth/api-keys", headers=as_key)).status_code == 403, "keys never manage keys"
     wrong = secret[:-3] + ("aaa" if not secret.endswith("aaa") else "bbb")

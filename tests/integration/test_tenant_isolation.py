@@ -1,0 +1,123 @@
+"""Walk every route of every application with another workspace's token: nothing leaks.
+
+Another tenant's object answers 404 (not 403, not 200), lists never show it, and a route with
+a path parameter this walk does not know is a failure: teach the walk before shipping it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from tests.routes import all_routes
+
+from .accounts import Account, login, member_of, register
+
+BODIES = {
+    "/api/auth/members/{user_id}": {"role": "viewer"},
+    "/api/auth/widget-keys/{key_id}": {"allowed_origins": []},
+}
+
+
+@pytest.fixture(scope="module")
+async def tenants(http: httpx.AsyncClient) -> dict:
+    owner_a = await register(http, workspace="Tenant A")
+    second_device = await login(http, owner_a.email)
+    agent_a = await member_of(http, owner_a, "agent")
+    api_key = (
+        await http.post("/api/auth/api-keys", json={"name": "a-key", "permissions": ["read"]}, headers=owner_a.headers)
+    ).json()
+    widget_key = (
+        await http.post(
+            "/api/auth/widget-keys",
+            json={"bot_id": str(uuid.uuid4()), "allowed_origins": ["https://a.example"]},
+            headers=owner_a.headers,
+        )
+    ).json()
+    sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
+    session_id = next(s["id"] for s in sessions if s["current"])
+    owner_b = await register(http, workspace="Tenant B")
+    return {
+        "a": owner_a,
+        "agent_a": agent_a,
+        "b": owner_b,
+        "api_key": api_key,
+        "widget_key": widget_key,
+        "session_id": session_id,
+        "second_device": second_device,
+    }
+
+
+def _object_of_a(path: str, param: str, tenants: dict) -> str:
+    if param == "session_id":
+        return tenants["session_id"]
+    if param == "user_id":
+        return tenants["agent_a"].user_id
+    if param == "key_id" and "/api-keys/" in path:
+        return tenants["api_key"]["id"]
+    if param == "key_id" and "/widget-keys/" in path:
+        return tenants["widget_key"]["id"]
+    raise AssertionError(f"the isolation walk does not know {{{param}}} in {path}: add A's object for it")
+
+
+def _secrets_of_a(tenants: dict) -> list[str]:
+    a: Account = tenants["a"]
+    return [
+        a.workspace_id,
+        a.email,
+        tenants["agent_a"].email,
+        tenants["api_key"]["id"],
+        tenants["widget_key"]["id"],
+        tenants["widget_key"]["public_key"],
+        tenants["session_id"],
+    ]
+
+
+async def test_no_route_of_any_application_reaches_another_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
+    b: Account = tenants["b"]
+    walked = 0
+    for route in all_routes():
+        if route.policy == "public" or "{provider}" in route.path:
+            continue
+        params = re.findall(r"{(\w+)}", route.path)
+        if not params and route.method != "GET":
+            continue  # creates act in the caller's own workspace
+        path = route.path
+        for param in params:
+            path = path.replace(f"{{{param}}}", _object_of_a(route.path, param, tenants))
+        response = await http.request(route.method, path, headers=b.headers, json=BODIES.get(route.path))
+        walked += 1
+        if params:
+            assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code}"
+        else:
+            assert response.status_code in (200, 403), f"{route.method} {route.path} -> {response.status_code}"
+            for secret in _secrets_of_a(tenants):
+                assert secret not in response.text, f"{route.method} {route.path} shows tenant A's {secret}"
+    assert walked >= 10
+
+    # And tenant A's objects are untouched by the attempts.
+    a: Account = tenants["a"]
+    assert (await http.get("/api/auth/verify", headers=tenants["second_device"].headers)).status_code == 200
+    members = (await http.get("/api/auth/members", headers=a.headers)).json()
+    assert tenants["agent_a"].email in [m["email"] for m in members]
+    keys = (await http.get("/api/auth/api-keys", headers=a.headers)).json()
+    assert keys[0]["revoked_at"] is None
+    widget = (await http.get("/api/auth/widget-keys", headers=a.headers)).json()
+    assert widget[0]["allowed_origins"] == ["https://a.example"]
+
+
+async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
+    b: Account = tenants["b"]
+    key = (
+        await http.post(
+            "/api/auth/api-keys", json={"name": "b-key", "permissions": ["read", "manage"]}, headers=b.headers
+        )
+    ).json()
+    as_key = {"Authorization": f"Bearer {key['secret']}"}
+    members = await http.get("/api/auth/members", headers=as_key)
+    assert [m["email"] for m in members.json()] == [b.email]
+    widget_keys = await http.get("/api/auth/widget-keys", headers=as_key)
+    assert widget_keys.status_code == 200 and widget_keys.json() == []

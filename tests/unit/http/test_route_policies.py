@@ -1,0 +1,30 @@
+"""A route without an explicit access policy is a defect: this walk finds it."""
+
+from __future__ import annotations
+
+from tests.routes import all_routes
+
+
+def test_every_route_of_every_application_declares_a_policy() -> None:
+    routes = list(all_routes())
+    assert len(routes) > 30, "the walk must see the real routes"
+    missing = [f"{r.method} {r.path}" for r in routes if r.policy is None]
+    assert not missing, f"routes without Depends(public) or Depends(require(...)): {missing}"
+
+
+def test_only_entry_points_are_public() -> None:
+    public = {f"{r.method} {r.path}" for r in all_routes() if r.policy == "public"}
+    allowed_public_suffixes = (
+        "/healthz",
+        "/readyz",
+        "/register",
+        "/login",
+        "/refresh",
+        "/jwks.json",
+        "/visitor-token",
+        "/oidc/providers",
+        "/login",
+        "/callback",
+    )
+    unexpected = sorted(p for p in public if not p.endswith(allowed_public_suffixes))
+    assert not unexpected, f"public routes that should require a role: {unexpected}"
