@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run down status test test-unit lint bench
+.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,11 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cortex deployments graphs ingest tests bench
+
+bench-tools:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench-gateway: $(STAMP) bench-tools
+	$(BIN)/python -m bench.gateway
+
+bench: bench-gateway

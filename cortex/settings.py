@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
 
+    def resolved_public_url(self) -> str:
+        """Where browsers reach the gateway (OIDC callbacks, embed snippets)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
     def stack_state(self) -> dict[str, str]:
         """Addresses written by the embedded stack, or {} when it has not run."""
         path = self.home_dir / "stack.json"

@@ -77,8 +77,8 @@ async def _metadata(resources: ServiceResources, discovery_url: str) -> tuple[di
 
 
 def _callback_url(request: Request, provider: str) -> str:
-    base = request.app.state.resources.settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
-    return f"{base.rstrip('/')}/api/auth/oidc/{provider}/callback"
+    # From settings, never from the Host header: a spoofed Host must not steer the code.
+    return f"{request.app.state.resources.settings.resolved_public_url()}/api/auth/oidc/{provider}/callback"
 
 
 def _safe_redirect(target: str | None) -> str | None:

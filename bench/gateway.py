@@ -1,0 +1,100 @@
+"""Gateway and auth benchmark: the Serve build vs the monolith, measured side by side.
+
+`gateway.json`: an authenticated read (GET /api/auth/members: token verified locally, session
+denylist and rate limits in Redis, one Postgres query). `auth.json`: GET /api/auth/verify
+(token verification alone). Each through Serve's HAProxy gateway and through the monolith (the
+same routers in one uvicorn process) against the same Postgres and Redis, alternating rounds.
+
+Run: make bench-gateway
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+
+from bench.load import summarize, wait_http, wrk, write_result
+from cortex.stack import ephemeral_stack, free_port
+
+CONCURRENCY = 32
+SECONDS = 10
+ROUNDS = 3
+# Benchmarks measure throughput, not the abuse limits: lift every per-plan limit.
+UNLIMITED = {"free": {"workspace": 10**9, "api_key": 10**9, "visitor": 10**9, "ip": 10**9}}
+
+
+def _register(base_url: str) -> str:
+    response = httpx.post(f"{base_url}/api/auth/register", json={
+        "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password 12345",
+        "workspace_name": "Bench",
+    }, timeout=30)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _measure(targets: dict[str, str], path: str, headers: dict[str, str]) -> dict[str, list[dict[str, float]]]:
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for base in targets.values():  # warm-up: connection pools, JIT-free but caches and replicas
+        wrk(base + path, connections=CONCURRENCY, seconds=3, headers=headers)
+    for _ in range(ROUNDS):
+        for name, base in targets.items():
+            runs[name].append(wrk(base + path, connections=CONCURRENCY, seconds=SECONDS, headers=headers))
+    return runs
+
+
+def _fields(runs: dict[str, list[dict[str, float]]]) -> dict:
+    serve_rps = summarize(runs["serve"], "rps")
+    monolith_rps = summarize(runs["monolith"], "rps")
+    return {
+        "serve_rps": round(serve_rps["median"], 1),
+        "monolith_rps": round(monolith_rps["median"], 1),
+        "ratio": round(serve_rps["median"] / monolith_rps["median"], 3),
+        "serve_p50_ms": round(summarize(runs["serve"], "p50_ms")["median"], 2),
+        "serve_p99_ms": round(summarize(runs["serve"], "p99_ms")["median"], 2),
+        "monolith_p50_ms": round(summarize(runs["monolith"], "p50_ms")["median"], 2),
+        "monolith_p99_ms": round(summarize(runs["monolith"], "p99_ms")["median"], 2),
+        "concurrency": CONCURRENCY,
+        "rounds": ROUNDS,
+        "seconds_per_round": SECONDS,
+        "spread": {"serve_rps": serve_rps, "monolith_rps": monolith_rps},
+        "errors": {name: sum(r["errors"] + r["socket_errors"] for r in rs) for name, rs in runs.items()},
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    env = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING"}
+    with ephemeral_stack(env, prefix="cxb") as stack:
+        port = free_port()
+        monolith = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.monolith:app", "--host", "127.0.0.1", "--port", str(port),
+             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+            env=os.environ.copy(),
+        )
+        try:
+            targets = {"serve": stack.http_url, "monolith": f"http://127.0.0.1:{port}"}
+            wait_http(targets["monolith"] + "/api/auth/healthz")
+            token = _register(stack.http_url)
+            headers = {"Authorization": f"Bearer {token}"}
+            results = {}
+            for name, path in (("gateway", "/api/auth/members"), ("auth", "/api/auth/verify")):
+                fields = {"endpoint": f"GET {path}", **_fields(_measure(targets, path, headers))}
+                write_result(name, fields, "make bench-gateway")
+                results[name] = fields
+        finally:
+            monolith.terminate()
+            monolith.wait(10)
+    print(f"{'bench':<8} {'endpoint':<24} {'serve rps':>10} {'mono rps':>10} {'ratio':>6} "
+          f"{'serve p99':>10} {'mono p99':>9}")
+    for name, f in results.items():
+        print(f"{name:<8} {f['endpoint']:<24} {f['serve_rps']:>10.0f} {f['monolith_rps']:>10.0f} "
+              f"{f['ratio']:>6.2f} {f['serve_p99_ms']:>8.1f}ms {f['monolith_p99_ms']:>7.1f}ms")
+
+
+if __name__ == "__main__":
+    main()

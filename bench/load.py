@@ -1,0 +1,84 @@
+"""Load generation with wrk, and the result file every benchmark writes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is needed for this benchmark: apt-get install wrk (make bench installs it)")
+    return wrk
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """One wrk run: requests/s, latency percentiles (ms), and non-2xx/3xx responses."""
+    command = [require_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for pct in ("50", "90", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.MULTILINE)
+        result[f"p{pct}_ms"] = _ms(match.group(1)) if match else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result["errors"] = float(errors.group(1)) if errors else 0.0
+    result["socket_errors"] = float(sum(map(int, socket_errors.groups()))) if socket_errors else 0.0
+    return result
+
+
+def summarize(runs: list[dict[str, float]], key: str) -> dict[str, float]:
+    values = [run[key] for run in runs]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
+    """bench/results/<name>.json with the fields BENCH.md requires of every result."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result = {
+        **fields,
+        "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "machine": {"cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+        "command": command,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def wait_http(url: str, timeout_s: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
