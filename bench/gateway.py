@@ -29,10 +29,15 @@ UNLIMITED = {"free": {"workspace": 10**9, "api_key": 10**9, "visitor": 10**9, "i
 
 
 def _register(base_url: str) -> str:
-    response = httpx.post(f"{base_url}/api/auth/register", json={
-        "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password 12345",
-        "workspace_name": "Bench",
-    }, timeout=30)
+    response = httpx.post(
+        f"{base_url}/api/auth/register",
+        json={
+            "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "bench password 12345",
+            "workspace_name": "Bench",
+        },
+        timeout=30,
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
@@ -72,8 +77,23 @@ def main() -> None:
     with ephemeral_stack(env, prefix="cxb") as stack:
         port = free_port()
         monolith = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.monolith:app", "--host", "127.0.0.1", "--port", str(port),
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.monolith:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
             env=os.environ.copy(),
         )
         try:
@@ -89,11 +109,15 @@ def main() -> None:
         finally:
             monolith.terminate()
             monolith.wait(10)
-    print(f"{'bench':<8} {'endpoint':<24} {'serve rps':>10} {'mono rps':>10} {'ratio':>6} "
-          f"{'serve p99':>10} {'mono p99':>9}")
+    print(
+        f"{'bench':<8} {'endpoint':<24} {'serve rps':>10} {'mono rps':>10} {'ratio':>6} "
+        f"{'serve p99':>10} {'mono p99':>9}"
+    )
     for name, f in results.items():
-        print(f"{name:<8} {f['endpoint']:<24} {f['serve_rps']:>10.0f} {f['monolith_rps']:>10.0f} "
-              f"{f['ratio']:>6.2f} {f['serve_p99_ms']:>8.1f}ms {f['monolith_p99_ms']:>7.1f}ms")
+        print(
+            f"{name:<8} {f['endpoint']:<24} {f['serve_rps']:>10.0f} {f['monolith_rps']:>10.0f} "
+            f"{f['ratio']:>6.2f} {f['serve_p99_ms']:>8.1f}ms {f['monolith_p99_ms']:>7.1f}ms"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ with exponential backoff; after ``max_deliveries`` the event moves to ``cortex:e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -171,17 +172,28 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set: woken by NOTIFY from :func:`emit`, polling as a fallback."""
         listener: asyncpg.Connection | None = None
+        channel = _channel(self.schema)
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
+        async def release() -> None:
+            assert listener is not None
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(channel, wake)
+            await _release_quietly(self.pool, listener)
+
         while not stop.is_set():
             try:
                 if listener is None or listener.is_closed():
                     listener = await self.pool.acquire()
-                    await listener.add_listener(_channel(self.schema), lambda *_: self._wake.set())
+                    await listener.add_listener(channel, wake)
                 while await self.publish_pending() == OutboxRelay.BATCH:
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay for %s: postgres unavailable: %s", self.schema, exc)
                 if listener is not None:
-                    await _release_quietly(self.pool, listener)
+                    await release()
                     listener = None
             self._wake.clear()
             try:
@@ -189,7 +201,7 @@ class OutboxRelay:
             except TimeoutError:
                 pass
         if listener is not None:
-            await _release_quietly(self.pool, listener)
+            await release()
 
 
 async def _release_quietly(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:

@@ -747,10 +747,20 @@ def ephemeral_stack(env: dict[str, str] | None = None, *, prefix: str = "cx") ->
 
 
 _PORT_SETTINGS = (
-    "http_port", "postgres_port", "redis_port", "chroma_port", "smtp_port", "ray_port", "ray_dashboard_port",
+    "http_port",
+    "postgres_port",
+    "redis_port",
+    "chroma_port",
+    "smtp_port",
+    "ray_port",
+    "ray_dashboard_port",
 )
 _EXTERNAL_SETTINGS = (
-    "CORTEX_DATABASE_URL", "CORTEX_REDIS_URL", "CORTEX_CHROMA_URL", "CORTEX_SMTP_URL", "CORTEX_RAY_ADDRESS",
+    "CORTEX_DATABASE_URL",
+    "CORTEX_REDIS_URL",
+    "CORTEX_CHROMA_URL",
+    "CORTEX_SMTP_URL",
+    "CORTEX_RAY_ADDRESS",
 )
 
 

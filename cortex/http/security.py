@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -26,8 +27,8 @@ import orjson
 import redis.asyncio as aioredis
 from fastapi import Depends, Request, Response
 
-from cortex.errors import Forbidden, Unauthorized
-from cortex.http.ratelimit import RateLimiter
+from cortex.errors import Forbidden, RateLimited, Unauthorized
+from cortex.http.ratelimit import Decision, RateLimiter
 from cortex.settings import Settings
 
 Role = Literal["owner", "admin", "agent", "viewer"]
@@ -51,6 +52,8 @@ _JWKS_TTL_S = 30.0
 _JWKS_MISS_INTERVAL_S = 2.0
 # Tolerated clock skew between the signer and a verifier.
 LEEWAY_S = 5
+# Verified tokens kept per replica: 10k live sessions' tokens at ~1 KB each is ~10 MB.
+_VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class Authenticator:
         self.settings = settings
         self.limiter = RateLimiter(redis)
         self._keys: dict[str, Any] = {}
+        # Verified tokens (bytes-identical) skip signature checks until they expire; revocation
+        # and rate limits are still checked on every request by `admit`.
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._keys_loaded_at = 0.0
         self._last_miss_reload = 0.0
 
@@ -103,6 +109,8 @@ class Authenticator:
             for jwk in orjson.loads(raw).get("keys", []):
                 if jwk.get("alg") == ALGORITHM and jwk.get("kty") == "OKP":
                     keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
+        if set(keys) != set(self._keys):
+            self._verified.clear()  # a withdrawn key must take its tokens with it
         self._keys = keys
         self._keys_loaded_at = time.monotonic()
 
@@ -145,6 +153,13 @@ class Authenticator:
             raise Unauthorized(f"invalid token: {exc}") from exc
 
     async def authenticate(self, authorization: str | None) -> Principal:
+        """Identify the caller and admit them (session not revoked, within rate limits)."""
+        principal = await self.identify(authorization)
+        await self.admit(principal)
+        return principal
+
+    async def identify(self, authorization: str | None) -> Principal:
+        """Verify the credential (no revocation or rate-limit check: see `admit`)."""
         if not authorization:
             raise Unauthorized("missing Authorization header", headers={"WWW-Authenticate": "Bearer"})
         scheme, _, credential = authorization.partition(" ")
@@ -153,6 +168,17 @@ class Authenticator:
             raise Unauthorized("use Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
         if credential.startswith("ck_"):
             return await self._api_key(credential)
+        cached = self._verified.get(credential)
+        if cached is not None and cached.expires_at is not None and cached.expires_at + LEEWAY_S > time.time():
+            self._verified.move_to_end(credential)
+            return cached
+        principal = await self._verify_jwt(credential)
+        self._verified[credential] = principal
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_jwt(self, credential: str) -> Principal:
         header_type = _peek_type(credential)
         if header_type == VISITOR_TOKEN_TYPE:
             claims = await self.decode(credential, token_type=VISITOR_TOKEN_TYPE, audience=VISITOR_AUDIENCE)
@@ -165,16 +191,13 @@ class Authenticator:
                 expires_at=claims["exp"],
             )
         claims = await self.decode(credential, token_type=ACCESS_TOKEN_TYPE, audience=MEMBER_AUDIENCE)
-        session_id = uuid.UUID(claims["sid"])
-        if await self.redis.exists(REVOKED_SESSION + str(session_id)):
-            raise Unauthorized("session has been revoked")
         return Principal(
             kind="user",
             workspace_id=uuid.UUID(claims["wid"]),
             subject=claims["sub"],
             role=claims["role"],
             plan=claims.get("plan", "free"),
-            session_id=session_id,
+            session_id=uuid.UUID(claims["sid"]),
             expires_at=claims["exp"],
         )
 
@@ -189,7 +212,6 @@ class Authenticator:
         record = orjson.loads(raw)
         if not hmac.compare_digest(bytes.fromhex(record["secret_hash"]), hash_secret(credential)):
             raise Unauthorized("unknown or revoked API key")
-        await self.redis.hset(API_KEY_LAST_USED, record["id"], int(time.time()))
         return Principal(
             kind="api_key",
             workspace_id=uuid.UUID(record["workspace_id"]),
@@ -198,16 +220,25 @@ class Authenticator:
             permissions=frozenset(record["permissions"]),
         )
 
-    async def enforce_rate_limits(self, principal: Principal, response: Response | None) -> None:
-        """Per principal and per workspace, at the workspace plan's limits."""
+    async def admit(self, principal: Principal) -> Decision:
+        """One Redis round trip: the session denylist and the principal's and workspace's limits."""
         limits = self.settings.rate_limits.get(principal.plan) or self.settings.rate_limits["free"]
+        checks = [(f"ws:{principal.workspace_id}", limits["workspace"], "workspace")]
         if principal.kind == "api_key":
-            await self.limiter.check(f"key:{principal.subject}", limits["api_key"], "API key")
+            checks.insert(0, (f"key:{principal.subject}", limits["api_key"], "API key"))
         elif principal.kind == "visitor":
-            await self.limiter.check(f"visitor:{principal.bot_id}:{principal.subject}", limits["visitor"], "visitor")
-        decision = await self.limiter.check(f"ws:{principal.workspace_id}", limits["workspace"], "workspace")
-        if response is not None:
-            response.headers.update(decision.headers())
+            checks.insert(0, (f"visitor:{principal.bot_id}:{principal.subject}", limits["visitor"], "visitor"))
+        revoked_key = REVOKED_SESSION + str(principal.session_id) if principal.session_id else None
+        last_used = (API_KEY_LAST_USED, principal.subject) if principal.kind == "api_key" else None
+        revoked, decision, what = await self.limiter.admit(revoked_key, checks, last_used=last_used)
+        if revoked:
+            raise Unauthorized("session has been revoked")
+        if not decision.allowed:
+            raise RateLimited(
+                f"too many requests for this {what}; retry in {decision.headers()['Retry-After']} s",
+                headers=decision.headers(),
+            )
+        return decision
 
 
 def _peek_type(token: str) -> str | None:
@@ -242,8 +273,9 @@ async def current_principal(request: Request, response: Response) -> Principal:
     if cached is not None:
         return cached
     authenticator = _authenticator(request)
-    principal = await authenticator.authenticate(request.headers.get("authorization"))
-    await authenticator.enforce_rate_limits(principal, response)
+    principal = await authenticator.identify(request.headers.get("authorization"))
+    decision = await authenticator.admit(principal)
+    response.headers.update(decision.headers())
     request.state.principal = principal
     return principal
 

@@ -45,18 +45,29 @@ def running_stack() -> Iterator[RunningStack]:
         "CORTEX_TRUSTED_PROXY_COUNT": "1",
         # A local OIDC issuer (tests/integration/oidc_provider.py), configured as Google would be.
         "CORTEX_OIDC_ALLOW_HTTP_LOOPBACK": "1",
-        "CORTEX_OIDC_PROVIDERS": json.dumps({"local": {
-            "discovery_url": f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration",
-            "client_id": "cortex-test", "client_secret": OIDC_CLIENT_SECRET,
-        }}),
+        "CORTEX_OIDC_PROVIDERS": json.dumps(
+            {
+                "local": {
+                    "discovery_url": f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration",
+                    "client_id": "cortex-test",
+                    "client_secret": OIDC_CLIENT_SECRET,
+                }
+            }
+        ),
     }
     with ephemeral_stack(env, prefix="cxt") as stack:
         yield RunningStack(stack=stack, settings=stack.settings, home=stack.home, oidc_port=oidc_port)
     # `down` must leave nothing behind: no process of ours (HAProxy included), no open port.
     leftovers = [p for p in stack._our_processes() if p.is_running()]
     assert not leftovers, f"processes left after down: {leftovers}"
-    ports = [stack.settings.http_port, stack.settings.postgres_port, stack.settings.redis_port,
-             stack.settings.chroma_port, stack.settings.ray_port, stack.settings.ray_dashboard_port]
+    ports = [
+        stack.settings.http_port,
+        stack.settings.postgres_port,
+        stack.settings.redis_port,
+        stack.settings.chroma_port,
+        stack.settings.ray_port,
+        stack.settings.ray_dashboard_port,
+    ]
     assert not [port for port in ports if port_open("127.0.0.1", port)], "ports still open after down"
     home = str(stack.home)
     assert not [p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])]
