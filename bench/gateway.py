@@ -18,7 +18,7 @@ import uuid
 
 import httpx
 
-from bench.load import summarize, wait_http, wrk, write_result
+from bench.load import summarize, wait_http, write_result, wrk
 from cortex.stack import ephemeral_stack, free_port
 
 CONCURRENCY = 32

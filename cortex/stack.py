@@ -560,7 +560,11 @@ class Stack:
         env_vars = {
             key: value for key, value in os.environ.items() if key.startswith("CORTEX_") and key != "CORTEX_SECRET_KEY"
         }
-        env_vars.update({"CORTEX_HOME": str(self.home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+        env_vars.update({
+            "CORTEX_HOME": str(self.home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            # A changed source tree changes the config, so `up` after an edit redeploys the code.
+            "CORTEX_CODE_VERSION": code_version(),
+        })
         for app in config["applications"]:
             runtime_env = app.setdefault("runtime_env", {})
             runtime_env.setdefault("env_vars", {}).update(env_vars)
@@ -762,6 +766,17 @@ _EXTERNAL_SETTINGS = (
     "CORTEX_SMTP_URL",
     "CORTEX_RAY_ADDRESS",
 )
+
+
+def code_version() -> str:
+    """Digest of the Python sources Serve runs (cortex/, deployments/, graphs/)."""
+    digest = hashlib.sha256()
+    for folder in ("cortex", "deployments", "graphs"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".sql") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _terminate(processes: list[psutil.Process], timeout_s: float = 10) -> None:

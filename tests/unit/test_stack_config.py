@@ -47,3 +47,14 @@ def test_a_long_home_gets_a_short_ray_temp_dir(tmp_path: Path) -> None:
 def test_passwords_are_redacted_in_status() -> None:
     assert _redact("postgresql://postgres:hunter2@127.0.0.1:5/cortex") == "postgresql://postgres:***@127.0.0.1:5/cortex"
     assert _redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_an_edited_source_tree_changes_what_is_deployed(tmp_path: Path, monkeypatch) -> None:
+    import cortex.stack as stack_module
+
+    first = Stack(Settings(home=tmp_path), echo=lambda _: None).serve_config()
+    monkeypatch.setattr(stack_module, "code_version", lambda: "changed")
+    second = Stack(Settings(home=tmp_path), echo=lambda _: None).serve_config()
+    version = first["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"]
+    assert len(version) == 16
+    assert second["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"] == "changed"
