@@ -105,6 +105,12 @@ class Stack:
         return Path("/tmp") / f"cortex-ray-{self.stack_id}"
 
     @property
+    def haproxy_dir(self) -> Path:
+        # HAProxy's admin socket path (this dir + a 56-character node id + "/admin.sock") must
+        # stay under 97 bytes, so it cannot live under an arbitrary home.
+        return Path("/tmp") / f"cxh-{self.stack_id[:8]}"
+
+    @property
     def http_url(self) -> str:
         host = "127.0.0.1" if self.settings.http_host in ("0.0.0.0", "") else self.settings.http_host
         return f"http://{host}:{self.settings.http_port}"
@@ -118,7 +124,7 @@ class Stack:
 
     def _env(self) -> dict[str, str]:
         """Environment of every process we start: ours to find again, and Serve's HAProxy set-up."""
-        haproxy_dir = self.run_dir / "haproxy"
+        haproxy_dir = self.haproxy_dir
         env = dict(os.environ)
         env.update(
             {
@@ -516,7 +522,7 @@ class Stack:
         self._require_port_free("ray dashboard", self.settings.ray_dashboard_port, "CORTEX_RAY_DASHBOARD_PORT")
         self._require_port_free("http", self.settings.http_port, "CORTEX_HTTP_PORT")
         self.ray_temp_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "haproxy").mkdir(parents=True, exist_ok=True)
+        self.haproxy_dir.mkdir(parents=True, exist_ok=True)
         ray = Path(sys.executable).parent / "ray"
         return self._spawn(
             "ray",
@@ -682,10 +688,10 @@ class Stack:
             _terminate(leftovers)
         self._pid_file("ray").unlink(missing_ok=True)
         # Serve's HAProxy keeps a metrics socket in a fixed /tmp folder named like ours.
-        haproxy_dir = self.run_dir / "haproxy"
-        if haproxy_dir.is_dir():
-            for node_dir in haproxy_dir.iterdir():
+        if self.haproxy_dir.is_dir():
+            for node_dir in self.haproxy_dir.iterdir():
                 shutil.rmtree(Path("/tmp/haproxy-serve") / node_dir.name, ignore_errors=True)
+            shutil.rmtree(self.haproxy_dir, ignore_errors=True)
         return stopped
 
     def _our_processes(self, name_contains: str | None = None) -> Iterator[psutil.Process]:

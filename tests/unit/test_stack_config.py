@@ -58,3 +58,11 @@ def test_an_edited_source_tree_changes_what_is_deployed(tmp_path: Path, monkeypa
     version = first["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"]
     assert len(version) == 16
     assert second["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"] == "changed"
+
+
+def test_unix_socket_paths_fit_whatever_the_checkout_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("checkout-" * 12) / ".cortex"
+    stack = Stack(Settings(home=deep), echo=lambda _: None)
+    node_id = "c" * 56  # Ray names HAProxy's folder by the 56-character node id
+    assert len(str(stack.haproxy_dir / node_id / "admin.sock")) <= 97
+    assert len(str(stack.ray_temp_dir)) + 70 <= 107
