@@ -566,11 +566,15 @@ class Stack:
         env_vars = {
             key: value for key, value in os.environ.items() if key.startswith("CORTEX_") and key != "CORTEX_SECRET_KEY"
         }
-        env_vars.update({
-            "CORTEX_HOME": str(self.home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            # A changed source tree changes the config, so `up` after an edit redeploys the code.
-            "CORTEX_CODE_VERSION": code_version(),
-        })
+        env_vars.update(
+            {
+                "CORTEX_HOME": str(self.home),
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                # A changed source tree changes the config, so `up` after an edit redeploys the code.
+                "CORTEX_CODE_VERSION": code_version(),
+            }
+        )
         for app in config["applications"]:
             runtime_env = app.setdefault("runtime_env", {})
             runtime_env.setdefault("env_vars", {}).update(env_vars)

@@ -1,10 +1,125 @@
-"""HTTP API of the `core` service (mounted under its route prefix by Serve or the monolith)."""
+"""HTTP API of the `core` service (mounted under /api by Serve or the monolith)."""
 
-from fastapi import APIRouter, FastAPI
+from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+
+from cortex.core import schemas
+from cortex.core.service import CoreService
 from cortex.http import create_service_app
+from cortex.http.app import ServiceResources
+from cortex.http.security import Principal, require
 
 router = APIRouter()
+
+
+def core_service(request: Request) -> CoreService:
+    resources: ServiceResources = request.app.state.resources
+    assert resources.db is not None
+    return CoreService(db=resources.db)
+
+
+Service = Annotated[CoreService, Depends(core_service)]
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Agent = Annotated[Principal, Depends(require("agent"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+@router.post("/bots", status_code=201, response_model=schemas.BotPublic, tags=["bots"])
+async def create_bot(data: schemas.BotIn, principal: Admin, service: Service) -> schemas.BotPublic:
+    return await service.create_bot(principal, data)
+
+
+@router.get("/bots", response_model=list[schemas.BotPublic], tags=["bots"])
+async def list_bots(principal: Viewer, service: Service) -> list[schemas.BotPublic]:
+    return await service.list_bots(principal)
+
+
+@router.get("/bots/{bot_id}", response_model=schemas.BotPublic, tags=["bots"])
+async def get_bot(bot_id: uuid.UUID, principal: Viewer, service: Service) -> schemas.BotPublic:
+    return await service.get_bot(principal, bot_id)
+
+
+@router.patch("/bots/{bot_id}", response_model=schemas.BotPublic, tags=["bots"])
+async def update_bot(
+    bot_id: uuid.UUID, data: schemas.BotUpdate, principal: Admin, service: Service
+) -> schemas.BotPublic:
+    return await service.update_bot(principal, bot_id, data)
+
+
+@router.delete("/bots/{bot_id}", status_code=204, tags=["bots"])
+async def delete_bot(bot_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+    await service.delete_bot(principal, bot_id)
+    return Response(status_code=204)
+
+
+def conversation_filters(
+    bot_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[schemas.ConversationStatus | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="last message at or after")] = None,
+    until: Annotated[datetime | None, Query(description="started before")] = None,
+    rating: Annotated[int | None, Query(ge=1, le=5)] = None,
+    q: Annotated[str | None, Query(min_length=2, max_length=200, description="text in any message")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict:
+    return {
+        "bot_id": bot_id,
+        "status": status,
+        "since": since,
+        "until": until,
+        "rating": rating,
+        "text": q,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+Filters = Annotated[dict, Depends(conversation_filters)]
+
+
+@router.get("/conversations", response_model=list[schemas.ConversationPublic], tags=["conversations"])
+async def list_conversations(principal: Viewer, service: Service, filters: Filters) -> list[schemas.ConversationPublic]:
+    return await service.list_conversations(principal, **filters)
+
+
+@router.get("/conversations/export", tags=["conversations"])
+async def export_conversations(
+    principal: Admin, service: Service, filters: Filters, format: Literal["json", "csv"] = "json"
+) -> Response:
+    """Every matching conversation with its transcript, as JSON or CSV."""
+    media_type, body = await service.export_conversations(principal, fmt=format, **filters)
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="conversations.{format}"',
+        },
+    )
+
+
+@router.get("/conversations/{conversation_id}", response_model=schemas.ConversationDetail, tags=["conversations"])
+async def get_conversation(
+    conversation_id: uuid.UUID, principal: Viewer, service: Service
+) -> schemas.ConversationDetail:
+    return await service.get_conversation(principal, conversation_id)
+
+
+@router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationPublic, tags=["conversations"])
+async def update_conversation(
+    conversation_id: uuid.UUID, data: schemas.ConversationUpdate, principal: Agent, service: Service
+) -> schemas.ConversationPublic:
+    return await service.update_conversation(principal, conversation_id, data)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204, tags=["conversations"])
+async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+    await service.delete_conversation(principal, conversation_id)
+    return Response(status_code=204)
 
 
 def create_app() -> FastAPI:

@@ -12,18 +12,23 @@ import uuid
 import httpx
 import pytest
 
+from cortex.core import store as core_store
+from cortex.settings import Settings
 from tests.routes import all_routes
 
 from .accounts import Account, login, member_of, register
+from .db import service_conn
 
 BODIES = {
     "/api/auth/members/{user_id}": {"role": "viewer"},
     "/api/auth/widget-keys/{key_id}": {"allowed_origins": []},
+    "/api/bots/{bot_id}": {"name": "hijacked"},
+    "/api/conversations/{conversation_id}": {"status": "closed"},
 }
 
 
 @pytest.fixture(scope="module")
-async def tenants(http: httpx.AsyncClient) -> dict:
+async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
     owner_a = await register(http, workspace="Tenant A")
     second_device = await login(http, owner_a.email)
     agent_a = await member_of(http, owner_a, "agent")
@@ -37,6 +42,8 @@ async def tenants(http: httpx.AsyncClient) -> dict:
             headers=owner_a.headers,
         )
     ).json()
+    bot = (await http.post("/api/bots", json={"name": "A's bot"}, headers=owner_a.headers)).json()
+    conversation_id = await _conversation_of(settings, owner_a.workspace_id, bot["id"])
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     owner_b = await register(http, workspace="Tenant B")
@@ -48,10 +55,38 @@ async def tenants(http: httpx.AsyncClient) -> dict:
         "widget_key": widget_key,
         "session_id": session_id,
         "second_device": second_device,
+        "bot": bot,
+        "conversation_id": conversation_id,
     }
 
 
+async def _conversation_of(settings: Settings, workspace_id: str, bot_id: str) -> str:
+    """A conversation with a message in A's workspace (written as the core service would)."""
+    async with service_conn(settings, "core") as conn:
+        conversation = await core_store.create_conversation(
+            conn,
+            workspace_id=uuid.UUID(workspace_id),
+            conversation_id=uuid.uuid4(),
+            bot_id=uuid.UUID(bot_id),
+            visitor_id="v_tenant_a_visitor",
+            profile_id=None,
+        )
+        await core_store.add_message(
+            conn,
+            workspace_id=uuid.UUID(workspace_id),
+            conversation_id=conversation["id"],
+            message_id=uuid.uuid4(),
+            role="visitor",
+            content="tenant A secret question",
+        )
+    return str(conversation["id"])
+
+
 def _object_of_a(path: str, param: str, tenants: dict) -> str:
+    if param == "bot_id":
+        return tenants["bot"]["id"]
+    if param == "conversation_id":
+        return tenants["conversation_id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "user_id":
@@ -107,6 +142,9 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
     assert keys[0]["revoked_at"] is None
     widget = (await http.get("/api/auth/widget-keys", headers=a.headers)).json()
     assert widget[0]["allowed_origins"] == ["https://a.example"]
+    assert (await http.get(f"/api/bots/{tenants['bot']['id']}", headers=a.headers)).json()["name"] == "A's bot"
+    conversation = (await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=a.headers)).json()
+    assert conversation["status"] == "open" and conversation["messages"][0]["content"] == "tenant A secret question"
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
