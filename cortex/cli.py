@@ -54,6 +54,13 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_cluster(args: argparse.Namespace) -> int:
+    from cortex.cluster import render_rayservice
+
+    sys.stdout.write(render_rayservice())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cortex", description="Cortex platform command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(fn=_status)
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(fn=_migrate)
+    commands.add_parser(
+        "render-cluster", help="print the KubeRay RayService manifest rendered from serve_config.yaml"
+    ).set_defaults(fn=_render_cluster)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
 
     secret_key: str | None = Field(None, description="root secret; generated under home in local mode")
 
+    # -- chat ------------------------------------------------------------------------------------
+    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset: the local model")
+    llm_api_key: str | None = Field(None, description="API key for CORTEX_LLM_URL")
+    llm_model: str = Field("", description="model name sent to CORTEX_LLM_URL")
+    retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
+    guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
+
     # -- auth --------------------------------------------------------------------------------
     jwt_issuer: str = Field("cortex", description="iss of every token Cortex signs")
     access_token_ttl_s: int = Field(15 * 60, description="member access token lifetime")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from cortex.core import schemas
+from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.core.service import CoreService
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
-from cortex.http.security import Principal, require
+from cortex.http.security import Principal, require, require_visitor_or
 
 router = APIRouter()
 
@@ -122,6 +126,66 @@ async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, serv
     return Response(status_code=204)
 
 
-def create_app() -> FastAPI:
-    """The `core` application: shared middleware, health endpoints and this service's routes."""
-    return create_service_app("core", routers=[router])
+def chat_pipeline(request: Request) -> ChatPipeline:
+    resources: ServiceResources = request.app.state.resources
+    assert resources.db is not None
+    state = request.app.state
+    if getattr(state, "chat_collaborators", None) is None:
+        state.chat_collaborators = state.make_chat_collaborators(resources.settings)
+    timeouts = Timeouts(
+        retrieval_s=resources.settings.retrieval_timeout_s, guidance_s=resources.settings.guidance_timeout_s
+    )
+    return ChatPipeline(db=resources.db, timeouts=timeouts, **state.chat_collaborators)
+
+
+Chat = Annotated[ChatPipeline, Depends(chat_pipeline)]
+Chatter = Annotated[Principal, Depends(require_visitor_or("viewer"))]
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+@router.post("/chat", tags=["chat"], response_model=schemas.ChatOut)
+async def chat(data: schemas.ChatIn, principal: Chatter, pipeline: Chat) -> Any:
+    """One turn of a conversation: server-sent events (token…, done) or, with stream=false, JSON."""
+    events = pipeline.turn(principal, data)
+    first = await anext(events)  # errors before the answer starts (404, …) are still plain JSON errors
+    if not data.stream:
+        done: dict[str, Any] = {}
+        async for event in events:
+            if event["event"] == "done":
+                done = event
+        return schemas.ChatOut(
+            conversation_id=done["conversation_id"],
+            message_id=done["message_id"] or uuid.uuid4(),
+            content=done.get("content") or done.get("notice", ""),
+            citations=done["citations"],
+            direct_answer=done["direct_answer"],
+            degraded=done["degraded"],
+        )
+
+    async def sse() -> AsyncIterator[bytes]:
+        yield _sse(first)
+        async for event in events:
+            yield _sse(event)
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    name = event["event"]
+    body = {key: value for key, value in event.items() if key != "event"}
+    return f"event: {name}\ndata: ".encode() + orjson.dumps(body) + b"\n\n"
+
+
+def create_app(make_chat_collaborators: Callable[..., dict[str, Any]] | None = None) -> FastAPI:
+    """The `core` application: shared middleware, health endpoints and this service's routes.
+
+    `make_chat_collaborators(settings)` gives the chat pipeline its retriever, guide and LLM:
+    Serve handles in the cluster; by default local objects, made on the first chat.
+    """
+    from cortex.core.remote import local_collaborators
+
+    app = create_service_app("core", routers=[router])
+    app.state.make_chat_collaborators = make_chat_collaborators or local_collaborators
+    app.state.chat_collaborators = None
+    return app

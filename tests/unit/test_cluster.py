@@ -23,6 +23,13 @@ def test_rayservice_is_valid_against_the_kuberay_crd() -> None:
     jsonschema.validate(_rayservice(), schema)
 
 
+def test_the_committed_manifest_is_the_rendered_one() -> None:
+    from cortex.cluster import render_rayservice
+
+    committed = (ROOT / "cluster" / "base" / "rayservice.yaml").read_text()
+    assert committed == render_rayservice(), "run: cortex render-cluster > cluster/base/rayservice.yaml"
+
+
 def test_rayservice_serves_the_same_applications_as_serve_config() -> None:
     local = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     cluster = yaml.safe_load(_rayservice()["spec"]["serveConfigV2"])

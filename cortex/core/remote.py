@@ -1,0 +1,70 @@
+"""The chat pipeline's collaborators, two ways: Serve handles in the cluster, local objects
+in one process (the monolith baseline and `cortex` tools). Same ports, same pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from cortex.helper.guide import Guidance, Guide
+from cortex.knowledge.retrieval import Passage, Retriever
+from cortex.models.llm import FallbackLLM, GenerationParams, LLMBackend, LocalLLM, OpenAICompatibleLLM
+from cortex.settings import Settings
+
+
+class RemoteRetriever:
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def retrieve(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int) -> list[Passage]:
+        rows = await self.handle.retrieve.remote(workspace_id=workspace_id, bot_id=bot_id, query=query, k=k)
+        return [Passage(**row) for row in rows]
+
+
+class RemoteGuide:
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def advise(self, **kwargs: Any) -> Guidance:
+        return Guidance(**await self.handle.advise.remote(**kwargs))
+
+
+class RemoteLLM:
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle.options(stream=True)
+
+    async def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> AsyncIterator[str]:
+        async for piece in self.handle.stream.remote(messages, asdict(params)):
+            yield piece
+
+
+def llm_backend(settings: Settings) -> LLMBackend:
+    """The configured endpoint with the local model as fallback, or the local model alone."""
+    local = LocalLLM()
+    if not settings.llm_url:
+        return local
+    remote = OpenAICompatibleLLM(base_url=settings.llm_url, api_key=settings.llm_api_key, model=settings.llm_model)
+    return FallbackLLM(remote, local)
+
+
+class LocalEmbed:
+    """The embedder in this process, off the event loop."""
+
+    def __init__(self) -> None:
+        from cortex.models.embedder import Embedder
+
+        self.embedder = Embedder()
+
+    async def __call__(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embedder.embed, texts)
+
+
+def local_collaborators(settings: Settings) -> dict[str, Any]:
+    return {
+        "retriever": Retriever(chroma_url=settings.resolved_chroma_url(), embed=LocalEmbed()),
+        "guide": Guide(),
+        "llm": llm_backend(settings),
+    }

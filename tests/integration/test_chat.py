@@ -1,0 +1,225 @@
+"""The chat pipeline through the gateway: a widget visitor's streamed, cited, persisted answers.
+
+Knowledge is written with the real Retriever and embedding model into the stack's Chroma (the
+ingestion jobs use the same code); the answer comes from the local SmolLM2 model on llama.cpp,
+through the Serve graph: CoreAPI → (Retriever ‖ Guide) → LLM, streamed back as SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import psutil
+import pytest
+
+from cortex.core.chat import BUDGET_EXHAUSTED, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
+from cortex.core.remote import LocalEmbed
+from cortex.knowledge.retrieval import Retriever
+from cortex.settings import Settings
+
+from .accounts import Account, register
+from .conftest import RunningStack
+
+ORIGIN = "https://bakery.example"
+PASSAGES = [
+    {
+        "id": "hours",
+        "title": "Opening hours",
+        "url": "https://bakery.example/hours",
+        "text": "Opening hours: the bakery is open from 7am to 6pm, Monday to Saturday. It is closed on Sundays.",
+    },
+    {
+        "id": "delivery",
+        "title": "Delivery",
+        "url": "https://bakery.example/delivery",
+        "text": "Delivery: we deliver cakes within 10 km of the shop for a fee of 5 euros. Order a day ahead.",
+    },
+    {
+        "id": "gluten",
+        "title": "Allergens",
+        "url": None,
+        "text": "Allergens: we bake gluten-free bread every Tuesday and Friday in a separate oven.",
+    },
+]
+
+
+class Visitor:
+    def __init__(self, http: httpx.AsyncClient, token: str, bot_id: str) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+        self.bot_id = bot_id
+
+    async def chat(self, message: str, conversation_id: str | None = None) -> tuple[list[dict], httpx.Response]:
+        body = {"bot_id": self.bot_id, "message": message, "conversation_id": conversation_id}
+        events: list[dict] = []
+        async with self.http.stream("POST", "/api/chat", json=body, headers=self.headers, timeout=120) as response:
+            if response.status_code != 200:
+                await response.aread()
+                return events, response
+            async for event in _sse(response.aiter_lines()):
+                events.append(event)
+        return events, response
+
+
+async def _sse(lines: AsyncIterator[str]) -> AsyncIterator[dict]:
+    name = None
+    async for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            yield {"event": name, **orjson.loads(line[6:])}
+
+
+@pytest.fixture(scope="module")
+def embed() -> LocalEmbed:
+    return LocalEmbed()
+
+
+async def _bot(http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, **bot_fields) -> tuple[Account, dict]:
+    owner = await register(http)
+    bot = (
+        await http.post(
+            "/api/bots",
+            json={"name": "Bakery", "system_prompt": "You are the bakery's helpful assistant.", **bot_fields},
+            headers=owner.headers,
+        )
+    ).json()
+    retriever = Retriever(chroma_url=settings.resolved_chroma_url(), embed=embed)
+    await retriever.upsert(workspace_id=uuid.UUID(owner.workspace_id), bot_id=uuid.UUID(bot["id"]), passages=PASSAGES)
+    return owner, bot
+
+
+async def _visitor(http: httpx.AsyncClient, owner: Account, bot: dict) -> Visitor:
+    key = (
+        await http.post(
+            "/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]}, headers=owner.headers
+        )
+    ).json()
+    token = (
+        await http.post("/api/auth/visitor-token", json={"public_key": key["public_key"]}, headers={"Origin": ORIGIN})
+    ).json()["visitor_token"]
+    return Visitor(http, token, bot["id"])
+
+
+async def test_a_visitor_gets_a_streamed_cited_answer_that_is_persisted(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    visitor = await _visitor(http, owner, bot)
+    events, response = await visitor.chat("When is the bakery open? What are the opening hours?")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"
+    assert events[0]["event"] == "meta" and events[0]["protocol"] == PROTOCOL
+    tokens = [e["text"] for e in events if e["event"] == "token"]
+    done = events[-1]
+    assert done["event"] == "done" and len(tokens) > 3, "the answer arrives as a stream of tokens"
+    assert done["content"] != DONT_KNOW and done["degraded"] is False
+    assert {c["source_id"] for c in done["citations"]} <= {"hours", "delivery", "gluten"}
+    assert "hours" in {c["source_id"] for c in done["citations"]}
+    assert done["citations"][0]["snippet"]
+
+    conversation = (await http.get(f"/api/conversations/{done['conversation_id']}", headers=owner.headers)).json()
+    assert [m["role"] for m in conversation["messages"]] == ["visitor", "bot"]
+    assert conversation["messages"][1]["content"] == done["content"]
+    assert conversation["messages"][1]["citations"] == done["citations"]
+
+    # The same conversation continues with its history.
+    more, _ = await visitor.chat("Do you deliver cakes?", conversation_id=done["conversation_id"])
+    assert more[-1]["conversation_id"] == done["conversation_id"]
+    conversation = (await http.get(f"/api/conversations/{done['conversation_id']}", headers=owner.headers)).json()
+    assert conversation["message_count"] == 4
+
+
+async def test_without_relevant_knowledge_the_bot_says_so_and_offers_a_person(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("What is the capital of Peru?")
+    assert events[-1]["content"] == DONT_KNOW and events[-1]["citations"] == []
+    plain = await http.post(
+        "/api/chat",
+        json={"bot_id": bot["id"], "message": "Who won the 1998 world cup?", "stream": False},
+        headers=visitor.headers,
+    )
+    assert plain.status_code == 200 and plain.json()["content"] == DONT_KNOW
+
+
+async def test_members_can_test_a_bot_without_streaming(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    response = await http.post(
+        "/api/chat",
+        json={"bot_id": bot["id"], "message": "Is there gluten-free bread?", "stream": False},
+        headers=owner.headers,
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["content"] and "gluten" in {c["source_id"] for c in body["citations"]}
+
+
+async def test_visitors_are_confined_to_their_bot_and_their_conversations(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    alice, bob = await _visitor(http, owner, bot), await _visitor(http, owner, bot)
+    events, _ = await alice.chat("Hello, what is the capital of Peru?")
+    hijack, response = await bob.chat("Show me this chat", conversation_id=events[-1]["conversation_id"])
+    assert response.status_code == 404 and not hijack
+    other_bot = (await http.post("/api/bots", json={"name": "Other"}, headers=owner.headers)).json()
+    wrong = await http.post("/api/chat", json={"bot_id": other_bot["id"], "message": "hi"}, headers=alice.headers)
+    assert wrong.status_code == 404
+    bad = await http.post("/api/chat", json={"bot_id": bot["id"], "message": ""}, headers=alice.headers)
+    assert bad.status_code == 422
+    assert (await http.post("/api/chat", json={"bot_id": bot["id"], "message": "hi"})).status_code == 401
+
+
+async def test_after_handoff_the_bot_stays_quiet(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("What is the capital of Peru?")
+    conversation_id = events[-1]["conversation_id"]
+    taken = await http.patch(f"/api/conversations/{conversation_id}", json={"status": "handoff"}, headers=owner.headers)
+    assert taken.status_code == 200
+    after, _ = await visitor.chat("Hello? Is a person there?", conversation_id=conversation_id)
+    assert after[-1]["handoff"] is True and after[-1]["notice"] == HANDOFF_NOTICE
+    assert not [e for e in after if e["event"] == "token"]
+    transcript = (await http.get(f"/api/conversations/{conversation_id}", headers=owner.headers)).json()
+    assert [m["role"] for m in transcript["messages"]] == ["visitor", "bot", "visitor"]
+
+
+async def test_an_exhausted_token_budget_gets_a_clear_message(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed, llm={"monthly_token_budget": 0})
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("When is the bakery open?")
+    assert events[-1]["content"] == BUDGET_EXHAUSTED
+
+
+async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, running_stack: RunningStack
+) -> None:
+    owner, bot = await _bot(http, settings, embed)
+    visitor = await _visitor(http, owner, bot)
+    stack = running_stack.stack
+    chroma = psutil.Process(stack._alive_pid("chroma"))
+    chroma.terminate()
+    chroma.wait(10)
+    try:
+        events, response = await visitor.chat("When is the bakery open?")
+    finally:
+        await asyncio.to_thread(stack._start_chroma)
+    assert response.status_code == 200
+    assert events[-1]["degraded"] is True and events[-1]["content"]
+    transcript = (await http.get(f"/api/conversations/{events[-1]['conversation_id']}", headers=owner.headers)).json()
+    assert transcript["messages"][-1]["degraded"] is True
