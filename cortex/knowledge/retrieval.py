@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import chromadb
+from chromadb.errors import NotFoundError
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 
@@ -77,8 +78,8 @@ class Retriever:
         client = await self._chroma()
         try:
             collection = await client.get_collection(collection_name(bot_id), embedding_function=None)
-        except Exception:  # noqa: BLE001 - chromadb raises NotFoundError/ValueError by version
-            return []  # nothing taught yet
+        except NotFoundError:
+            return []  # nothing taught yet; an unreachable Chroma raises on, and degrades the answer
         [vector] = await self.embed([query])
         result = await collection.query(
             query_embeddings=[vector],
