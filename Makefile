@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway
+.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway bench-chat
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,4 +42,7 @@ bench-tools:
 bench-gateway: $(STAMP) bench-tools
 	$(BIN)/python -m bench.gateway
 
-bench: bench-gateway
+bench: bench-gateway bench-chat
+
+bench-chat: $(STAMP) bench-tools
+	$(BIN)/python -m bench.chat

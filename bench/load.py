@@ -33,11 +33,28 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None) -> dict[str, float]:
-    """One wrk run: requests/s, latency percentiles (ms), and non-2xx/3xx responses."""
-    command = [require_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+def wrk(
+    url: str, *, connections: int, seconds: int, headers: dict[str, str] | None = None, body: dict | None = None
+) -> dict[str, float]:
+    """One wrk run: requests/s, latency percentiles (ms), and non-2xx/3xx responses.
+
+    With `body`, every request is a POST of that JSON.
+    """
+    threads = min(2, connections)
+    command = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
+    if body is not None:
+        import tempfile
+
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        script.close()
+        command += ["-s", script.name]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
     for pct in ("50", "90", "99"):

@@ -201,7 +201,8 @@ class ChatPipeline:
         else:
             prompt = build_prompt(bot, relevant, guidance, history, data.message)
             params = GenerationParams(
-                max_tokens=llm_settings.max_tokens, temperature=llm_settings.temperature, model=llm_settings.model
+                max_tokens=llm_settings.max_tokens, temperature=llm_settings.temperature, model=llm_settings.model,
+                backend=llm_settings.backend,
             )
             async for piece in self.llm.stream(prompt, params):
                 answer_parts.append(piece)

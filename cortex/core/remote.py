@@ -11,7 +11,7 @@ from typing import Any
 
 from cortex.helper.guide import Guidance, Guide
 from cortex.knowledge.retrieval import Passage, Retriever
-from cortex.models.llm import FallbackLLM, GenerationParams, LLMBackend, LocalLLM, OpenAICompatibleLLM
+from cortex.models.llm import FallbackLLM, GenerationParams, LLMBackend, LocalLLM, OpenAICompatibleLLM, RoutedLLM
 from cortex.settings import Settings
 
 
@@ -42,12 +42,13 @@ class RemoteLLM:
 
 
 def llm_backend(settings: Settings) -> LLMBackend:
-    """The configured endpoint with the local model as fallback, or the local model alone."""
+    """Per bot: the local model, or the configured endpoint with the local model as fallback."""
     local = LocalLLM()
-    if not settings.llm_url:
-        return local
-    remote = OpenAICompatibleLLM(base_url=settings.llm_url, api_key=settings.llm_api_key, model=settings.llm_model)
-    return FallbackLLM(remote, local)
+    backends: dict[str, LLMBackend] = {"local": local}
+    if settings.llm_url:
+        remote = OpenAICompatibleLLM(base_url=settings.llm_url, api_key=settings.llm_api_key, model=settings.llm_model)
+        backends["openai"] = FallbackLLM(remote, local)
+    return RoutedLLM(backends)
 
 
 class LocalEmbed:

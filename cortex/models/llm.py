@@ -28,6 +28,7 @@ class GenerationParams:
     max_tokens: int = 256
     temperature: float = 0.3
     model: str = ""
+    backend: str = "local"  # a bot chooses: "local", or "openai" (the configured endpoint)
     stop: list[str] = field(default_factory=lambda: list(STOP_SEQUENCES))
 
 
@@ -175,6 +176,18 @@ class OpenAICompatibleLLM:
 
 class _Retryable(Exception):
     pass
+
+
+class RoutedLLM:
+    """Each bot picks its backend; without an endpoint configured every bot gets the local model."""
+
+    def __init__(self, backends: dict[str, LLMBackend], default: str = "local") -> None:
+        self.backends = backends
+        self.default = default
+        self.name = "+".join(backends)
+
+    def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> AsyncIterator[str]:
+        return self.backends.get(params.backend, self.backends[self.default]).stream(messages, params)
 
 
 class FallbackLLM:

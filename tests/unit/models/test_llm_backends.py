@@ -66,3 +66,16 @@ async def test_the_local_model_streams_and_stops_when_the_reader_leaves() -> Non
     await stream.aclose()  # the visitor closed the widget: generation stops, the lock is free
     again = await _collect(llm, GenerationParams(max_tokens=8))
     assert 1 <= len(again) <= 8
+
+
+async def test_each_bot_gets_the_backend_it_chose(server: OpenAIServer) -> None:
+    from cortex.core.remote import llm_backend
+    from cortex.settings import Settings
+
+    llm = llm_backend(Settings(llm_url=server.url, llm_model="gpt-test"))
+    remote = "".join(await _collect(llm, GenerationParams(backend="openai")))
+    assert remote == "We open at 7am [1]." and len(server.requests) == 1
+    await _collect(llm, GenerationParams(backend="local", max_tokens=8))
+    assert len(server.requests) == 1, "a local bot never calls the endpoint"
+    only_local = llm_backend(Settings())
+    assert (await _collect(only_local, GenerationParams(backend="openai", max_tokens=8))), "no endpoint: local"

@@ -1,0 +1,153 @@
+"""Chat benchmark: pipeline overhead, turns/s against the monolith, and the local model's speed.
+
+- Overhead: a whole chat turn (auth, history, retrieval with the real embedder and Chroma, the
+  helper, prompt, persistence, events) with a zero-latency LLM stand-in (a local server speaking
+  the OpenAI streaming format that answers at once), at 1 and 32 concurrent turns.
+- Turns/s at 32 concurrent through Serve and through the monolith doing the same work.
+- Time to first token and tokens/s with the local model (SmolLM2-135M on llama.cpp), streamed
+  through the Serve graph to the client.
+
+Run: make bench-chat
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+
+from bench.load import summarize, wait_http, write_result, wrk
+from cortex.stack import ephemeral_stack, free_port
+from tests.openai_server import OpenAIServer
+
+ORIGIN = "https://bench.example"
+UNLIMITED = {"free": {"workspace": 10**9, "api_key": 10**9, "visitor": 10**9, "ip": 10**9}}
+PASSAGES = [
+    {"id": "hours", "title": "Opening hours", "text": "The bakery is open from 7am to 6pm, Monday to Saturday."},
+    {"id": "delivery", "title": "Delivery", "text": "We deliver cakes within 10 km for a fee of 5 euros."},
+]
+QUESTION = "When is the bakery open?"
+SECONDS = 10
+TTFT_SAMPLES = 12
+
+
+def _setup(base: str, backend: str) -> tuple[str, str]:
+    """An owner, a bot with knowledge, and a visitor token: returns (bot_id, visitor token)."""
+    from cortex.core.remote import LocalEmbed  # noqa: F401 - imported lazily: loads the model
+    owner = httpx.post(f"{base}/api/auth/register", json={
+        "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password 12345",
+        "workspace_name": "Bench"}, timeout=30).raise_for_status().json()
+    headers = {"Authorization": f"Bearer {owner['access_token']}"}
+    bot = httpx.post(f"{base}/api/bots", json={"name": "Bakery", "llm": {"backend": backend, "max_tokens": 64}},
+                     headers=headers, timeout=30).raise_for_status().json()
+    key = httpx.post(f"{base}/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]},
+                     headers=headers, timeout=30).raise_for_status().json()
+    token = httpx.post(f"{base}/api/auth/visitor-token", json={"public_key": key["public_key"]},
+                       headers={"Origin": ORIGIN}, timeout=30).raise_for_status().json()["visitor_token"]
+    _teach(owner["workspace"]["id"], bot["id"])
+    return bot["id"], token
+
+
+def _teach(workspace_id: str, bot_id: str) -> None:
+    import asyncio
+
+    from cortex.core.remote import LocalEmbed
+    from cortex.knowledge.retrieval import Retriever
+    from cortex.settings import get_settings
+
+    retriever = Retriever(chroma_url=get_settings().resolved_chroma_url(), embed=LocalEmbed())
+    asyncio.run(retriever.upsert(workspace_id=uuid.UUID(workspace_id), bot_id=uuid.UUID(bot_id), passages=PASSAGES))
+
+
+def _ttft(base: str, bot_id: str, token: str) -> dict:
+    """Streamed turns with the local model: time to first token, and tokens/s after it."""
+    headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+    ttfts, rates = [], []
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for _ in range(TTFT_SAMPLES):
+            started = time.perf_counter()
+            first = None
+            tokens = 0
+            with client.stream("POST", "/api/chat", json={"bot_id": bot_id, "message": QUESTION},
+                               headers=headers) as response:
+                for line in response.iter_lines():
+                    if line == "event: token":
+                        tokens += 1
+                        first = first or time.perf_counter()
+            ended = time.perf_counter()
+            if first is not None:
+                ttfts.append((first - started) * 1000)
+                if tokens > 1 and ended > first:
+                    rates.append((tokens - 1) / (ended - first))
+    return {
+        "ttft_ms": {"p50": round(statistics.median(ttfts), 1), "p99": round(max(ttfts), 1)},
+        "tokens_per_s": round(statistics.median(rates), 1) if rates else None,
+        "samples": len(ttfts),
+    }
+
+
+def main() -> None:
+    fake_llm = OpenAIServer(answer="The bakery is open from 7am to 6pm [1].").start()
+    env = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING",
+           "CORTEX_LLM_URL": fake_llm.url, "CORTEX_LLM_MODEL": "zero-latency-stand-in"}
+    with ephemeral_stack(env, prefix="cxc") as stack:
+        port = free_port()
+        monolith = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.monolith:app", "--host", "127.0.0.1", "--port", str(port),
+             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+            env=os.environ.copy(),
+        )
+        try:
+            serve_url, monolith_url = stack.http_url, f"http://127.0.0.1:{port}"
+            wait_http(monolith_url + "/api/healthz")
+            bot_id, token = _setup(serve_url, backend="openai")
+            headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+            body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
+            for url in (serve_url, monolith_url):  # warm: model loads, pools, caches
+                wrk(url + "/api/chat", connections=4, seconds=4, headers=headers, body=body)
+            c1 = wrk(serve_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
+            c1_mono = wrk(monolith_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
+            runs: dict[str, list[dict]] = {"serve": [], "monolith": []}
+            for _ in range(2):
+                runs["serve"].append(wrk(serve_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers,
+                                         body=body))
+                runs["monolith"].append(wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS,
+                                            headers=headers, body=body))
+            local_bot, local_token = _setup(serve_url, backend="local")
+            speed = _ttft(serve_url, local_bot, local_token)
+        finally:
+            monolith.terminate()
+            monolith.wait(10)
+            fake_llm.stop()
+    serve_tps = summarize(runs["serve"], "rps")["median"]
+    mono_tps = summarize(runs["monolith"], "rps")["median"]
+    c32 = {"p50": round(summarize(runs["serve"], "p50_ms")["median"], 1),
+           "p99": round(summarize(runs["serve"], "p99_ms")["median"], 1)}
+    fields = {
+        "overhead_ms": {"c1": {"p50": round(c1["p50_ms"], 1), "p99": round(c1["p99_ms"], 1)}, "c32": c32},
+        "monolith_overhead_ms": {"c1": {"p50": round(c1_mono["p50_ms"], 1), "p99": round(c1_mono["p99_ms"], 1)}},
+        "turns_per_s": {"serve": round(serve_tps, 1), "monolith": round(mono_tps, 1),
+                        "ratio": round(serve_tps / mono_tps, 3)},
+        "direct_answer_ms": None,  # direct answers (FAQ match, answer cache) are not built yet
+        **speed,
+        "errors": {name: sum(r["errors"] + r["socket_errors"] for r in rs) for name, rs in runs.items()},
+        "runs": runs,
+        "llm_stand_in": "local OpenAI-format server, zero latency (overhead and turns/s only)",
+    }
+    write_result("chat", fields, "make bench-chat")
+    print(f"overhead c1  p50 {fields['overhead_ms']['c1']['p50']} ms  p99 {fields['overhead_ms']['c1']['p99']} ms "
+          f"(monolith p50 {fields['monolith_overhead_ms']['c1']['p50']} ms)")
+    print(f"overhead c32 p50 {c32['p50']} ms  p99 {c32['p99']} ms")
+    print(f"turns/s c32  serve {serve_tps:.1f}  monolith {mono_tps:.1f}  ratio {serve_tps / mono_tps:.2f}")
+    print(f"local model  ttft p50 {speed['ttft_ms']['p50']} ms p99 {speed['ttft_ms']['p99']} ms  "
+          f"{speed['tokens_per_s']} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
