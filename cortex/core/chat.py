@@ -190,6 +190,7 @@ class ChatPipeline:
         answer_parts: list[str] = []
         tokens_out = 0
         canned: str | None = None
+        prompt: list[dict[str, str]] = []
         if not relevant and not degraded:
             canned = DONT_KNOW
         elif await self._budget_exhausted(workspace_id, data.bot_id, llm_settings.monthly_token_budget):
@@ -201,7 +202,9 @@ class ChatPipeline:
         else:
             prompt = build_prompt(bot, relevant, guidance, history, data.message)
             params = GenerationParams(
-                max_tokens=llm_settings.max_tokens, temperature=llm_settings.temperature, model=llm_settings.model,
+                max_tokens=llm_settings.max_tokens,
+                temperature=llm_settings.temperature,
+                model=llm_settings.model,
                 backend=llm_settings.backend,
             )
             async for piece in self.llm.stream(prompt, params):
@@ -212,6 +215,8 @@ class ChatPipeline:
         answer = sanitize_answer("".join(answer_parts)) or DONT_KNOW
         citations = [citation(p) for p in cited_passages(answer, relevant)] if canned is None else []
         bot_message_id = uuid.uuid4()
+        # ~4 characters a token: the budget counts what the model read (prompt) and wrote.
+        tokens_in = sum(len(m["content"]) for m in prompt) // 4 if canned is None else 0
         async with self.db.acquire() as conn, conn.transaction():
             await store.add_message(
                 conn,
@@ -222,9 +227,13 @@ class ChatPipeline:
                 content=answer,
                 citations=citations,
                 degraded=degraded,
-                tokens_in=sum(len(m["content"]) // 4 for m in history) + len(data.message) // 4,
+                tokens_in=tokens_in,
                 tokens_out=tokens_out,
             )
+            if canned is None:
+                await store.add_usage(
+                    conn, workspace_id=workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
+                )
             await bus.emit(
                 conn,
                 schema="core",

@@ -251,9 +251,19 @@ async def recent_messages(
 
 async def tokens_used_this_month(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID) -> int:
     return await conn.fetchval(
-        "SELECT coalesce(sum(m.tokens_in + m.tokens_out), 0) FROM messages m "
-        "JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE m.workspace_id = $1 AND c.bot_id = $2 AND m.created_at >= date_trunc('month', now())",
+        "SELECT coalesce(sum(tokens), 0) FROM bot_usage WHERE workspace_id = $1 AND bot_id = $2 "
+        "AND month = date_trunc('month', now())::date",
         workspace_id,
         bot_id,
+    )
+
+
+async def add_usage(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, tokens: int) -> None:
+    await conn.execute(
+        "INSERT INTO bot_usage (workspace_id, bot_id, month, tokens) "
+        "VALUES ($1, $2, date_trunc('month', now())::date, $3) "
+        "ON CONFLICT (bot_id, month) DO UPDATE SET tokens = bot_usage.tokens + excluded.tokens",
+        workspace_id,
+        bot_id,
+        tokens,
     )
