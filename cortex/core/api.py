@@ -183,9 +183,10 @@ def create_app(make_chat_collaborators: Callable[..., dict[str, Any]] | None = N
     `make_chat_collaborators(settings)` gives the chat pipeline its retriever, guide and LLM:
     Serve handles in the cluster; by default local objects, made on the first chat.
     """
+    from cortex.core.events import consume
     from cortex.core.remote import local_collaborators
 
-    app = create_service_app("core", routers=[router])
+    app = create_service_app("core", routers=[router], background=[consume])
     app.state.make_chat_collaborators = make_chat_collaborators or local_collaborators
     app.state.chat_collaborators = None
     return app

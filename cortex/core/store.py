@@ -85,6 +85,30 @@ async def ensure_profile(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, v
     )
 
 
+async def upsert_member_profile(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, visitor_id: str, name: str | None, email: str
+) -> uuid.UUID:
+    return await conn.fetchval(
+        "INSERT INTO visitor_profiles (id, workspace_id, visitor_id, name, email) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (workspace_id, visitor_id) DO UPDATE SET name = coalesce(excluded.name, visitor_profiles.name), "
+        "email = excluded.email, updated_at = now() RETURNING id",
+        uuid.uuid4(),
+        workspace_id,
+        visitor_id,
+        name,
+        email,
+    )
+
+
+async def get_profile(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, visitor_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, visitor_id, name, email, phone, company, created_at FROM visitor_profiles "
+        "WHERE workspace_id = $1 AND visitor_id = $2",
+        workspace_id,
+        visitor_id,
+    )
+
+
 # -- conversations and messages -----------------------------------------------------------------
 
 _CONVERSATION_COLUMNS = (

@@ -404,3 +404,23 @@ async def test_registration_publishes_user_registered(http: httpx.AsyncClient, r
         await asyncio.sleep(0.2)
     event = next(p for p in payloads if p["user_id"] == account.user_id)
     assert event["workspace_id"] == account.workspace_id and event["email"] == account.email
+
+
+async def test_signup_saga_core_creates_the_members_profile(http: httpx.AsyncClient, settings: Settings) -> None:
+    """user.registered → the core service's consumer (in its Serve replica) writes the profile."""
+    from cortex.core import store as core_store
+
+    from .db import service_conn
+
+    account = await register(http)
+    deadline = time.monotonic() + 20
+    async with service_conn(settings, "core") as conn:
+        while True:
+            profile = await core_store.get_profile(
+                conn, workspace_id=uuid.UUID(account.workspace_id), visitor_id=f"member:{account.user_id}"
+            )
+            if profile is not None:
+                break
+            assert time.monotonic() < deadline, "core never created the profile"
+            await asyncio.sleep(0.2)
+    assert profile["email"] == account.email

@@ -78,4 +78,4 @@ async def test_each_bot_gets_the_backend_it_chose(server: OpenAIServer) -> None:
     await _collect(llm, GenerationParams(backend="local", max_tokens=8))
     assert len(server.requests) == 1, "a local bot never calls the endpoint"
     only_local = llm_backend(Settings())
-    assert (await _collect(only_local, GenerationParams(backend="openai", max_tokens=8))), "no endpoint: local"
+    assert await _collect(only_local, GenerationParams(backend="openai", max_tokens=8)), "no endpoint: local"
