@@ -317,9 +317,7 @@ class AuthService:
             revoked = await store.revoke_sessions(
                 conn, workspace_id=principal.workspace_id, session_id=principal.session_id, reason="logout"
             )
-            await store.insert_audit(
-                conn, workspace_id=principal.workspace_id, user_id=principal.user_id, event="logout", ip=ip
-            )
+            await _audit(conn, principal, "logout", ip=ip)
         await self._deny_sessions(revoked or [principal.session_id])
 
     async def switch_workspace(
@@ -377,14 +375,7 @@ class AuthService:
             revoked = await store.revoke_sessions(
                 conn, workspace_id=principal.workspace_id, session_id=session_id, reason="revoked_by_user"
             )
-            await store.insert_audit(
-                conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="session.revoked",
-                detail={"session_id": str(session_id)},
-                ip=ip,
-            )
+            await _audit(conn, principal, "session.revoked", ip=ip, detail={"session_id": str(session_id)})
         await self._deny_sessions(revoked)
 
     # -- members -------------------------------------------------------------------------------
@@ -404,13 +395,8 @@ class AuthService:
                 conn, workspace_id=principal.workspace_id, user_id=user["id"], role=data.role
             ):
                 raise Conflict("already a member of this workspace")
-            await store.insert_audit(
-                conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="member.added",
-                detail={"member_id": str(user["id"]), "role": data.role},
-                ip=ip,
+            await _audit(
+                conn, principal, "member.added", ip=ip, detail={"member_id": str(user["id"]), "role": data.role}
             )
             row = await store.get_membership(conn, workspace_id=principal.workspace_id, user_id=user["id"])
         assert row is not None
@@ -431,13 +417,12 @@ class AuthService:
             revoked = await store.revoke_sessions(
                 conn, workspace_id=principal.workspace_id, user_id=user_id, reason="role_changed"
             )
-            await store.insert_audit(
+            await _audit(
                 conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="member.role_changed",
-                detail={"member_id": str(user_id), "from": member["role"], "to": role},
+                principal,
+                "member.role_changed",
                 ip=ip,
+                detail={"member_id": str(user_id), "from": member["role"], "to": role},
             )
             row = await store.get_membership(conn, workspace_id=principal.workspace_id, user_id=user_id)
         await self._deny_sessions(revoked)
@@ -456,13 +441,8 @@ class AuthService:
                 conn, workspace_id=principal.workspace_id, user_id=user_id, reason="member_removed"
             )
             await store.remove_member(conn, workspace_id=principal.workspace_id, user_id=user_id)
-            await store.insert_audit(
-                conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="member.removed",
-                detail={"member_id": str(user_id), "role": member["role"]},
-                ip=ip,
+            await _audit(
+                conn, principal, "member.removed", ip=ip, detail={"member_id": str(user_id), "role": member["role"]}
             )
         await self._deny_sessions(revoked)
 
@@ -482,13 +462,12 @@ class AuthService:
                 created_by=principal.user_id,
             )
             workspace = await store.get_workspace(conn, workspace_id=principal.workspace_id)
-            await store.insert_audit(
+            await _audit(
                 conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="api_key.created",
-                detail={"key_id": str(row["id"]), "name": data.name, "permissions": row["permissions"]},
+                principal,
+                "api_key.created",
                 ip=ip,
+                detail={"key_id": str(row["id"]), "name": data.name, "permissions": row["permissions"]},
             )
         assert workspace is not None
         await self._cache_api_key(
@@ -531,14 +510,7 @@ class AuthService:
             row = await store.revoke_api_key(conn, workspace_id=principal.workspace_id, key_id=key_id)
             if row is None:
                 raise NotFound("API key not found")
-            await store.insert_audit(
-                conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="api_key.revoked",
-                detail={"key_id": str(key_id), "name": row["name"]},
-                ip=ip,
-            )
+            await _audit(conn, principal, "api_key.revoked", ip=ip, detail={"key_id": str(key_id), "name": row["name"]})
         await self.redis.delete(API_KEY_RECORD + row["prefix"])
 
     async def sync_api_key_cache(self) -> int:
@@ -569,13 +541,12 @@ class AuthService:
                 public_key="pk_" + secrets.token_urlsafe(18),
                 allowed_origins=data.allowed_origins,
             )
-            await store.insert_audit(
+            await _audit(
                 conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="widget_key.created",
-                detail={"key_id": str(row["id"]), "bot_id": str(data.bot_id), "origins": data.allowed_origins},
+                principal,
+                "widget_key.created",
                 ip=ip,
+                detail={"key_id": str(row["id"]), "bot_id": str(data.bot_id), "origins": data.allowed_origins},
             )
         return _widget_key(row)
 
@@ -593,13 +564,12 @@ class AuthService:
             )
             if row is None:
                 raise NotFound("widget key not found")
-            await store.insert_audit(
+            await _audit(
                 conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="widget_key.updated",
-                detail={"key_id": str(key_id), "origins": data.allowed_origins},
+                principal,
+                "widget_key.updated",
                 ip=ip,
+                detail={"key_id": str(key_id), "origins": data.allowed_origins},
             )
         return _widget_key(row)
 
@@ -608,14 +578,7 @@ class AuthService:
             row = await store.revoke_widget_key(conn, workspace_id=principal.workspace_id, key_id=key_id)
             if row is None:
                 raise NotFound("widget key not found")
-            await store.insert_audit(
-                conn,
-                workspace_id=principal.workspace_id,
-                user_id=principal.user_id,
-                event="widget_key.revoked",
-                detail={"key_id": str(key_id)},
-                ip=ip,
-            )
+            await _audit(conn, principal, "widget_key.revoked", ip=ip, detail={"key_id": str(key_id)})
 
     async def visitor_token(
         self, data: schemas.VisitorTokenIn, *, origin: str | None, member: Principal | None, ip: str
@@ -679,35 +642,23 @@ class AuthService:
 
 
 def _member(row: asyncpg.Record) -> schemas.MemberPublic:
-    return schemas.MemberPublic(
-        user_id=row["user_id"],
-        email=row["email"],
-        display_name=row["display_name"],
-        role=row["role"],
-        created_at=row["created_at"],
-    )
+    return schemas.MemberPublic.model_validate(dict(row))
 
 
 def _api_key(row: asyncpg.Record) -> schemas.ApiKeyPublic:
-    return schemas.ApiKeyPublic(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        permissions=list(row["permissions"]),
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return schemas.ApiKeyPublic.model_validate(dict(row))
 
 
 def _widget_key(row: asyncpg.Record) -> schemas.WidgetKeyPublic:
-    return schemas.WidgetKeyPublic(
-        id=row["id"],
-        bot_id=row["bot_id"],
-        public_key=row["public_key"],
-        allowed_origins=list(row["allowed_origins"]),
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
+    return schemas.WidgetKeyPublic.model_validate(dict(row))
+
+
+async def _audit(
+    conn: asyncpg.Connection, principal: Principal, event: str, *, ip: str, detail: dict[str, Any] | None = None
+) -> None:
+    """A security event done by a member, in their workspace's audit log."""
+    await store.insert_audit(
+        conn, workspace_id=principal.workspace_id, user_id=principal.user_id, event=event, detail=detail, ip=ip
     )
 
 

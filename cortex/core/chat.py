@@ -119,6 +119,41 @@ def citation(passage: Passage) -> dict[str, Any]:
     return {"source_id": passage.source_id, "title": passage.title, "url": passage.url, "snippet": passage.text[:240]}
 
 
+async def _record_message(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    role: str,
+    event_extra: dict[str, Any] | None = None,
+    **message: Any,
+) -> None:
+    """Store a message and announce it (message.created) in the same transaction."""
+    await store.add_message(
+        conn,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        role=role,
+        **message,
+    )
+    await bus.emit(
+        conn,
+        schema="core",
+        event_type="message.created",
+        workspace_id=workspace_id,
+        payload={
+            "conversation_id": str(conversation_id),
+            "message_id": str(message_id),
+            "role": role,
+            "bot_id": str(bot_id),
+            **(event_extra or {}),
+        },
+    )
+
+
 class ChatPipeline:
     """Collaborators are injected: Serve handles in the cluster, local objects in tests."""
 
@@ -149,25 +184,14 @@ class ChatPipeline:
             conversation_id, status, history = await self._open_conversation(conn, principal, data)
             visitor_message_id = uuid.uuid4()
             async with conn.transaction():
-                await store.add_message(
+                await _record_message(
                     conn,
                     workspace_id=workspace_id,
+                    bot_id=data.bot_id,
                     conversation_id=conversation_id,
                     message_id=visitor_message_id,
                     role="visitor",
                     content=data.message,
-                )
-                await bus.emit(
-                    conn,
-                    schema="core",
-                    event_type="message.created",
-                    workspace_id=workspace_id,
-                    payload={
-                        "conversation_id": str(conversation_id),
-                        "message_id": str(visitor_message_id),
-                        "role": "visitor",
-                        "bot_id": str(data.bot_id),
-                    },
                 )
         yield {"event": "meta", "protocol": PROTOCOL, "conversation_id": str(conversation_id)}
 
@@ -218,9 +242,10 @@ class ChatPipeline:
         # ~4 characters a token: the budget counts what the model read (prompt) and wrote.
         tokens_in = sum(len(m["content"]) for m in prompt) // 4 if canned is None else 0
         async with self.db.acquire() as conn, conn.transaction():
-            await store.add_message(
+            await _record_message(
                 conn,
                 workspace_id=workspace_id,
+                bot_id=data.bot_id,
                 conversation_id=conversation_id,
                 message_id=bot_message_id,
                 role="bot",
@@ -229,25 +254,12 @@ class ChatPipeline:
                 degraded=degraded,
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
+                event_extra={"degraded": degraded, "answered": canned is None},
             )
             if canned is None:
                 await store.add_usage(
                     conn, workspace_id=workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
                 )
-            await bus.emit(
-                conn,
-                schema="core",
-                event_type="message.created",
-                workspace_id=workspace_id,
-                payload={
-                    "conversation_id": str(conversation_id),
-                    "message_id": str(bot_message_id),
-                    "role": "bot",
-                    "bot_id": str(data.bot_id),
-                    "degraded": degraded,
-                    "answered": canned is None,
-                },
-            )
         yield {
             "event": "done",
             "conversation_id": str(conversation_id),

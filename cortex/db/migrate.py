@@ -1,6 +1,8 @@
 """Plain-SQL migrations per schema, applied in order under an advisory lock.
 
-Layout: ``cortex/db/migrations/<schema>/NNN_name.sql``. For each service schema the runner
+Layout: ``cortex/db/migrations/<schema>/NNN_name.sql``, plus ``_all/NNN_name.sql`` applied to
+every schema (the event-bus tables), numbered apart from the schemas' own. For each service
+schema the runner
 creates the service's login role (granted only its own schema), then applies the pending files
 as that role, so every table is owned by the service that uses it. ``cortex_meta.migrations``
 records what ran with a checksum; editing an applied file is refused.
@@ -42,22 +44,27 @@ class MigrationError(RuntimeError):
     """A migration could not be applied, or an applied one was edited."""
 
 
+SHARED = "_all"
+
+
 def discover(schema: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The schema's migration files, in version order."""
+    """The schema's migration files (shared ones included), in version order."""
     folder = directory / schema
+    paths = [p for shared in [directory / SHARED] if shared.is_dir() for p in shared.iterdir()]
+    if folder.is_dir():
+        paths += list(folder.iterdir())
     found: list[Migration] = []
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.iterdir()):
+    for path in sorted(paths, key=lambda p: p.name):
         match = _FILE_NAME.match(path.name)
         if not match:
             if path.suffix == ".sql":
                 raise MigrationError(f"badly named migration {path} (want NNN_name.sql)")
             continue
         found.append(Migration(schema, int(match.group(1)), match.group(2), path.read_text()))
+    found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
-        raise MigrationError(f"duplicate migration versions in {folder}")
+        raise MigrationError(f"duplicate migration versions for {schema} (in {folder} or {SHARED}/)")
     return found
 
 

@@ -109,7 +109,7 @@ def copy_bus_migration(tmp_path: Path, schema: str, extra_sql: str = "") -> Path
     """A throwaway schema with the real event-bus migration (and optional extra tables)."""
     folder = tmp_path / schema
     folder.mkdir(parents=True)
-    shutil.copy(MIGRATIONS_DIR / "core" / "001_event_bus.sql", folder / "001_event_bus.sql")
+    shutil.copy(MIGRATIONS_DIR / "_all" / "001_event_bus.sql", folder / "001_event_bus.sql")
     if extra_sql:
         (folder / "002_extra.sql").write_text(extra_sql)
     return tmp_path
