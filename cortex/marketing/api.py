@@ -9,4 +9,6 @@ router = APIRouter()
 
 def create_app() -> FastAPI:
     """The `marketing` application: shared middleware, health endpoints and this service's routes."""
-    return create_service_app("marketing", routers=[router])
+    from cortex.marketing.events import consume
+
+    return create_service_app("marketing", routers=[router], background=[consume])

@@ -406,21 +406,71 @@ async def test_registration_publishes_user_registered(http: httpx.AsyncClient, r
     assert event["workspace_id"] == account.workspace_id and event["email"] == account.email
 
 
-async def test_signup_saga_core_creates_the_members_profile(http: httpx.AsyncClient, settings: Settings) -> None:
-    """user.registered → the core service's consumer (in its Serve replica) writes the profile."""
+async def _eventually(read, what: str):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + 20
+    while (value := await read()) is None:
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.2)
+    return value
+
+
+async def test_signup_saga_core_creates_the_profile_and_marketing_records_consent(
+    http: httpx.AsyncClient, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    """user.registered → core's and marketing's consumers (in their Serve replicas) do their steps."""
     from cortex.core import store as core_store
+    from cortex.marketing import store as marketing_store
 
     from .db import service_conn
 
-    account = await register(http)
-    deadline = time.monotonic() + 20
-    async with service_conn(settings, "core") as conn:
-        while True:
-            profile = await core_store.get_profile(
-                conn, workspace_id=uuid.UUID(account.workspace_id), visitor_id=f"member:{account.user_id}"
+    email = f"consenting-{uuid.uuid4().hex[:8]}@example.com"
+    body = (
+        await http.post(
+            "/api/auth/register",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "workspace_name": "Shop",
+                "marketing_consent": True,
+            },
+        )
+    ).json()
+    silent = await register(http)
+    workspace_id, user_id = uuid.UUID(body["workspace"]["id"]), body["user"]["id"]
+    async with service_conn(settings, "core") as core, service_conn(settings, "marketing") as marketing:
+        profile = await _eventually(
+            lambda: core_store.get_profile(core, workspace_id=workspace_id, visitor_id=f"member:{user_id}"),
+            "core never created the profile",
+        )
+        assert profile["email"] == email
+        consent = await _eventually(
+            lambda: marketing_store.get_consent(marketing, workspace_id=workspace_id, email=email),
+            "marketing never recorded the consent",
+        )
+        assert consent["source"] == "signup" and str(consent["user_id"]) == user_id
+        await _eventually(
+            lambda: core_store.get_profile(
+                core, workspace_id=uuid.UUID(silent.workspace_id), visitor_id=f"member:{silent.user_id}"
+            ),
+            "core never created the second profile",
+        )
+        # Once marketing has handled the second signup's event, it must have recorded nothing.
+        entries = await redis_client.xrange("cortex:events:user")
+        silent_event = next(
+            uuid.UUID(fields[b"event_id"].decode())
+            for _, fields in entries
+            if json.loads(fields[b"payload"])["user_id"] == silent.user_id
+        )
+        await _eventually(
+            lambda: marketing.fetchval(
+                "SELECT true FROM processed_events WHERE consumer_group = 'marketing' AND event_id = $1",
+                silent_event,
+            ),
+            "marketing never handled the second signup",
+        )
+        assert (
+            await marketing_store.get_consent(
+                marketing, workspace_id=uuid.UUID(silent.workspace_id), email=silent.email
             )
-            if profile is not None:
-                break
-            assert time.monotonic() < deadline, "core never created the profile"
-            await asyncio.sleep(0.2)
-    assert profile["email"] == account.email
+            is None
+        )
