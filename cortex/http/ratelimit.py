@@ -10,25 +10,8 @@ import redis.asyncio as aioredis
 from cortex.errors import RateLimited
 
 # GCRA (generic cell rate algorithm): one key per limited subject holding its "theoretical
-# arrival time". Redis' own clock is used so replicas with skewed clocks agree.
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * burst
-if allow_at > now then
-  return {0, allow_at - now, 0, tat - now}
-end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-return {1, 0, math.floor((now - allow_at) / interval), new_tat - now}
-"""
-
-
-# Admission of an authenticated request in one round trip. KEYS[1]: the session's denylist key
+# arrival time"; Redis' own clock is used so replicas with skewed clocks agree.
+# Admission of a request in one round trip. KEYS[1]: the session's denylist key
 # (or "" for none); KEYS[2..]: GCRA keys; ARGV: per GCRA key (interval_ms, burst), then an
 # optional hash and field to stamp with the time of use. All limits are checked before any is
 # charged, so a request refused by one limit does not use up another.
@@ -91,7 +74,6 @@ class RateLimiter:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._script = redis.register_script(_GCRA)
         self._admit = redis.register_script(_ADMIT)
 
     async def admit(
@@ -117,11 +99,8 @@ class RateLimiter:
         return False, decision, limited[2]
 
     async def hit(self, key: str, per_minute: int) -> Decision:
-        interval_ms = 60_000 / max(per_minute, 1)
-        allowed, retry_ms, remaining, reset_ms = await self._script(
-            keys=[f"cortex:rl:{key}"], args=[interval_ms, per_minute]
-        )
-        return Decision(bool(allowed), per_minute, int(remaining), float(retry_ms) / 1000, float(reset_ms) / 1000)
+        _, decision, _ = await self.admit(None, [(key, per_minute, "")])
+        return decision
 
     async def check(self, key: str, per_minute: int, what: str) -> Decision:
         """Count one request; raise RateLimited (429 with Retry-After) when over the limit."""

@@ -121,14 +121,14 @@ async def test_login_brute_force_is_rate_limited_long_before_a_guess(http: httpx
 async def test_per_ip_limit_stops_one_client_spraying_many_accounts(http: httpx.AsyncClient) -> None:
     ip = {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250 + 1}"}
     statuses = []
-    for _ in range(35):
+    for _ in range(45):
         response = await http.post(
             "/api/auth/login",
             json={"email": f"spray-{uuid.uuid4().hex[:8]}@example.com", "password": "Spray-password-1"},
             headers=ip,
         )
         statuses.append(response.status_code)
-    assert statuses.count(429) >= 5 and set(statuses) == {401, 429}
+    assert statuses.count(429) >= 10 and set(statuses) == {401, 429}
 
 
 # -- tokens: refresh rotation, logout, verification per RFC 8725 -----------------------------

@@ -239,7 +239,7 @@ async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
         streams=[stream],
         handler=always_fails,
         max_deliveries=3,
-        retry_base_s=0.1,
+        retry_base_s=0.2,
         block_ms=20,
     )
     deadline = time.monotonic() + 20
@@ -254,7 +254,8 @@ async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(
         ]
     assert len(attempts) == 3
     gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
-    assert gaps[1] > gaps[0] * 1.5, f"backoff must grow: {gaps}"
+    # Lower bounds only (a busy machine can only lengthen gaps): base, then twice the base.
+    assert gaps[0] >= 0.19 and gaps[1] >= 0.39, f"backoff must grow: {gaps}"
     assert dead[0][b"group"] == b"doomed" and b"downstream says no" in dead[0][b"error"]
     assert (await consumer.lag())[stream] == {"lag": 0, "pending": 0}
 

@@ -25,7 +25,8 @@ async def test_concurrent_callers_never_exceed_the_limit(redis_client: aioredis.
     limiter = RateLimiter(redis_client)
     key = f"test:{uuid.uuid4().hex}"
     decisions = await asyncio.gather(*(limiter.hit(key, per_minute=20) for _ in range(60)))
-    assert sum(d.allowed for d in decisions) == 20
+    # The burst of 20, plus at most one refilled if the 60 calls took over 3 s on a busy machine.
+    assert 20 <= sum(d.allowed for d in decisions) <= 21
 
 
 async def test_admission_checks_the_denylist_and_every_limit_before_charging(redis_client: aioredis.Redis) -> None:
