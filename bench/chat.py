@@ -40,16 +40,51 @@ TTFT_SAMPLES = 12
 def _setup(base: str, backend: str) -> tuple[str, str]:
     """An owner, a bot with knowledge, and a visitor token: returns (bot_id, visitor token)."""
     from cortex.core.remote import LocalEmbed  # noqa: F401 - imported lazily: loads the model
-    owner = httpx.post(f"{base}/api/auth/register", json={
-        "email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password 12345",
-        "workspace_name": "Bench"}, timeout=30).raise_for_status().json()
+
+    owner = (
+        httpx.post(
+            f"{base}/api/auth/register",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "bench password 12345",
+                "workspace_name": "Bench",
+            },
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()
+    )
     headers = {"Authorization": f"Bearer {owner['access_token']}"}
-    bot = httpx.post(f"{base}/api/bots", json={"name": "Bakery", "llm": {"backend": backend, "max_tokens": 64}},
-                     headers=headers, timeout=30).raise_for_status().json()
-    key = httpx.post(f"{base}/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]},
-                     headers=headers, timeout=30).raise_for_status().json()
-    token = httpx.post(f"{base}/api/auth/visitor-token", json={"public_key": key["public_key"]},
-                       headers={"Origin": ORIGIN}, timeout=30).raise_for_status().json()["visitor_token"]
+    bot = (
+        httpx.post(
+            f"{base}/api/bots",
+            json={"name": "Bakery", "llm": {"backend": backend, "max_tokens": 64}},
+            headers=headers,
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()
+    )
+    key = (
+        httpx.post(
+            f"{base}/api/auth/widget-keys",
+            json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]},
+            headers=headers,
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()
+    )
+    token = (
+        httpx.post(
+            f"{base}/api/auth/visitor-token",
+            json={"public_key": key["public_key"]},
+            headers={"Origin": ORIGIN},
+            timeout=30,
+        )
+        .raise_for_status()
+        .json()["visitor_token"]
+    )
     _teach(owner["workspace"]["id"], bot["id"])
     return bot["id"], token
 
@@ -74,8 +109,9 @@ def _ttft(base: str, bot_id: str, token: str) -> dict:
             started = time.perf_counter()
             first = None
             tokens = 0
-            with client.stream("POST", "/api/chat", json={"bot_id": bot_id, "message": QUESTION},
-                               headers=headers) as response:
+            with client.stream(
+                "POST", "/api/chat", json={"bot_id": bot_id, "message": QUESTION}, headers=headers
+            ) as response:
                 for line in response.iter_lines():
                     if line == "event: token":
                         tokens += 1
@@ -94,13 +130,32 @@ def _ttft(base: str, bot_id: str, token: str) -> dict:
 
 def main() -> None:
     fake_llm = OpenAIServer(answer="The bakery is open from 7am to 6pm [1].").start()
-    env = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING",
-           "CORTEX_LLM_URL": fake_llm.url, "CORTEX_LLM_MODEL": "zero-latency-stand-in"}
+    env = {
+        "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED),
+        "CORTEX_LOG_LEVEL": "WARNING",
+        "CORTEX_LLM_URL": fake_llm.url,
+        "CORTEX_LLM_MODEL": "zero-latency-stand-in",
+    }
     with ephemeral_stack(env, prefix="cxc") as stack:
         port = free_port()
         monolith = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.monolith:app", "--host", "127.0.0.1", "--port", str(port),
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.monolith:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
             env=os.environ.copy(),
         )
         try:
@@ -115,10 +170,12 @@ def main() -> None:
             c1_mono = wrk(monolith_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
             runs: dict[str, list[dict]] = {"serve": [], "monolith": []}
             for _ in range(2):
-                runs["serve"].append(wrk(serve_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers,
-                                         body=body))
-                runs["monolith"].append(wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS,
-                                            headers=headers, body=body))
+                runs["serve"].append(
+                    wrk(serve_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
+                )
+                runs["monolith"].append(
+                    wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
+                )
             local_bot, local_token = _setup(serve_url, backend="local")
             speed = _ttft(serve_url, local_bot, local_token)
         finally:
@@ -127,13 +184,18 @@ def main() -> None:
             fake_llm.stop()
     serve_tps = summarize(runs["serve"], "rps")["median"]
     mono_tps = summarize(runs["monolith"], "rps")["median"]
-    c32 = {"p50": round(summarize(runs["serve"], "p50_ms")["median"], 1),
-           "p99": round(summarize(runs["serve"], "p99_ms")["median"], 1)}
+    c32 = {
+        "p50": round(summarize(runs["serve"], "p50_ms")["median"], 1),
+        "p99": round(summarize(runs["serve"], "p99_ms")["median"], 1),
+    }
     fields = {
         "overhead_ms": {"c1": {"p50": round(c1["p50_ms"], 1), "p99": round(c1["p99_ms"], 1)}, "c32": c32},
         "monolith_overhead_ms": {"c1": {"p50": round(c1_mono["p50_ms"], 1), "p99": round(c1_mono["p99_ms"], 1)}},
-        "turns_per_s": {"serve": round(serve_tps, 1), "monolith": round(mono_tps, 1),
-                        "ratio": round(serve_tps / mono_tps, 3)},
+        "turns_per_s": {
+            "serve": round(serve_tps, 1),
+            "monolith": round(mono_tps, 1),
+            "ratio": round(serve_tps / mono_tps, 3),
+        },
         "direct_answer_ms": None,  # direct answers (FAQ match, answer cache) are not built yet
         **speed,
         "errors": {name: sum(r["errors"] + r["socket_errors"] for r in rs) for name, rs in runs.items()},
@@ -141,12 +203,16 @@ def main() -> None:
         "llm_stand_in": "local OpenAI-format server, zero latency (overhead and turns/s only)",
     }
     write_result("chat", fields, "make bench-chat")
-    print(f"overhead c1  p50 {fields['overhead_ms']['c1']['p50']} ms  p99 {fields['overhead_ms']['c1']['p99']} ms "
-          f"(monolith p50 {fields['monolith_overhead_ms']['c1']['p50']} ms)")
+    print(
+        f"overhead c1  p50 {fields['overhead_ms']['c1']['p50']} ms  p99 {fields['overhead_ms']['c1']['p99']} ms "
+        f"(monolith p50 {fields['monolith_overhead_ms']['c1']['p50']} ms)"
+    )
     print(f"overhead c32 p50 {c32['p50']} ms  p99 {c32['p99']} ms")
     print(f"turns/s c32  serve {serve_tps:.1f}  monolith {mono_tps:.1f}  ratio {serve_tps / mono_tps:.2f}")
-    print(f"local model  ttft p50 {speed['ttft_ms']['p50']} ms p99 {speed['ttft_ms']['p99']} ms  "
-          f"{speed['tokens_per_s']} tokens/s")
+    print(
+        f"local model  ttft p50 {speed['ttft_ms']['p50']} ms p99 {speed['ttft_ms']['p99']} ms  "
+        f"{speed['tokens_per_s']} tokens/s"
+    )
 
 
 if __name__ == "__main__":

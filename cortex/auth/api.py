@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 
 from cortex.auth import schemas
 from cortex.auth.oidc import router as oidc_router
@@ -228,6 +228,3 @@ async def _republish(resources: ServiceResources) -> None:
 def create_app() -> FastAPI:
     """The `auth` application: shared middleware, health endpoints and this service's routes."""
     return create_service_app("auth", routers=[router, oidc_router], background=[_republish])
-
-
-__all__ = ["create_app", "router", "status"]
