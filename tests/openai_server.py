@@ -7,6 +7,7 @@ fixed text, token by token, and can be told to fail the next N requests with a s
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ class OpenAIServer:
         self.answer = answer
         self.token_delay_s = token_delay_s
         self.fail_next: list[int] = []
+        self.cut_after_first_token = False  # drop the connection mid-answer
         self.requests: list[dict] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -77,6 +79,10 @@ class OpenAIServer:
                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                     }
                     self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+                    if server.cut_after_first_token and "content" in delta:
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     time.sleep(server.token_delay_s)
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")

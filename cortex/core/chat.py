@@ -40,6 +40,10 @@ DONT_KNOW = (
     "I'm sorry, I don't have information about that. Would you like me to connect you with a "
     "person from the team, or leave your email so they can follow up?"
 )
+LLM_UNAVAILABLE = (
+    "I'm sorry, I can't answer right now. Please try again in a moment, or leave your email and "
+    "the team will get back to you."
+)
 HANDOFF_NOTICE = "A person from the team has joined this conversation and will reply here."
 BUDGET_EXHAUSTED = (
     "I can't answer new questions right now because this assistant has used its monthly "
@@ -231,10 +235,17 @@ class ChatPipeline:
                 model=llm_settings.model,
                 backend=llm_settings.backend,
             )
-            async for piece in self.llm.stream(prompt, params):
-                answer_parts.append(piece)
-                tokens_out += 1
-                yield {"event": "token", "text": piece}
+            try:
+                async for piece in self.llm.stream(prompt, params):
+                    answer_parts.append(piece)
+                    tokens_out += 1
+                    yield {"event": "token", "text": piece}
+            except Exception as exc:  # noqa: BLE001 - the visitor gets an answer, never a broken stream
+                log.warning("LLM failed mid-answer: %r", exc)
+                degraded = True
+                if not answer_parts:
+                    answer_parts.append(LLM_UNAVAILABLE)
+                    yield {"event": "token", "text": LLM_UNAVAILABLE}
 
         answer = sanitize_answer("".join(answer_parts)) or DONT_KNOW
         citations = [citation(p) for p in cited_passages(answer, relevant)] if canned is None else []

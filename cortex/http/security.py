@@ -168,6 +168,8 @@ class Authenticator:
             raise Unauthorized("use Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
         if credential.startswith("ck_"):
             return await self._api_key(credential)
+        if time.monotonic() - self._keys_loaded_at > _JWKS_TTL_S:
+            await self._load_keys()  # also when every request hits the cache: withdrawn keys drop
         cached = self._verified.get(credential)
         if cached is not None and cached.expires_at is not None and cached.expires_at + LEEWAY_S > time.time():
             self._verified.move_to_end(credential)

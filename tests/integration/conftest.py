@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from cortex.settings import Settings
 from cortex.stack import Stack, ephemeral_stack, free_port, port_open
+from tests.openai_server import OpenAIServer
 
 OIDC_CLIENT_SECRET = "oidc-test-client-secret-0123456789"
 
@@ -29,6 +30,7 @@ class RunningStack:
     settings: Settings
     home: Path
     oidc_port: int
+    llm_server: OpenAIServer
 
     @property
     def url(self) -> str:
@@ -38,7 +40,11 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[RunningStack]:
     oidc_port = free_port()
+    # Bots set to the "openai" backend talk to this local server speaking the OpenAI format.
+    llm_server = OpenAIServer(answer="The bakery opens at 7am [1].").start()
     env = {
+        "CORTEX_LLM_URL": llm_server.url,
+        "CORTEX_LLM_MODEL": "stand-in",
         "CORTEX_ENV": "test",
         # As behind a production ingress: one trusted proxy hop, so tests can speak for many
         # client IPs through X-Forwarded-For (each request gets its own unless a test sets one).
@@ -56,7 +62,10 @@ def running_stack() -> Iterator[RunningStack]:
         ),
     }
     with ephemeral_stack(env, prefix="cxt") as stack:
-        yield RunningStack(stack=stack, settings=stack.settings, home=stack.home, oidc_port=oidc_port)
+        yield RunningStack(
+            stack=stack, settings=stack.settings, home=stack.home, oidc_port=oidc_port, llm_server=llm_server
+        )
+    llm_server.stop()
     # `down` must leave nothing behind: no process of ours (HAProxy included), no open port.
     leftovers = [p for p in stack._our_processes() if p.is_running()]
     assert not leftovers, f"processes left after down: {leftovers}"

@@ -223,3 +223,30 @@ async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(
     assert events[-1]["degraded"] is True and events[-1]["content"]
     transcript = (await http.get(f"/api/conversations/{events[-1]['conversation_id']}", headers=owner.headers)).json()
     assert transcript["messages"][-1]["degraded"] is True
+
+
+async def test_a_bot_on_an_openai_compatible_endpoint_streams_its_answer(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, running_stack: RunningStack
+) -> None:
+    owner, bot = await _bot(http, settings, embed, llm={"backend": "openai"})
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("When is the bakery open?")
+    assert [e["text"] for e in events if e["event"] == "token"] == ["The ", "bakery ", "opens ", "at ", "7am ", "[1]."]
+    assert events[-1]["content"] == "The bakery opens at 7am [1]." and events[-1]["degraded"] is False
+    sent = running_stack.llm_server.requests[-1]["body"]
+    assert sent["stream"] is True and "<passages>" in sent["messages"][0]["content"]
+
+
+async def test_an_llm_failing_mid_answer_ends_the_turn_cleanly_and_degraded(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, running_stack: RunningStack
+) -> None:
+    owner, bot = await _bot(http, settings, embed, llm={"backend": "openai"})
+    visitor = await _visitor(http, owner, bot)
+    running_stack.llm_server.cut_after_first_token = True
+    try:
+        events, response = await visitor.chat("When is the bakery open?")
+    finally:
+        running_stack.llm_server.cut_after_first_token = False
+    assert response.status_code == 200
+    assert events[-1]["event"] == "done" and events[-1]["degraded"] is True
+    assert events[-1]["content"] == "The", "what was said before the failure is kept, nothing repeated"
