@@ -13,17 +13,14 @@ Run: make bench-chat
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 
 import httpx
 
-from bench.load import summarize, wait_http, write_result, wrk
-from cortex.stack import ephemeral_stack, free_port
+from bench.load import running_monolith, summarize, write_result, wrk
+from cortex.stack import ephemeral_stack
 from tests.openai_server import OpenAIServer
 
 ORIGIN = "https://bench.example"
@@ -136,31 +133,9 @@ def main() -> None:
         "CORTEX_LLM_URL": fake_llm.url,
         "CORTEX_LLM_MODEL": "zero-latency-stand-in",
     }
-    with ephemeral_stack(env, prefix="cxc") as stack:
-        port = free_port()
-        monolith = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.monolith:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=os.environ.copy(),
-        )
-        try:
-            serve_url, monolith_url = stack.http_url, f"http://127.0.0.1:{port}"
-            wait_http(monolith_url + "/api/healthz")
+    try:
+        with ephemeral_stack(env, prefix="cxc") as stack, running_monolith() as monolith_url:
+            serve_url = stack.http_url
             bot_id, token = _setup(serve_url, backend="openai")
             headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
             body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
@@ -178,10 +153,8 @@ def main() -> None:
                 )
             local_bot, local_token = _setup(serve_url, backend="local")
             speed = _ttft(serve_url, local_bot, local_token)
-        finally:
-            monolith.terminate()
-            monolith.wait(10)
-            fake_llm.stop()
+    finally:
+        fake_llm.stop()
     serve_tps = summarize(runs["serve"], "rps")["median"]
     mono_tps = summarize(runs["monolith"], "rps")["median"]
     c32 = {

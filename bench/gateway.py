@@ -11,15 +11,12 @@ Run: make bench-gateway
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 import httpx
 
-from bench.load import summarize, wait_http, write_result, wrk
-from cortex.stack import ephemeral_stack, free_port
+from bench.load import running_monolith, summarize, write_result, wrk
+from cortex.stack import ephemeral_stack
 
 CONCURRENCY = 32
 SECONDS = 10
@@ -74,41 +71,15 @@ def _fields(runs: dict[str, list[dict[str, float]]]) -> dict:
 
 def main() -> None:
     env = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING"}
-    with ephemeral_stack(env, prefix="cxb") as stack:
-        port = free_port()
-        monolith = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.monolith:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=os.environ.copy(),
-        )
-        try:
-            targets = {"serve": stack.http_url, "monolith": f"http://127.0.0.1:{port}"}
-            wait_http(targets["monolith"] + "/api/auth/healthz")
-            token = _register(stack.http_url)
-            headers = {"Authorization": f"Bearer {token}"}
-            results = {}
-            for name, path in (("gateway", "/api/auth/members"), ("auth", "/api/auth/verify")):
-                fields = {"endpoint": f"GET {path}", **_fields(_measure(targets, path, headers))}
-                write_result(name, fields, "make bench-gateway")
-                results[name] = fields
-        finally:
-            monolith.terminate()
-            monolith.wait(10)
+    with ephemeral_stack(env, prefix="cxb") as stack, running_monolith() as monolith_url:
+        targets = {"serve": stack.http_url, "monolith": monolith_url}
+        token = _register(stack.http_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        results = {}
+        for name, path in (("gateway", "/api/auth/members"), ("auth", "/api/auth/verify")):
+            fields = {"endpoint": f"GET {path}", **_fields(_measure(targets, path, headers))}
+            write_result(name, fields, "make bench-gateway")
+            results[name] = fields
     print(
         f"{'bench':<8} {'endpoint':<24} {'serve rps':>10} {'mono rps':>10} {'ratio':>6} "
         f"{'serve p99':>10} {'mono p99':>9}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -11,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,42 @@ def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def running_monolith() -> Iterator[str]:
+    """The monolith baseline in one uvicorn process on a free port, with this process's CORTEX_*
+    environment (the benchmark's stack); yields its base URL once it answers."""
+    from cortex.stack import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.monolith:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=os.environ.copy(),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/api/auth/healthz")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def wait_http(url: str, timeout_s: float = 60) -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from cortex import __version__
-from cortex.bus import OutboxRelay
+from cortex.bus import Consumer, Handler, OutboxRelay, stream_for
 from cortex.db import create_pool
 from cortex.http.errors import error_response, install_error_handlers
 from cortex.http.middleware import RequestContextMiddleware
@@ -83,6 +83,21 @@ class ServiceResources:
     def spawn(self, coro: Awaitable[None], *, name: str) -> None:
         """Run a background loop for the replica's lifetime; its death fails the health check."""
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+    async def consume(self, *, group: str, event_types: Sequence[str], handler: Handler) -> None:
+        """Run this service's consumer group over those events' streams until shutdown."""
+        assert self.db is not None and self.redis is not None and self.schema is not None
+        consumer = Consumer(
+            pool=self.db,
+            redis=self.redis,
+            schema=self.schema,
+            group=group,
+            streams=sorted({stream_for(event_type) for event_type in event_types}),
+            handler=handler,
+            max_deliveries=self.settings.bus_max_deliveries,
+            retry_base_s=self.settings.bus_retry_base_s,
+        )
+        await consumer.run(self._stop)
 
     def raise_if_broken(self) -> None:
         """For Serve's check_health: a dead background loop means the replica must be replaced."""

@@ -6,7 +6,7 @@ import uuid
 
 import asyncpg
 
-from cortex.bus import Consumer, Event, stream_for
+from cortex.bus import Event
 from cortex.http.app import ServiceResources
 from cortex.marketing import store
 
@@ -27,15 +27,4 @@ async def handle(event: Event, conn: asyncpg.Connection) -> None:
 
 
 async def consume(resources: ServiceResources) -> None:
-    assert resources.db is not None and resources.redis is not None
-    consumer = Consumer(
-        pool=resources.db,
-        redis=resources.redis,
-        schema="marketing",
-        group=GROUP,
-        streams=[stream_for("user.registered")],
-        handler=handle,
-        max_deliveries=resources.settings.bus_max_deliveries,
-        retry_base_s=resources.settings.bus_retry_base_s,
-    )
-    await consumer.run(resources.stopping)
+    await resources.consume(group=GROUP, event_types=["user.registered"], handler=handle)
