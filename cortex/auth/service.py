@@ -157,23 +157,8 @@ class AuthService:
             )
             if user is None:
                 raise Conflict("an account with this email already exists; log in instead")
-            workspace = await store.create_workspace(conn, workspace_id=uuid.uuid4(), name=data.workspace_name)
-            await store.add_membership(conn, workspace_id=workspace["id"], user_id=user["id"], role="owner")
-            await store.insert_audit(
-                conn, workspace_id=workspace["id"], user_id=user["id"], event="user.registered", ip=ip
-            )
-            await bus.emit(
-                conn,
-                schema="auth",
-                event_type="user.registered",
-                workspace_id=workspace["id"],
-                payload={
-                    "user_id": str(user["id"]),
-                    "email": user["email"],
-                    "display_name": user["display_name"],
-                    "workspace_id": str(workspace["id"]),
-                    "marketing_consent": data.marketing_consent,
-                },
+            workspace = await _open_workspace(
+                conn, user=user, name=data.workspace_name, marketing_consent=data.marketing_consent, ip=ip
             )
             return await self._new_session(
                 conn, user=user, workspace=workspace, role="owner", ip=ip, user_agent=user_agent
@@ -230,22 +215,12 @@ class AuthService:
                     conn, user_id=uuid.uuid4(), email=email, password_hash=None, display_name=name[:120]
                 )
                 assert user is not None
-                workspace = await store.create_workspace(
-                    conn, workspace_id=uuid.uuid4(), name=f"{name or email.split('@')[0]}'s workspace"[:120]
-                )
-                await store.add_membership(conn, workspace_id=workspace["id"], user_id=user["id"], role="owner")
-                await bus.emit(
+                await _open_workspace(
                     conn,
-                    schema="auth",
-                    event_type="user.registered",
-                    workspace_id=workspace["id"],
-                    payload={
-                        "user_id": str(user["id"]),
-                        "email": email,
-                        "display_name": name,
-                        "workspace_id": str(workspace["id"]),
-                        "marketing_consent": False,
-                    },
+                    user=user,
+                    name=f"{name or email.split('@')[0]}'s workspace"[:120],
+                    marketing_consent=False,
+                    ip=ip,
                 )
             await store.insert_identity(conn, provider=provider, subject=subject, user_id=user["id"], email=email)
             memberships = await store.workspaces_of_user(conn, user_id=user["id"])
@@ -651,6 +626,29 @@ def _api_key(row: asyncpg.Record) -> schemas.ApiKeyPublic:
 
 def _widget_key(row: asyncpg.Record) -> schemas.WidgetKeyPublic:
     return schemas.WidgetKeyPublic.model_validate(dict(row))
+
+
+async def _open_workspace(
+    conn: asyncpg.Connection, *, user: asyncpg.Record, name: str, marketing_consent: bool, ip: str
+) -> asyncpg.Record:
+    """A new account's own workspace, the account as owner; `user.registered` starts the signup saga."""
+    workspace = await store.create_workspace(conn, workspace_id=uuid.uuid4(), name=name)
+    await store.add_membership(conn, workspace_id=workspace["id"], user_id=user["id"], role="owner")
+    await store.insert_audit(conn, workspace_id=workspace["id"], user_id=user["id"], event="user.registered", ip=ip)
+    await bus.emit(
+        conn,
+        schema="auth",
+        event_type="user.registered",
+        workspace_id=workspace["id"],
+        payload={
+            "user_id": str(user["id"]),
+            "email": user["email"],
+            "display_name": user["display_name"],
+            "workspace_id": str(workspace["id"]),
+            "marketing_consent": marketing_consent,
+        },
+    )
+    return workspace
 
 
 async def _audit(
