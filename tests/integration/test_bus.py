@@ -271,7 +271,9 @@ async def test_a_service_replica_relays_its_outbox(settings: Settings, redis_cli
         while not await redis_client.xlen(stream_for(event_type)):
             assert time.monotonic() < deadline, "the core replica's relay did not publish"
             await asyncio.sleep(0.1)
-        published = await conn.fetchval("SELECT published_at FROM core.outbox WHERE event_id = $1", event_id)
-        assert published is not None
+        # The relay publishes first and marks the row in its transaction just after: wait for it.
+        while await conn.fetchval("SELECT published_at FROM core.outbox WHERE event_id = $1", event_id) is None:
+            assert time.monotonic() < deadline, "the relay published but never marked the row published"
+            await asyncio.sleep(0.05)
     finally:
         await conn.close()
