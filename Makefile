@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway bench-chat
+.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway bench-chat \
+	bench-knowledge bench-retrieval bench-ingest
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +43,17 @@ bench-tools:
 bench-gateway: $(STAMP) bench-tools
 	$(BIN)/python -m bench.gateway
 
-bench: bench-gateway bench-chat
+bench: bench-gateway bench-chat bench-knowledge
 
 bench-chat: $(STAMP) bench-tools
 	$(BIN)/python -m bench.chat
+
+# SciFact is ingested once through the real Ray job, then searched: both results in one run.
+bench-knowledge: $(STAMP)
+	$(BIN)/python -m bench.knowledge retrieval ingest
+
+bench-retrieval: $(STAMP)
+	$(BIN)/python -m bench.knowledge retrieval
+
+bench-ingest: $(STAMP)
+	$(BIN)/python -m bench.knowledge ingest

@@ -90,11 +90,18 @@ def _teach(workspace_id: str, bot_id: str) -> None:
     import asyncio
 
     from cortex.core.remote import LocalEmbed
-    from cortex.knowledge.retrieval import Retriever
+    from cortex.knowledge.local import teach_documents
     from cortex.settings import get_settings
 
-    retriever = Retriever(chroma_url=get_settings().resolved_chroma_url(), embed=LocalEmbed())
-    asyncio.run(retriever.upsert(workspace_id=uuid.UUID(workspace_id), bot_id=uuid.UUID(bot_id), passages=PASSAGES))
+    asyncio.run(
+        teach_documents(
+            get_settings(),
+            workspace_id=uuid.UUID(workspace_id),
+            bot_id=uuid.UUID(bot_id),
+            documents=PASSAGES,
+            embed=LocalEmbed(),
+        )
+    )
 
 
 def _ttft(base: str, bot_id: str, token: str) -> dict:

@@ -1,4 +1,4 @@
-"""`cortex up | down | status | migrate`: the embedded stack and its data layer."""
+"""`cortex up | down | status | migrate | render-cluster | ingest | crawl`."""
 
 from __future__ import annotations
 
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "render-cluster", help="print the KubeRay RayService manifest rendered from serve_config.yaml"
     ).set_defaults(fn=_render_cluster)
+    from cortex.ingest_cli import add_commands
+
+    add_commands(commands)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

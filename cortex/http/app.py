@@ -42,10 +42,10 @@ class Readiness:
 class ServiceResources:
     """What one replica of a service holds: its Postgres pool, a Redis client, background tasks."""
 
-    def __init__(self, service: str, settings: Settings) -> None:
+    def __init__(self, service: str, settings: Settings, *, schema: str | None = None) -> None:
         self.service = service
         self.settings = settings
-        self.schema = service if service in SCHEMAS else None
+        self.schema = schema or (service if service in SCHEMAS else None)
         self.db: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.http: httpx.AsyncClient | None = None
@@ -136,20 +136,28 @@ def create_service_app(
     checks: Sequence[Readiness] = (),
     background: Sequence[Callable[[ServiceResources], Awaitable[None]]] = (),
     settings: Settings | None = None,
+    schema: str | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
-    """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs."""
+    """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs.
+
+    `schema`: the Postgres schema the application works in when it is not the service's own
+    (the `openai` application is a second door into `core` and uses core's schema and role).
+    `max_body_bytes`: a larger request body limit for an application that takes uploads.
+    """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     prefix = APPLICATIONS[service]
+    schema = schema or (service if service in SCHEMAS else None)
     all_checks: list[Readiness] = []
-    if service in SCHEMAS:
+    if schema:
         all_checks.append(Readiness("postgres", _check_postgres))
     all_checks.append(Readiness("redis", _check_redis))
     all_checks.extend(checks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resources = ServiceResources(service, settings)
+        resources = ServiceResources(service, settings, schema=schema)
         await resources.start()
         for loop in background:
             resources.spawn(loop(resources), name=getattr(loop, "__name__", "background"))
@@ -177,7 +185,7 @@ def create_service_app(
         max_age=600,
     )
     # Added last so it runs first: the request id exists before anything else can log or fail.
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes or settings.max_body_bytes)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers", dependencies=[Depends(public)])
     async def healthz() -> dict[str, str]:

@@ -1,103 +1,272 @@
-"""Search a bot's knowledge: dense retrieval over the bot's own Chroma collection.
+"""Search a bot's knowledge: dense (Chroma, our embeddings) plus lexical (BM25 in Postgres), fused.
 
-One collection per bot; every vector also carries its workspace id, and every query filters
-on it, so a wrong bot id can never reach another tenant's passages.
+Fusion mixes z-normalised scores (dense weight from settings): on BEIR SciFact it beat
+reciprocal rank fusion by ~0.01 nDCG@10 and either half alone by ~0.05 (bench/retrieval.py).
+Passages are read from Postgres, the record, so a vector left behind by an interrupted delete
+is never shown. A bot only ever searches its own collection and rows, filtered by workspace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import statistics
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
-import chromadb
-from chromadb.errors import NotFoundError
+import asyncpg
+
+from cortex.knowledge import store
+from cortex.knowledge.vectors import VectorStore, chunk_collection, faq_collection
+from cortex.settings import Settings
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+Mode = Literal["hybrid", "dense", "lexical"]
+
+# Candidates taken from each half before fusing: deep enough that a passage ranked low by one
+# half and high by the other still meets, cheap enough (one HNSW query, one BM25 query).
+MIN_CANDIDATES = 50
+SNIPPET_CHARS = 300
+# BM25 over one bot's chunks answers in milliseconds; past this the hybrid ranking goes on without it.
+LEXICAL_TIMEOUT_S = 2.0
+
+log = logging.getLogger("cortex.knowledge.retrieval")
 
 
 @dataclass(frozen=True)
 class Passage:
+    """A retrieved chunk. `source_id` is the citation id: a collection document's own id, a page URL,
+    a file's source id or an FAQ id; `similarity` is the cosine similarity to the query (chat's
+    confidence), `score` the fused rank score."""
+
     source_id: str
     title: str
     text: str
     score: float
     url: str | None = None
+    similarity: float = 0.0
+    chunk_id: str = ""
+    source: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def snippet(self) -> str:
+        text = " ".join(self.text.split())
+        return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    faq_id: str
+    question: str
+    answer: str
+    similarity: float
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def collection_name(bot_id: uuid.UUID) -> str:
-    return f"bot_{bot_id.hex}"
+def _z(scores: dict[str, float]) -> dict[str, float]:
+    if len(scores) < 2:
+        return {key: 0.0 for key in scores}
+    mean = statistics.fmean(scores.values())
+    spread = statistics.pstdev(scores.values()) or 1.0
+    return {key: (value - mean) / spread for key, value in scores.items()}
+
+
+def fuse(dense: dict[str, float], lexical: dict[str, float], *, dense_weight: float) -> list[tuple[str, float]]:
+    """Convex combination of z-scores; a candidate missing from one list gets that list's lowest."""
+    dense_z, lexical_z = _z(dense), _z(lexical)
+    dense_floor = min(dense_z.values(), default=0.0)
+    lexical_floor = min(lexical_z.values(), default=0.0)
+    fused = {
+        key: dense_weight * dense_z.get(key, dense_floor) + (1 - dense_weight) * lexical_z.get(key, lexical_floor)
+        for key in dense_z.keys() | lexical_z.keys()
+    }
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
 class Retriever:
-    """Dense search in Chroma with our embedder (never Chroma's default embedding function)."""
+    """Hybrid search over one bot's chunks, and FAQ matching for direct answers."""
 
-    def __init__(self, *, chroma_url: str, embed: Embed) -> None:
-        self.chroma_url = chroma_url
+    def __init__(self, *, pool: asyncpg.Pool, vectors: VectorStore, embed: Embed, dense_weight: float = 0.5) -> None:
+        self.pool = pool
+        self.vectors = vectors
         self.embed = embed
-        self._client: Any = None
+        self.dense_weight = dense_weight
 
-    async def _chroma(self) -> Any:
-        if self._client is None:
-            from urllib.parse import urlsplit
+    async def _dense(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, vector: list[float], k: int, sources: Sequence[str] | None
+    ) -> dict[str, float]:
+        where: dict[str, Any] = {"workspace_id": str(workspace_id)}
+        if sources:
+            where = {"$and": [where, {"source_id": {"$in": list(sources)}}]}
+        hits = await self.vectors.query(chunk_collection(bot_id), vector=vector, k=k, where=where)
+        return {chunk_id: similarity for chunk_id, similarity, _, _ in hits}
 
-            parts = urlsplit(self.chroma_url)
-            self._client = await chromadb.AsyncHttpClient(host=parts.hostname, port=parts.port or 8000)
-        return self._client
-
-    async def upsert(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, passages: list[dict[str, Any]]) -> int:
-        """Index passages ({id, title, text, url?}); ids make re-runs idempotent."""
-        if not passages:
-            return 0
-        client = await self._chroma()
-        collection = await client.get_or_create_collection(
-            collection_name(bot_id), embedding_function=None, metadata={"hnsw:space": "cosine"}
-        )
-        vectors = await self.embed([p["text"] for p in passages])
-        await collection.upsert(
-            ids=[str(p["id"]) for p in passages],
-            embeddings=vectors,
-            documents=[p["text"] for p in passages],
-            metadatas=[
-                {
-                    "workspace_id": str(workspace_id),
-                    "title": p.get("title", ""),
-                    "url": p.get("url") or "",
-                    "source_id": str(p.get("source_id", p["id"])),
-                }
-                for p in passages
-            ],
-        )
-        return len(passages)
-
-    async def retrieve(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int = 5) -> list[Passage]:
-        client = await self._chroma()
-        try:
-            collection = await client.get_collection(collection_name(bot_id), embedding_function=None)
-        except NotFoundError:
-            return []  # nothing taught yet; an unreachable Chroma raises on, and degrades the answer
-        [vector] = await self.embed([query])
-        result = await collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where={"workspace_id": str(workspace_id)},
-            include=["documents", "metadatas", "distances"],
-        )
-        passages = []
-        for doc, meta, distance in zip(
-            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-        ):
-            passages.append(
-                Passage(
-                    source_id=meta.get("source_id", ""),
-                    title=meta.get("title", ""),
-                    text=doc,
-                    score=round(1.0 - float(distance), 4),
-                    url=meta.get("url") or None,
-                )
+    async def _lexical(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int, sources: Sequence[str] | None
+    ) -> dict[str, float]:
+        async with self.pool.acquire() as conn:
+            rows = await store.lexical_search(
+                conn, workspace_id=workspace_id, bot_id=bot_id, query=query, k=k, time_limit_s=LEXICAL_TIMEOUT_S
             )
-        return passages
+        return {row["id"]: float(row["score"]) for row in rows if not sources or str(row["source_id"]) in sources}
+
+    async def _lexical_or_nothing(self, **kwargs: Any) -> dict[str, float]:
+        """In hybrid mode a slow or failing BM25 half degrades the ranking to dense only, never the search."""
+        try:
+            return await self._lexical(**kwargs)
+        except (TimeoutError, asyncpg.PostgresError, OSError):
+            log.warning("lexical search failed; ranking by dense similarity only", exc_info=True)
+            return {}
+
+    async def search(
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        query: str,
+        k: int = 5,
+        mode: Mode = "hybrid",
+        source_ids: Sequence[str] | None = None,
+        vector: list[float] | None = None,
+    ) -> list[Passage]:
+        """The k best passages, best first (`vector`: the query's embedding, when the caller has it)."""
+        depth = max(k, MIN_CANDIDATES)
+        dense: dict[str, float] = {}
+        lexical: dict[str, float] = {}
+        if mode == "lexical":
+            lexical = await self._lexical(
+                workspace_id=workspace_id, bot_id=bot_id, query=query, k=depth, sources=source_ids
+            )
+        else:
+            if vector is None:
+                [vector] = await self.embed([query])
+            dense_task = self._dense(
+                workspace_id=workspace_id, bot_id=bot_id, vector=vector, k=depth, sources=source_ids
+            )
+            if mode == "dense":
+                dense = await dense_task
+            else:
+                dense, lexical = await asyncio.gather(
+                    dense_task,
+                    self._lexical_or_nothing(
+                        workspace_id=workspace_id, bot_id=bot_id, query=query, k=depth, sources=source_ids
+                    ),
+                )
+        if mode == "dense":
+            ranked = sorted(dense.items(), key=lambda item: (-item[1], item[0]))
+        elif mode == "lexical":
+            ranked = sorted(lexical.items(), key=lambda item: (-item[1], item[0]))
+        else:
+            ranked = fuse(dense, lexical, dense_weight=self.dense_weight)
+        top = ranked[:k]
+        if not top:
+            return []
+        async with self.pool.acquire() as conn:
+            rows = await store.chunks_by_ids(
+                conn, workspace_id=workspace_id, bot_id=bot_id, chunk_ids=[chunk_id for chunk_id, _ in top]
+            )
+        by_id = {row["id"]: row for row in rows}
+        similarity = dict(dense)
+        if vector is not None:
+            similarity.update(await self._similarities(bot_id, vector, [key for key, _ in top if key not in dense]))
+        return [
+            Passage(
+                source_id=row["document_key"],
+                title=row["title"],
+                text=row["text"],
+                score=round(score, 4),
+                url=row["url"],
+                similarity=round(similarity.get(chunk_id, 0.0), 4),
+                chunk_id=chunk_id,
+                source=str(row["source_id"]),
+            )
+            for chunk_id, score in top
+            if (row := by_id.get(chunk_id)) is not None
+        ]
+
+    async def _similarities(self, bot_id: uuid.UUID, vector: list[float], chunk_ids: list[str]) -> dict[str, float]:
+        """Cosine similarity of lexical-only hits, so chat's confidence covers them too."""
+        if not chunk_ids:
+            return {}
+        stored = await self.vectors.embeddings(chunk_collection(bot_id), ids=chunk_ids)
+        return {chunk_id: sum(a * b for a, b in zip(vector, other, strict=True)) for chunk_id, other in stored.items()}
+
+    async def retrieve(
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        query: str,
+        k: int = 5,
+        vector: list[float] | None = None,
+    ) -> list[Passage]:
+        """What chat asks for: hybrid search over everything the bot knows."""
+        return await self.search(workspace_id=workspace_id, bot_id=bot_id, query=query, k=k, vector=vector)
+
+    async def understand(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str) -> dict[str, Any]:
+        """Chat's first step: the question's embedding (reused by retrieval and the answer cache) and
+        the closest FAQ, from one call."""
+        [vector] = await self.embed([question])
+        match = await self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
+        return {"vector": vector, "faq": match.as_dict() if match is not None else None}
+
+    async def match_faq(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, vector: list[float] | None = None
+    ) -> FaqMatch | None:
+        """The FAQ whose question is closest to the visitor's, with its similarity (None: no FAQs)."""
+        if vector is None:
+            [vector] = await self.embed([question])
+        hits = await self.vectors.query(
+            faq_collection(bot_id), vector=vector, k=1, where={"workspace_id": str(workspace_id)}
+        )
+        if not hits:
+            return None
+        faq_id, similarity, metadata, document = hits[0]
+        return FaqMatch(
+            faq_id=faq_id, question=document, answer=str(metadata.get("answer", "")), similarity=round(similarity, 4)
+        )
+
+
+class LazyRetriever:
+    """A Retriever on the knowledge schema whose pool opens on first use (constructors cannot await)."""
+
+    def __init__(self, settings: Settings, embed: Embed) -> None:
+        self.settings = settings
+        self.embed = embed
+        self._retriever: Retriever | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Retriever:
+        async with self._lock:
+            if self._retriever is None:
+                from cortex.db.pool import create_pool
+
+                pool = await create_pool(
+                    self.settings.service_database_url("knowledge"), self.settings, schema="knowledge"
+                )
+                self._retriever = Retriever(
+                    pool=pool,
+                    vectors=VectorStore(self.settings.resolved_chroma_url()),
+                    embed=self.embed,
+                    dense_weight=self.settings.hybrid_dense_weight,
+                )
+        return self._retriever
+
+    async def retrieve(self, **kwargs: Any) -> list[Passage]:
+        return await (await self.get()).retrieve(**kwargs)
+
+    async def search(self, **kwargs: Any) -> list[Passage]:
+        return await (await self.get()).search(**kwargs)
+
+    async def match_faq(self, **kwargs: Any) -> FaqMatch | None:
+        return await (await self.get()).match_faq(**kwargs)
+
+    async def understand(self, **kwargs: Any) -> dict[str, Any]:
+        return await (await self.get()).understand(**kwargs)

@@ -46,6 +46,8 @@ def running_stack() -> Iterator[RunningStack]:
         "CORTEX_LLM_URL": llm_server.url,
         "CORTEX_LLM_MODEL": "stand-in",
         "CORTEX_ENV": "test",
+        # The crawler and URL uploads may reach the test's own servers on 127.0.0.1 (and only that).
+        "CORTEX_FETCH_ALLOW_NETWORKS": '["127.0.0.1/32"]',
         # As behind a production ingress: one trusted proxy hop, so tests can speak for many
         # client IPs through X-Forwarded-For (each request gets its own unless a test sets one).
         "CORTEX_TRUSTED_PROXY_COUNT": "1",

@@ -1,7 +1,7 @@
 """The chat pipeline through the gateway: a widget visitor's streamed, cited, persisted answers.
 
-Knowledge is written with the real Retriever and embedding model into the stack's Chroma (the
-ingestion jobs use the same code); the answer comes from the local SmolLM2 model on llama.cpp,
+Knowledge is written with the real chunker, embedding model and indexes (Chroma and Postgres;
+the ingestion jobs use the same code); the answer comes from the local SmolLM2 model on llama.cpp,
 through the Serve graph: CoreAPI → (Retriever ‖ Guide) → LLM, streamed back as SSE.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from cortex.core.chat import BUDGET_EXHAUSTED, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
 from cortex.core.remote import LocalEmbed
-from cortex.knowledge.retrieval import Retriever
+from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
 
 from .accounts import Account, register
@@ -88,8 +88,8 @@ async def _bot(http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, *
             headers=owner.headers,
         )
     ).json()
-    retriever = Retriever(chroma_url=settings.resolved_chroma_url(), embed=embed)
-    await retriever.upsert(workspace_id=uuid.UUID(owner.workspace_id), bot_id=uuid.UUID(bot["id"]), passages=PASSAGES)
+    workspace_id, bot_id = uuid.UUID(owner.workspace_id), uuid.UUID(bot["id"])
+    await teach_documents(settings, workspace_id=workspace_id, bot_id=bot_id, documents=PASSAGES, embed=embed)
     return owner, bot
 
 

@@ -1,0 +1,97 @@
+"""Submitting ingestion work to Ray as jobs, and reading their state back.
+
+The API and `cortex ingest` / `cortex crawl` submit the same entrypoints an ML engineer can run
+with `ray job submit -- python -m ingest.files --source <id>`. Ray's job client is synchronous
+(requests), so every call runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cortex.settings import Settings
+
+# Environment a job needs to read the same settings as the service that submitted it; the
+# root secret is never put in a job's runtime_env (visible on the dashboard): jobs on the
+# embedded stack read it from CORTEX_HOME, in Kubernetes from the pod's environment.
+_PASSED_PREFIXES = ("CORTEX_",)
+_NEVER_PASSED = {"CORTEX_SECRET_KEY"}
+
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str  # PENDING / RUNNING / SUCCEEDED / FAILED / STOPPED (Ray's JobStatus)
+    message: str | None
+
+
+def job_environment() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(_PASSED_PREFIXES) and key not in _NEVER_PASSED and key != "CORTEX_STACK_ID"
+    }
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    return env
+
+
+def entrypoint(module: str, *args: str) -> str:
+    """`python -m ingest.<module> ...` with the interpreter this service runs on (the cluster image's)."""
+    return " ".join(shlex.quote(part) for part in [sys.executable, "-m", f"ingest.{module}", *args])
+
+
+def new_job_id(kind: str, source_id: uuid.UUID) -> str:
+    return f"{kind}-{source_id.hex[:12]}-{uuid.uuid4().hex[:8]}"
+
+
+class JobLauncher:
+    """Ray's JobSubmissionClient for one cluster, created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.address = settings.resolved_ray_dashboard_url()
+        self._client: Any = None
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._client = JobSubmissionClient(self.address)
+        return self._client
+
+    async def submit(self, *, job_id: str, entrypoint: str, metadata: dict[str, str]) -> str:
+        def submit() -> str:
+            return self._get_client().submit_job(
+                entrypoint=entrypoint,
+                submission_id=job_id,
+                runtime_env={"env_vars": job_environment()},
+                metadata=metadata,
+                # The job's driver only coordinates; its Ray Data tasks and actors ask for CPU.
+                entrypoint_num_cpus=0,
+            )
+
+        return await asyncio.to_thread(submit)
+
+    async def state(self, job_id: str) -> JobState:
+        def read() -> JobState:
+            info = self._get_client().get_job_info(job_id)
+            return JobState(
+                status=str(info.status.value if hasattr(info.status, "value") else info.status), message=info.message
+            )
+
+        return await asyncio.to_thread(read)
+
+    async def stop(self, job_id: str) -> None:
+        await asyncio.to_thread(lambda: self._get_client().stop_job(job_id))
+
+    async def logs_tail(self, job_id: str, lines: int = 5) -> str:
+        def read() -> str:
+            return "\n".join(self._get_client().get_job_logs(job_id).strip().splitlines()[-lines:])
+
+        return await asyncio.to_thread(read)

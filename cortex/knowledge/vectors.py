@@ -1,0 +1,121 @@
+"""The dense half of a bot's knowledge: Chroma collections, written and read with our own embeddings.
+
+Per bot, `bot_<id>` holds a vector per chunk and `faq_<id>` a vector per FAQ question (for
+direct answers). Every vector carries its workspace id and every query filters on it, so even
+a wrong bot id cannot reach another tenant's knowledge. Chroma's default embedding function is
+never used: vectors always come from the Embedder the caller passes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+from chromadb.errors import NotFoundError
+
+# Chroma refuses upserts above its max batch size (~5k on a local server); 1,000 keeps each
+# request a few MB of vectors.
+UPSERT_BATCH = 1000
+
+
+def chunk_collection(bot_id: uuid.UUID) -> str:
+    return f"bot_{bot_id.hex}"
+
+
+def faq_collection(bot_id: uuid.UUID) -> str:
+    return f"faq_{bot_id.hex}"
+
+
+class VectorStore:
+    """Chroma over HTTP (one client per process, created on first use)."""
+
+    def __init__(self, chroma_url: str) -> None:
+        self.chroma_url = chroma_url
+        self._client: Any = None
+
+    async def client(self) -> Any:
+        if self._client is None:
+            parts = urlsplit(self.chroma_url)
+            self._client = await chromadb.AsyncHttpClient(host=parts.hostname, port=parts.port or 8000)
+        return self._client
+
+    async def _collection(self, name: str, *, create: bool) -> Any | None:
+        client = await self.client()
+        if create:
+            return await client.get_or_create_collection(
+                name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        try:
+            return await client.get_collection(name, embedding_function=None)
+        except NotFoundError:
+            return None
+
+    async def upsert(
+        self,
+        name: str,
+        *,
+        ids: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        if not ids:
+            return
+        collection = await self._collection(name, create=True)
+        for start in range(0, len(ids), UPSERT_BATCH):
+            end = start + UPSERT_BATCH
+            await collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=[list(vector) for vector in embeddings[start:end]],
+                documents=list(documents[start:end]),
+                metadatas=list(metadatas[start:end]),
+            )
+
+    async def delete(self, name: str, *, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None) -> None:
+        collection = await self._collection(name, create=False)
+        if collection is None or (ids is not None and not ids):
+            return
+        for start in range(0, len(ids or [None]), UPSERT_BATCH):
+            batch = list(ids[start : start + UPSERT_BATCH]) if ids is not None else None
+            await collection.delete(ids=batch, where=where)
+
+    async def drop(self, name: str) -> None:
+        client = await self.client()
+        try:
+            await client.delete_collection(name)
+        except (NotFoundError, ValueError):
+            pass
+
+    async def query(
+        self, name: str, *, vector: Sequence[float], k: int, where: dict[str, Any]
+    ) -> list[tuple[str, float, dict[str, Any], str]]:
+        """(id, cosine similarity, metadata, document), best first; [] when nothing was taught yet."""
+        collection = await self._collection(name, create=False)
+        if collection is None:
+            return []
+        result = await collection.query(
+            query_embeddings=[list(vector)],
+            n_results=k,
+            where=where,
+            include=["metadatas", "distances", "documents"],
+        )
+        return [
+            (chunk_id, 1.0 - float(distance), metadata or {}, document or "")
+            for chunk_id, distance, metadata, document in zip(
+                result["ids"][0], result["distances"][0], result["metadatas"][0], result["documents"][0], strict=True
+            )
+        ]
+
+    async def embeddings(self, name: str, *, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by id (missing ids are left out)."""
+        collection = await self._collection(name, create=False)
+        if collection is None or not ids:
+            return {}
+        result = await collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            chunk_id: [float(x) for x in vector]
+            for chunk_id, vector in zip(result["ids"], result["embeddings"], strict=True)
+        }
