@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # do you open?") score 0.93-0.98, while questions that differ in one fact ("deliver to Paris?" /
     # "deliver to Berlin?") score ~0.85-0.9 and must not share an answer.
     answer_cache_similarity: float = Field(0.95, ge=0.5, le=1.0, description="answer cache hit threshold")
-    answer_cache_ttl_s: int = Field(24 * 3600, ge=0, description="how long a cached answer is reused")
+    answer_cache_ttl_s: int = Field(24 * 3600, ge=0, description="how long a cached answer is reused (0: no cache)")
     # Proxies close an idle connection after 30-60 s by default; a comment every 15 s keeps a
     # quiet conversation's stream open through them.
     live_heartbeat_s: float = Field(15.0, description="keep-alive comment interval of a live conversation stream")

@@ -1,5 +1,6 @@
-"""The `core` Serve application: the chat ingress and its LLM."""
+"""The `core` Serve application (the chat ingress and its LLM) and `openai`, a second door into it."""
 
+from collections.abc import Callable
 from typing import Any
 
 from ray import serve
@@ -8,9 +9,23 @@ from ray.serve.handle import DeploymentHandle
 
 from cortex.core.api import create_app
 from cortex.core.remote import RemoteGuide, RemoteLLM, RemoteRetriever
+from cortex.openai.api import create_app as create_openai_app
 from cortex.settings import Settings
 from deployments._ingress import ServiceIngress
 from deployments.llm import LLM
+
+
+def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Settings], dict[str, Any]]:
+    """The chat pipeline's collaborators as Serve handles (resolved on the first chat)."""
+
+    def collaborators(settings: Settings) -> dict[str, Any]:
+        return {
+            "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
+            "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
+            "llm": RemoteLLM(llm()),
+        }
+
+    return collaborators
 
 
 @serve.deployment
@@ -22,19 +37,30 @@ class CoreAPI(ServiceIngress):
         self.llm = llm
 
     def __serve_build_asgi_app__(self) -> Any:
-        llm = self.llm
+        self.api = create_app(make_chat_collaborators=chat_collaborators(lambda: self.llm))
+        return self.api
 
-        def collaborators(settings: Settings) -> dict[str, Any]:
-            return {
-                "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
-                "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
-                "llm": RemoteLLM(llm),
-            }
 
-        self.api = create_app(make_chat_collaborators=collaborators)
+@serve.deployment
+@serve.ingress()
+class OpenAIAPI(ServiceIngress):
+    """Ingress of the `openai` application: OpenAI's wire format over core's chat pipeline.
+
+    It runs the same ChatPipeline (with core's database role) and shares core's LLM deployment
+    through a cross-application handle, so no second model is loaded.
+    """
+
+    def __serve_build_asgi_app__(self) -> Any:
+        llm = chat_collaborators(lambda: serve.get_deployment_handle("LLM", app_name="core"))
+        self.api = create_openai_app(make_chat_collaborators=llm)
         return self.api
 
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
     return CoreAPI.bind(llm=LLM.bind())
+
+
+def build_openai_app(args: dict[str, str]) -> Application:
+    """App builder of the `openai` application (serve_config.yaml)."""
+    return OpenAIAPI.bind()

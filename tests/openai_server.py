@@ -20,6 +20,7 @@ class OpenAIServer:
         self.fail_next: list[int] = []
         self.cut_after_first_token = False  # drop the connection mid-answer
         self.requests: list[dict] = []
+        self.streams: list[str] = []  # per streamed answer: "completed", or "abandoned" by the client
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -72,20 +73,26 @@ class OpenAIServer:
                 pieces = [{"role": "assistant"}] + [
                     {"content": w + (" " if i < len(words) - 1 else "")} for i, w in enumerate(words)
                 ]
-                for delta in pieces:
-                    chunk = {
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion.chunk",
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-                    }
-                    self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
-                    if server.cut_after_first_token and "content" in delta:
-                        self.close_connection = True
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        return
-                    time.sleep(server.token_delay_s)
-                self._chunk(b"data: [DONE]\n\n")
-                self._chunk(b"")
+                try:
+                    for delta in pieces:
+                        chunk = {
+                            "id": "chatcmpl-1",
+                            "object": "chat.completion.chunk",
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        }
+                        self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+                        if server.cut_after_first_token and "content" in delta:
+                            self.close_connection = True
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
+                        time.sleep(server.token_delay_s)
+                    self._chunk(b"data: [DONE]\n\n")
+                    self._chunk(b"")
+                except (BrokenPipeError, ConnectionResetError):
+                    server.streams.append("abandoned")
+                    self.close_connection = True
+                    return
+                server.streams.append("completed")
 
             def _chunk(self, data: bytes) -> None:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

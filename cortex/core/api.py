@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from cortex.core import schemas
+from cortex.core import live, schemas
+from cortex.core.answers import AnswerCache
 from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.core.service import CoreService
 from cortex.http import create_service_app
@@ -126,6 +127,137 @@ async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, serv
     return Response(status_code=204)
 
 
+# -- human handoff and live updates ------------------------------------------------------------------
+
+Chatter = Annotated[Principal, Depends(require_visitor_or("viewer"))]
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+@router.post("/conversations/{conversation_id}/takeover", response_model=schemas.ConversationPublic, tags=["handoff"])
+async def take_over(conversation_id: uuid.UUID, principal: Agent, service: Service) -> schemas.ConversationPublic:
+    """The caller (role agent or higher) handles the conversation; the bot stays quiet."""
+    return await service.take_over(principal, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/handback", response_model=schemas.ConversationPublic, tags=["handoff"])
+async def hand_back(conversation_id: uuid.UUID, principal: Agent, service: Service) -> schemas.ConversationPublic:
+    """The bot answers again."""
+    return await service.hand_back(principal, conversation_id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    status_code=201,
+    response_model=schemas.MessagePublic,
+    tags=["handoff"],
+)
+async def post_agent_message(
+    conversation_id: uuid.UUID, data: schemas.AgentMessageIn, principal: Agent, service: Service
+) -> schemas.MessagePublic:
+    """An agent's reply in a handed-off conversation; the visitor sees it live."""
+    return await service.post_agent_message(principal, conversation_id, data)
+
+
+def live_hub(request: Request) -> live.LiveHub:
+    """The replica's one subscription, started on the first stream."""
+    state = request.app.state
+    if getattr(state, "live_hub", None) is None:
+        resources: ServiceResources = state.resources
+        assert resources.redis is not None
+        state.live_hub = live.LiveHub(resources.redis)
+        resources.spawn(state.live_hub.run(resources.stopping), name="live-hub")
+    return state.live_hub
+
+
+@router.get("/conversations/{conversation_id}/stream", tags=["handoff"], response_class=StreamingResponse)
+async def stream_conversation(
+    conversation_id: uuid.UUID,
+    request: Request,
+    principal: Chatter,
+    service: Service,
+    after: Annotated[
+        str | None, Query(max_length=64, description="resume after this message id or ISO time; 'start': all")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-sent events of one conversation as they happen: `status` first, then `message`s.
+
+    The visitor's token for this conversation, or a member of the workspace. Each message event
+    carries its id; a reconnect with `Last-Event-ID` (or `?after=`) replays what was missed. A
+    `: keep-alive` comment comes every 15 s; the stream ends after ~100 s and the client resumes.
+    """
+    settings = request.app.state.resources.settings
+    events = await service.open_stream(
+        principal,
+        conversation_id,
+        cursor_text=last_event_id or after,
+        hub=live_hub(request),
+        heartbeat_s=settings.live_heartbeat_s,
+        max_duration_s=settings.live_stream_max_s,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# -- visitor profiles ------------------------------------------------------------------------------
+
+
+@router.get("/user-profiles", response_model=list[schemas.ProfilePublic], tags=["profiles"])
+async def list_profiles(
+    principal: Viewer,
+    service: Service,
+    has_email: Annotated[bool | None, Query(description="only profiles with (true) or without (false) e-mail")] = None,
+    q: Annotated[
+        str | None, Query(min_length=2, max_length=200, description="in name, e-mail, phone, company, visitor id")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> list[schemas.ProfilePublic]:
+    return await service.list_profiles(principal, has_email=has_email, text=q, limit=limit, offset=offset)
+
+
+@router.post("/user-profiles", status_code=201, response_model=schemas.ProfilePublic, tags=["profiles"])
+async def create_profile(data: schemas.ProfileIn, principal: Admin, service: Service) -> schemas.ProfilePublic:
+    return await service.create_profile(principal, data)
+
+
+@router.get("/user-profiles/{profile_id}", response_model=schemas.ProfilePublic, tags=["profiles"])
+async def get_profile(profile_id: uuid.UUID, principal: Viewer, service: Service) -> schemas.ProfilePublic:
+    return await service.get_profile(principal, profile_id)
+
+
+@router.patch("/user-profiles/{profile_id}", response_model=schemas.ProfilePublic, tags=["profiles"])
+async def update_profile(
+    profile_id: uuid.UUID, data: schemas.ProfileUpdate, principal: Admin, service: Service
+) -> schemas.ProfilePublic:
+    return await service.update_profile(principal, profile_id, data)
+
+
+@router.delete("/user-profiles/{profile_id}", status_code=204, tags=["profiles"])
+async def delete_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+    """Removes the profile record; its conversations stay. For a GDPR erasure use /erase."""
+    await service.delete_profile(principal, profile_id)
+    return Response(status_code=204)
+
+
+@router.get("/user-profiles/{profile_id}/export", response_model=schemas.ProfileExport, tags=["profiles"])
+async def export_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+    """Everything held about the visitor as one JSON file (a GDPR access request)."""
+    export = await service.export_profile(principal, profile_id)
+    return Response(
+        orjson.dumps(export.model_dump(mode="json")),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="profile-{profile_id}.json"'},
+    )
+
+
+@router.post("/user-profiles/{profile_id}/erase", response_model=schemas.ErasureResult, tags=["profiles"])
+async def erase_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> schemas.ErasureResult:
+    """GDPR erasure: the profile's personal fields, the visitor's messages ("[erased]") and personal
+    values quoted in answers; announced as `visitor.erased`."""
+    return await service.erase_profile(principal, profile_id)
+
+
 def chat_pipeline(request: Request) -> ChatPipeline:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
@@ -135,13 +267,22 @@ def chat_pipeline(request: Request) -> ChatPipeline:
     timeouts = Timeouts(
         retrieval_s=resources.settings.retrieval_timeout_s, guidance_s=resources.settings.guidance_timeout_s
     )
-    return ChatPipeline(db=resources.db, timeouts=timeouts, **state.chat_collaborators)
+    cache_on = resources.settings.answer_cache_ttl_s > 0  # 0 turns the answer cache off
+    if getattr(state, "answer_cache", None) is None and resources.redis is not None and cache_on:
+        state.answer_cache = AnswerCache(
+            resources.redis,
+            similarity=resources.settings.answer_cache_similarity,
+            ttl_s=resources.settings.answer_cache_ttl_s,
+        )
+    return ChatPipeline(
+        db=resources.db,
+        timeouts=timeouts,
+        answer_cache=getattr(state, "answer_cache", None),
+        **state.chat_collaborators,
+    )
 
 
 Chat = Annotated[ChatPipeline, Depends(chat_pipeline)]
-Chatter = Annotated[Principal, Depends(require_visitor_or("viewer"))]
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
 @router.post("/chat", tags=["chat"], response_model=schemas.ChatOut)

@@ -21,6 +21,7 @@ import asyncpg
 
 from cortex import bus
 from cortex.core import schemas, store
+from cortex.core.answers import AnswerCache
 from cortex.errors import NotFound
 from cortex.helper.guide import NO_GUIDANCE, Guidance
 from cortex.http.security import Principal
@@ -33,7 +34,7 @@ PROTOCOL = "cortex-chat/1"  # versioned so old embeds keep working when events c
 HISTORY_WINDOW = 10  # messages; a 135M-2k-context model cannot use more, larger models do fine
 RETRIEVAL_K = 4
 # Cosine similarity below which a passage is not evidence (MiniLM: unrelated text ~0.1-0.25).
-MIN_PASSAGE_SCORE = 0.35
+MIN_PASSAGE_SIMILARITY = 0.35
 PASSAGE_CHARS = 900  # per passage in the prompt: keeps 4 passages + history inside 2k tokens
 
 DONT_KNOW = (
@@ -59,7 +60,11 @@ GUARDRAILS = (
 
 
 class RetrieverPort(Protocol):
-    async def retrieve(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int) -> list[Passage]: ...
+    async def retrieve(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int, vector: list[float] | None = None
+    ) -> list[Passage]: ...
+
+    async def understand(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str) -> dict[str, Any]: ...
 
 
 class GuidePort(Protocol):
@@ -70,6 +75,15 @@ class GuidePort(Protocol):
 
 class LLMPort(Protocol):
     def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> AsyncIterator[str]: ...
+
+
+@dataclass(frozen=True)
+class DirectAnswer:
+    """An answer given without the LLM: an FAQ's, or a cached earlier answer to the same question."""
+
+    answer: str
+    citations: list[dict[str, Any]]
+    kind: str  # "faq" | "cache"
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,14 @@ def cited_passages(answer: str, passages: list[Passage]) -> list[Passage]:
 
 
 def citation(passage: Passage) -> dict[str, Any]:
-    return {"source_id": passage.source_id, "title": passage.title, "url": passage.url, "snippet": passage.text[:240]}
+    """What the visitor sees of a source: its citation id, title, link (page or document URL) and a snippet."""
+    return {
+        "source_id": passage.source_id,
+        "title": passage.title,
+        "url": passage.url,
+        "snippet": passage.snippet,
+        "source": passage.source or None,
+    }
 
 
 async def _record_message(
@@ -169,15 +190,23 @@ class ChatPipeline:
         guide: GuidePort,
         llm: LLMPort,
         timeouts: Timeouts = Timeouts(),
+        answer_cache: AnswerCache | None = None,
     ) -> None:
         self.db = db
         self.retriever = retriever
         self.guide = guide
         self.llm = llm
         self.timeouts = timeouts
+        self.answer_cache = answer_cache
 
-    async def turn(self, principal: Principal, data: schemas.ChatIn) -> AsyncIterator[dict[str, Any]]:
-        """Events: meta, then token* (or a whole answer), then done."""
+    async def turn(
+        self, principal: Principal, data: schemas.ChatIn, *, prior_turns: list[dict[str, str]] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events: meta, then token* (or a whole answer), then done.
+
+        `prior_turns` ({role: visitor|bot, content}) stand in for the stored history when a new
+        conversation starts: the OpenAI-compatible API sends the earlier exchange with every request.
+        """
         workspace_id = principal.workspace_id
         if principal.kind == "visitor" and principal.bot_id != data.bot_id:
             raise NotFound("bot not found")
@@ -186,6 +215,8 @@ class ChatPipeline:
             if bot is None:
                 raise NotFound("bot not found")
             conversation_id, status, history = await self._open_conversation(conn, principal, data)
+            if prior_turns and data.conversation_id is None:
+                history = prior_turns[-HISTORY_WINDOW:]
             visitor_message_id = uuid.uuid4()
             async with conn.transaction():
                 await _record_message(
@@ -212,8 +243,14 @@ class ChatPipeline:
             }
             return
 
-        passages, guidance, degraded = await self._gather(principal, data, conversation_id)
-        relevant = [p for p in passages if p.score >= MIN_PASSAGE_SCORE]
+        vector, direct = await self._direct_answer(principal, data, bot, first_turn=not history)
+        if direct is not None:
+            async for event in self._answer_directly(principal, data, conversation_id, direct):
+                yield event
+            return
+
+        passages, guidance, degraded = await self._gather(principal, data, conversation_id, vector)
+        relevant = [p for p in passages if p.similarity >= MIN_PASSAGE_SIMILARITY]
         llm_settings = schemas.LLMSettings(**bot["llm"])
         answer_parts: list[str] = []
         tokens_out = 0
@@ -271,6 +308,8 @@ class ChatPipeline:
                 await store.add_usage(
                     conn, workspace_id=workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
                 )
+        if canned is None and not degraded and citations and not history and vector is not None:
+            await self._remember(data, vector, answer, citations)
         yield {
             "event": "done",
             "conversation_id": str(conversation_id),
@@ -281,6 +320,76 @@ class ChatPipeline:
             "direct_answer": False,
             "handoff": False,
         }
+
+    async def _direct_answer(
+        self, principal: Principal, data: schemas.ChatIn, bot: asyncpg.Record, *, first_turn: bool
+    ) -> tuple[list[float] | None, DirectAnswer | None]:
+        """The question's embedding, and an answer that needs no LLM if there is one: an FAQ whose
+        question is close enough (the bot's threshold), or, on a first turn, a cached answer to a
+        question with the same meaning. A slow or failing lookup just means no direct answer."""
+        try:
+            understood = await asyncio.wait_for(
+                self.retriever.understand(
+                    workspace_id=principal.workspace_id, bot_id=data.bot_id, question=data.message
+                ),
+                timeout=self.timeouts.retrieval_s,
+            )
+        except Exception as exc:  # noqa: BLE001 - retrieval will try again and degrade on its own
+            log.warning("question lookup failed: %r", exc)
+            return None, None
+        vector: list[float] = understood["vector"]
+        faq = understood.get("faq")
+        if faq and faq["similarity"] >= bot["direct_answer_threshold"]:
+            source = {"source_id": faq["faq_id"], "title": faq["question"], "url": None, "snippet": faq["question"]}
+            return vector, DirectAnswer(faq["answer"], [source], "faq")
+        if first_turn and self.answer_cache is not None:
+            try:
+                cached = await self.answer_cache.get(data.bot_id, vector)
+            except Exception as exc:  # noqa: BLE001 - the cache is an optimisation, never a failure
+                log.warning("answer cache lookup failed: %r", exc)
+                cached = None
+            if cached is not None:
+                return vector, DirectAnswer(cached.answer, cached.citations, "cache")
+        return vector, None
+
+    async def _answer_directly(
+        self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID, direct: DirectAnswer
+    ) -> AsyncIterator[dict[str, Any]]:
+        answer = sanitize_answer(direct.answer)
+        yield {"event": "token", "text": answer}
+        bot_message_id = uuid.uuid4()
+        async with self.db.acquire() as conn, conn.transaction():
+            await _record_message(
+                conn,
+                workspace_id=principal.workspace_id,
+                bot_id=data.bot_id,
+                conversation_id=conversation_id,
+                message_id=bot_message_id,
+                role="bot",
+                content=answer,
+                citations=direct.citations,
+                direct_answer=True,
+                event_extra={"degraded": False, "answered": True, "direct": direct.kind},
+            )
+        yield {
+            "event": "done",
+            "conversation_id": str(conversation_id),
+            "message_id": str(bot_message_id),
+            "content": answer,
+            "citations": direct.citations,
+            "degraded": False,
+            "direct_answer": True,
+            "handoff": False,
+        }
+
+    async def _remember(self, data: schemas.ChatIn, vector: list[float], answer: str, citations: list[dict]) -> None:
+        """A grounded first-turn answer is kept for the next visitor who asks the same thing."""
+        if self.answer_cache is None:
+            return
+        try:
+            await self.answer_cache.put(data.bot_id, vector, question=data.message, answer=answer, citations=citations)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("answer cache write failed: %r", exc)
 
     async def _open_conversation(
         self, conn: asyncpg.Connection, principal: Principal, data: schemas.ChatIn
@@ -321,12 +430,16 @@ class ChatPipeline:
         return conversation_id, "open", []
 
     async def _gather(
-        self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID
+        self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID, vector: list[float] | None
     ) -> tuple[list[Passage], Guidance, bool]:
         """Passages and guidance concurrently; either failing or slow degrades, never fails, the turn."""
         retrieval = asyncio.wait_for(
             self.retriever.retrieve(
-                workspace_id=principal.workspace_id, bot_id=data.bot_id, query=data.message, k=RETRIEVAL_K
+                workspace_id=principal.workspace_id,
+                bot_id=data.bot_id,
+                query=data.message,
+                k=RETRIEVAL_K,
+                vector=vector,
             ),
             timeout=self.timeouts.retrieval_s,
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
+
+from cortex.core.extract import normalise_email, normalise_phone
 
 ConversationStatus = Literal["open", "handoff", "closed"]
 Outcome = Literal["resolved", "lead_captured", "booked", "escalated", "abandoned"]
@@ -64,10 +67,11 @@ class BotPublic(BotIn):
 
 
 class Citation(BaseModel):
-    source_id: str
+    source_id: str = Field(description="a document's own id, a page URL, a file's or an FAQ's id")
     title: str
     url: str | None = None
     snippet: str
+    source: str | None = Field(None, description="the knowledge source (file, collection, crawl) it came from")
 
 
 class MessagePublic(BaseModel):
@@ -84,7 +88,9 @@ class ConversationPublic(BaseModel):
     id: uuid.UUID
     bot_id: uuid.UUID
     visitor_id: str | None
+    profile_id: uuid.UUID | None = None
     status: ConversationStatus
+    assigned_agent: uuid.UUID | None = Field(None, description="the member (or API key) handling a handoff")
     outcomes: list[Outcome]
     rating: int | None
     feedback: str | None
@@ -116,3 +122,117 @@ class ChatOut(BaseModel):
     citations: list[Citation]
     direct_answer: bool
     degraded: bool
+
+
+class AgentMessageIn(Strict):
+    content: str = Field(min_length=1, max_length=4000)
+
+
+# -- visitor profiles ------------------------------------------------------------------------------
+
+_UNSAFE_TEXT = re.compile(r"[<>\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain_text(value: str) -> str:
+    if _UNSAFE_TEXT.search(value):
+        raise ValueError("must be plain text (no markup or control characters)")
+    return value
+
+
+def _email(value: str) -> str:
+    email = normalise_email(value)
+    if email is None:
+        raise ValueError("not a valid e-mail address")
+    return email
+
+
+def _phone(value: str) -> str:
+    phone = normalise_phone(value)
+    if phone is None:
+        raise ValueError("not a valid phone number in international format (+country code)")
+    return phone
+
+
+_Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
+PersonName = Annotated[str, _Trimmed, StringConstraints(max_length=100), AfterValidator(_plain_text)]
+CompanyName = Annotated[str, _Trimmed, StringConstraints(max_length=120), AfterValidator(_plain_text)]
+Email = Annotated[str, _Trimmed, StringConstraints(max_length=254), AfterValidator(_email)]
+Phone = Annotated[str, _Trimmed, StringConstraints(max_length=40), AfterValidator(_phone)]
+VisitorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+ConsentKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+AttributeKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+AttributeText = Annotated[str, StringConstraints(max_length=500), AfterValidator(_plain_text)]
+AttributeValue = AttributeText | int | float | bool | None
+FieldSource = Literal["member", "visitor", "inferred"]
+
+MAX_CONSENT_FLAGS = 20
+MAX_ATTRIBUTES = 50
+
+
+class ProfileFields(Strict):
+    name: PersonName | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    company: CompanyName | None = None
+    consent: dict[ConsentKey, bool] | None = Field(
+        None, description='consent flags, e.g. {"marketing_email": true}; merged into the stored flags'
+    )
+    attributes: dict[AttributeKey, AttributeValue] | None = Field(
+        None, description="free attributes; merged into the stored ones, a null value removes a key"
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _few_flags(cls, value: dict[str, bool] | None) -> dict[str, bool] | None:
+        if value is not None and len(value) > MAX_CONSENT_FLAGS:
+            raise ValueError(f"at most {MAX_CONSENT_FLAGS} consent flags")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _few_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(value) > MAX_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+        return value
+
+
+class ProfileIn(ProfileFields):
+    visitor_id: VisitorId | None = Field(None, description="the widget's visitor id; omitted: a new manual id")
+
+
+class ProfileUpdate(ProfileFields):
+    """Only the fields sent change; null clears a personal field."""
+
+
+class ProfilePublic(BaseModel):
+    id: uuid.UUID
+    visitor_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    consent: dict[str, bool]
+    attributes: dict[str, Any]
+    sources: dict[str, FieldSource] = Field(
+        description="where each personal field came from: a member, the visitor's own words, or a weaker guess"
+    )
+    conversation_count: int
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None
+
+
+class ProfileExport(BaseModel):
+    """Everything held about one visitor (a GDPR access request)."""
+
+    exported_at: datetime
+    profile: ProfilePublic
+    conversations: list[ConversationDetail]
+
+
+class ErasureResult(BaseModel):
+    profile_id: uuid.UUID
+    erased_at: datetime
+    conversations: int
+    visitor_messages_erased: int
+    messages_redacted: int

@@ -109,10 +109,189 @@ async def get_profile(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, visi
     )
 
 
+_PROFILE_COLUMNS = (
+    "p.id, p.visitor_id, p.name, p.email, p.phone, p.company, p.consent, p.attributes, p.field_sources, "
+    "p.created_at, p.updated_at, p.erased_at"
+)
+_PROFILE_CONVERSATIONS = (
+    "(SELECT count(*) FROM conversations c WHERE c.workspace_id = p.workspace_id "
+    "AND (c.profile_id = p.id OR c.visitor_id = p.visitor_id))::int AS conversation_count"
+)
+PROFILE_FIELDS = ("name", "email", "phone", "company")
+
+
+async def get_profile_by_id(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, for_update: bool = False
+) -> asyncpg.Record | None:
+    """One profile with its conversation count; `for_update` locks it for the caller's transaction."""
+    if for_update:
+        return await conn.fetchrow(
+            f"SELECT {_PROFILE_COLUMNS}, 0 AS conversation_count FROM visitor_profiles p "
+            "WHERE p.id = $1 AND p.workspace_id = $2 FOR UPDATE",
+            profile_id,
+            workspace_id,
+        )
+    return await conn.fetchrow(
+        f"SELECT {_PROFILE_COLUMNS}, {_PROFILE_CONVERSATIONS} FROM visitor_profiles p "
+        "WHERE p.id = $1 AND p.workspace_id = $2",
+        profile_id,
+        workspace_id,
+    )
+
+
+async def list_profiles(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    has_email: bool | None,
+    text: str | None,
+    limit: int,
+    offset: int,
+) -> list[asyncpg.Record]:
+    """Newest-updated first; `text` matches name, e-mail, phone, company or visitor id (substring)."""
+    pattern = None if text is None else "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return await conn.fetch(
+        f"SELECT {_PROFILE_COLUMNS}, {_PROFILE_CONVERSATIONS} FROM visitor_profiles p WHERE p.workspace_id = $1 "
+        "AND ($2::boolean IS NULL OR (p.email IS NOT NULL) = $2) "
+        "AND ($3::text IS NULL OR p.name ILIKE $3 OR p.email ILIKE $3 OR p.phone ILIKE $3 OR p.company ILIKE $3 "
+        "OR p.visitor_id ILIKE $3) "
+        "ORDER BY p.updated_at DESC, p.id LIMIT $4 OFFSET $5",
+        workspace_id,
+        has_email,
+        pattern,
+        limit,
+        offset,
+    )
+
+
+async def create_profile(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    visitor_id: str,
+    fields: dict[str, Any],
+    consent: dict[str, bool],
+    attributes: dict[str, Any],
+    field_sources: dict[str, str],
+) -> asyncpg.Record | None:
+    """A new profile, or None when the visitor already has one in this workspace."""
+    return await conn.fetchrow(
+        "INSERT INTO visitor_profiles AS p (id, workspace_id, visitor_id, name, email, phone, company, consent, "
+        "attributes, field_sources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        f"ON CONFLICT (workspace_id, visitor_id) DO NOTHING RETURNING {_PROFILE_COLUMNS}, 0 AS conversation_count",
+        profile_id,
+        workspace_id,
+        visitor_id,
+        *(fields.get(name) for name in PROFILE_FIELDS),
+        consent,
+        attributes,
+        field_sources,
+    )
+
+
+async def update_profile(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    fields: dict[str, str | None],
+    field_sources: dict[str, str],
+    consent: dict[str, bool] | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> None:
+    """Set the given personal fields (others untouched), their sources, and consent/attributes if given."""
+    names = [name for name in PROFILE_FIELDS if name in fields]
+    assignments = "".join(f", {name} = ${i + 6}" for i, name in enumerate(names))
+    await conn.execute(
+        "UPDATE visitor_profiles SET field_sources = $3, consent = coalesce($4, consent), "
+        f"attributes = coalesce($5, attributes), updated_at = now(){assignments} "
+        "WHERE id = $1 AND workspace_id = $2",
+        profile_id,
+        workspace_id,
+        field_sources,
+        consent,
+        attributes,
+        *(fields[name] for name in names),
+    )
+
+
+async def delete_profile(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID) -> bool:
+    status = await conn.execute(
+        "DELETE FROM visitor_profiles WHERE id = $1 AND workspace_id = $2", profile_id, workspace_id
+    )
+    return status.endswith(" 1")
+
+
+async def erase_profile_fields(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID) -> None:
+    """Clear every personal field of the profile and mark it erased (the row stays, pseudonymous)."""
+    await conn.execute(
+        "UPDATE visitor_profiles SET name = NULL, email = NULL, phone = NULL, company = NULL, consent = '{}', "
+        "attributes = '{}', field_sources = '{}', erased_at = now(), updated_at = now() "
+        "WHERE id = $1 AND workspace_id = $2",
+        profile_id,
+        workspace_id,
+    )
+
+
+async def profile_conversation_ids(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, visitor_id: str
+) -> list[uuid.UUID]:
+    """The profile's conversations: linked to it, or held by its visitor (also after a re-created profile)."""
+    rows = await conn.fetch(
+        "SELECT id FROM conversations WHERE workspace_id = $1 AND (profile_id = $2 OR visitor_id = $3) "
+        "ORDER BY started_at",
+        workspace_id,
+        profile_id,
+        visitor_id,
+    )
+    return [row["id"] for row in rows]
+
+
+async def erase_visitor_messages(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_ids: list[uuid.UUID], replacement: str
+) -> int:
+    """Replace the content of every visitor message in these conversations; drop the visitors' feedback."""
+    status = await conn.execute(
+        "UPDATE messages SET content = $3 WHERE workspace_id = $1 AND conversation_id = ANY($2::uuid[]) "
+        "AND role = 'visitor' AND content <> $3",
+        workspace_id,
+        conversation_ids,
+        replacement,
+    )
+    await conn.execute(
+        "UPDATE conversations SET feedback = NULL WHERE workspace_id = $1 AND id = ANY($2::uuid[])",
+        workspace_id,
+        conversation_ids,
+    )
+    return int(status.split()[-1])
+
+
+async def messages_of_conversations(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_ids: list[uuid.UUID], roles: list[str]
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, role, content FROM messages WHERE workspace_id = $1 AND conversation_id = ANY($2::uuid[]) "
+        "AND role = ANY($3::text[]) ORDER BY created_at",
+        workspace_id,
+        conversation_ids,
+        roles,
+    )
+
+
+async def set_message_content(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, message_id: uuid.UUID, content: str
+) -> None:
+    await conn.execute(
+        "UPDATE messages SET content = $3 WHERE id = $1 AND workspace_id = $2", message_id, workspace_id, content
+    )
+
+
 # -- conversations and messages -----------------------------------------------------------------
 
 _CONVERSATION_COLUMNS = (
-    "id, bot_id, visitor_id, status, outcomes, rating, feedback, message_count, started_at, last_message_at"
+    "id, bot_id, visitor_id, profile_id, status, assigned_agent, outcomes, rating, feedback, message_count, "
+    "started_at, last_message_at"
 )
 
 
@@ -197,6 +376,35 @@ async def update_conversation(
     )
 
 
+async def lock_conversation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """The conversation, locked until the caller's transaction ends (handoff changes are serialised)."""
+    return await conn.fetchrow(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+        conversation_id,
+        workspace_id,
+    )
+
+
+async def set_handoff(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    status: str,
+    assigned_agent: uuid.UUID | None,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE conversations SET status = $3, assigned_agent = $4 WHERE id = $1 AND workspace_id = $2 "
+        f"RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        status,
+        assigned_agent,
+    )
+
+
 async def delete_conversation(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
     status = await conn.execute(
         "DELETE FROM conversations WHERE id = $1 AND workspace_id = $2", conversation_id, workspace_id
@@ -256,6 +464,66 @@ async def list_messages(
         conversation_id,
         workspace_id,
         limit,
+    )
+
+
+async def message_position(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID
+) -> tuple[datetime, uuid.UUID] | None:
+    """Where a message sits in its conversation's order (created_at, id): a replay cursor."""
+    row = await conn.fetchrow(
+        "SELECT created_at, id FROM messages WHERE id = $1 AND conversation_id = $2 AND workspace_id = $3",
+        message_id,
+        conversation_id,
+        workspace_id,
+    )
+    return (row["created_at"], row["id"]) if row else None
+
+
+async def last_message_position(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> tuple[datetime, uuid.UUID] | None:
+    row = await conn.fetchrow(
+        "SELECT created_at, id FROM messages WHERE conversation_id = $1 AND workspace_id = $2 "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+        conversation_id,
+        workspace_id,
+    )
+    return (row["created_at"], row["id"]) if row else None
+
+
+async def messages_after(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID],
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Messages ordered after the cursor (created_at, id), oldest first."""
+    return await conn.fetch(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND workspace_id = $2 "
+        "AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $5",
+        conversation_id,
+        workspace_id,
+        after[0],
+        after[1],
+        limit,
+    )
+
+
+async def message_for_event(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, message_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """A message with what its consumers need: its conversation, the visitor's profile, the bot's language."""
+    return await conn.fetchrow(
+        "SELECT m.id, m.role, m.content, m.citations, m.direct_answer, m.degraded, m.created_at, "
+        "m.conversation_id, c.profile_id, b.language FROM messages m "
+        "JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = m.workspace_id "
+        "JOIN bots b ON b.id = c.bot_id AND b.workspace_id = c.workspace_id "
+        "WHERE m.id = $1 AND m.workspace_id = $2",
+        message_id,
+        workspace_id,
     )
 
 

@@ -1,4 +1,4 @@
-"""The eight Serve applications answer through one gateway (Serve's HAProxy ingress)."""
+"""The nine Serve applications answer through one gateway (Serve's HAProxy ingress)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ async def test_every_application_is_live_ready_and_documented(http: httpx.AsyncC
     checks = ready.json()["checks"]
     assert set(checks.values()) == {"ok"}
     assert "redis" in checks
-    assert ("postgres" in checks) == (app != "widget")
+    assert ("postgres" in checks) == (app != "widget"), "openai works in core's schema, so it checks Postgres"
 
     docs = await http.get(f"{prefix}/docs")
     assert docs.status_code == 200
@@ -60,3 +60,4 @@ async def test_longest_prefix_routes_to_the_owning_application(http: httpx.Async
     assert (await http.get("/api/langgraph/healthz")).json()["service"] == "workflows"
     assert (await http.get("/api/healthz")).json()["service"] == "core"
     assert (await http.get("/healthz")).json()["service"] == "widget"
+    assert (await http.get("/v1/healthz")).json()["service"] == "openai"

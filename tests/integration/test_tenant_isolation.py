@@ -24,6 +24,10 @@ BODIES = {
     "/api/auth/widget-keys/{key_id}": {"allowed_origins": []},
     "/api/bots/{bot_id}": {"name": "hijacked"},
     "/api/conversations/{conversation_id}": {"status": "closed"},
+    "/api/conversations/{conversation_id}/messages": {"content": "hijacked"},
+    "/api/user-profiles/{profile_id}": {"name": "hijacked"},
+    "/api/knowledge/faqs/{faq_id}": {"answer": "hijacked"},
+    "/api/knowledge/crawl/{source_id}": {"schedule": "daily"},
 }
 
 
@@ -44,6 +48,32 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
     ).json()
     bot = (await http.post("/api/bots", json={"name": "A's bot"}, headers=owner_a.headers)).json()
     conversation_id = await _conversation_of(settings, owner_a.workspace_id, bot["id"])
+    profile = (
+        await http.post(
+            "/api/user-profiles",
+            json={"name": "Tenant A Visitor", "email": f"visitor-{uuid.uuid4().hex[:8]}@a.example"},
+            headers=owner_a.headers,
+        )
+    ).json()
+    upload = await http.post(
+        "/api/knowledge/files",
+        data={"bot_id": bot["id"]},
+        files={"file": ("a-secrets.txt", b"Tenant A's private price list: widgets cost 42 euros.", "text/plain")},
+        headers=owner_a.headers,
+    )
+    assert upload.status_code == 202, upload.text
+    crawl = await http.post(
+        "/api/knowledge/crawl",
+        json={"bot_id": bot["id"], "start_url": "http://127.0.0.1:9/a-private-site", "max_pages": 1},
+        headers=owner_a.headers,
+    )
+    assert crawl.status_code == 202, crawl.text
+    faq = await http.post(
+        "/api/knowledge/faqs",
+        json={"bot_id": bot["id"], "question": "What is tenant A's discount code?", "answer": "A-SECRET-CODE"},
+        headers=owner_a.headers,
+    )
+    assert faq.status_code == 201, faq.text
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     owner_b = await register(http, workspace="Tenant B")
@@ -57,6 +87,10 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "second_device": second_device,
         "bot": bot,
         "conversation_id": conversation_id,
+        "profile": profile,
+        "file": upload.json(),
+        "crawl": crawl.json(),
+        "faq": faq.json(),
     }
 
 
@@ -87,6 +121,16 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["bot"]["id"]
     if param == "conversation_id":
         return tenants["conversation_id"]
+    if param == "profile_id":
+        return tenants["profile"]["id"]
+    if param == "model":  # /v1/models/{model}: a model is a bot
+        return tenants["bot"]["id"]
+    if param == "source_id" and "/crawl/" in path:
+        return tenants["crawl"]["id"]
+    if param == "source_id" and "/files/" in path:
+        return tenants["file"]["id"]
+    if param == "faq_id":
+        return tenants["faq"]["id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "user_id":
@@ -108,6 +152,10 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         tenants["widget_key"]["id"],
         tenants["widget_key"]["public_key"],
         tenants["session_id"],
+        tenants["profile"]["email"],
+        tenants["file"]["id"],
+        tenants["crawl"]["id"],
+        "A-SECRET-CODE",
     ]
 
 
@@ -145,6 +193,14 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
     assert (await http.get(f"/api/bots/{tenants['bot']['id']}", headers=a.headers)).json()["name"] == "A's bot"
     conversation = (await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=a.headers)).json()
     assert conversation["status"] == "open" and conversation["messages"][0]["content"] == "tenant A secret question"
+    assert len(conversation["messages"]) == 1
+    profile = (await http.get(f"/api/user-profiles/{tenants['profile']['id']}", headers=a.headers)).json()
+    assert profile["name"] == "Tenant A Visitor" and profile["erased_at"] is None
+    faq = (await http.get(f"/api/knowledge/faqs/{tenants['faq']['id']}", headers=a.headers)).json()
+    assert faq["answer"] == "A-SECRET-CODE"
+    assert (await http.get(f"/api/knowledge/files/{tenants['file']['id']}", headers=a.headers)).status_code == 200
+    crawl = (await http.get(f"/api/knowledge/crawl/{tenants['crawl']['id']}", headers=a.headers)).json()
+    assert crawl["schedule_s"] is None
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:

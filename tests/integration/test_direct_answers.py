@@ -1,0 +1,128 @@
+"""Answers without the LLM, through the gateway: an FAQ above the bot's threshold, and the semantic
+answer cache (a first-turn question with the same meaning), dropped when the bot's knowledge changes."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from cortex.core.remote import LocalEmbed
+from cortex.knowledge.local import teach_documents
+from cortex.settings import Settings
+
+from .accounts import register
+from .chatting import eventually, make_bot, visitor_of
+from .conftest import RunningStack
+
+HOURS = [
+    {
+        "id": "hours",
+        "title": "Opening hours",
+        "text": "The bike shop is open from 9am to 7pm on weekdays and from 10am to 4pm on Saturdays.",
+    }
+]
+
+
+async def test_an_faq_match_is_answered_directly_with_its_citation(http: httpx.AsyncClient) -> None:
+    owner = await register(http, workspace="Bikes")
+    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    faq = await http.post(
+        "/api/knowledge/faqs",
+        json={"bot_id": bot["id"], "question": "Do you repair e-bikes?", "answer": "Yes, all brands, within 3 days."},
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201, faq.text
+    visitor = await visitor_of(http, owner, bot)
+
+    events = await visitor.chat_events("do you repair e-bikes?")
+    done = events[-1]
+    assert done["direct_answer"] is True and done["content"] == "Yes, all brands, within 3 days."
+    assert done["citations"][0]["source_id"] == faq.json()["id"]
+    # Persisted as the bot's reply, flagged as a direct answer.
+    transcript = (await http.get(f"/api/conversations/{done['conversation_id']}", headers=owner.headers)).json()
+    bot_messages = [m for m in transcript["messages"] if m["role"] == "bot"]
+    assert bot_messages[-1]["direct_answer"] is True and bot_messages[-1]["content"] == done["content"]
+
+    # A different question is not forced onto the FAQ.
+    other = await visitor.say("What is the capital of Peru?")
+    assert other["direct_answer"] is False
+
+
+async def test_a_repeated_question_is_answered_from_the_cache_until_knowledge_changes(
+    http: httpx.AsyncClient, settings: Settings, running_stack: RunningStack
+) -> None:
+    owner = await register(http, workspace="Cycles")
+    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    await teach_documents(
+        settings,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        bot_id=uuid.UUID(bot["id"]),
+        documents=HOURS,
+        embed=LocalEmbed(),
+    )
+    llm = running_stack.llm_server
+    first = await (await visitor_of(http, owner, bot)).say("When is the bike shop open on Saturdays?")
+    assert first["direct_answer"] is False and first["citations"]
+    calls = len(llm.requests)
+
+    # Another visitor, same question: no LLM call, same grounded answer and citations.
+    again = await (await visitor_of(http, owner, bot)).say("When is the bike shop open on Saturdays?")
+    assert again["direct_answer"] is True
+    assert again["content"] == first["content"] and again["citations"] == first["citations"]
+    assert len(llm.requests) == calls
+
+    # A question that differs in what it asks is not served from the cache.
+    sunday = await (await visitor_of(http, owner, bot)).say("Can I rent a tandem bike for the weekend?")
+    assert sunday["direct_answer"] is False
+
+    # New knowledge for the bot: cached answers are dropped (knowledge.changed reaches core).
+    faq = await http.post(
+        "/api/knowledge/faqs",
+        json={"bot_id": bot["id"], "question": "Do you sell helmets?", "answer": "Yes, from 30 euros."},
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201
+
+    async def answered_by_the_llm() -> bool:
+        calls_before = len(llm.requests)
+        reply = await (await visitor_of(http, owner, bot)).say("When is the bike shop open on Saturdays?")
+        return reply["direct_answer"] is False and len(llm.requests) > calls_before
+
+    await eventually(answered_by_the_llm, within_s=20, what="the answer cache to be dropped")
+
+
+async def test_a_visitor_who_disconnects_stops_the_generation(
+    http: httpx.AsyncClient, settings: Settings, running_stack: RunningStack
+) -> None:
+    owner = await register(http, workspace="Wheels")
+    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    await teach_documents(
+        settings,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        bot_id=uuid.UUID(bot["id"]),
+        documents=HOURS,
+        embed=LocalEmbed(),
+    )
+    visitor = await visitor_of(http, owner, bot)
+    llm = running_stack.llm_server
+    answer, delay = llm.answer, llm.token_delay_s
+    llm.answer, llm.token_delay_s = " ".join(["The shop opens at 9am [1]."] * 30), 0.1  # ~18 s if read to the end
+    streams_before = len(llm.streams)
+    try:
+        body = {"bot_id": bot["id"], "message": "What are the opening hours on weekdays?"}
+        async with http.stream("POST", "/api/chat", json=body, headers=visitor.headers, timeout=60) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("event: token"):
+                    break  # the visitor closes the widget after the first words
+        # Visitor → gateway → CoreAPI → LLM deployment → the endpoint: the upstream stream is dropped.
+        outcome = await eventually(
+            lambda: _latest(llm.streams, streams_before), within_s=10, what="the upstream stream to end"
+        )
+        assert outcome == "abandoned"
+    finally:
+        llm.answer, llm.token_delay_s = answer, delay
+
+
+async def _latest(streams: list[str], before: int) -> str | None:
+    return streams[-1] if len(streams) > before else None
