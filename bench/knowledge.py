@@ -20,14 +20,14 @@ import statistics
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
 from bench.load import write_result
 from cortex.stack import ephemeral_stack
+from tests.shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+DATA = SHARED_DATA / "scifact"
 MODES = ("dense", "lexical", "hybrid")
 SEARCH_K = 150  # passages per query: enough distinct documents for Recall@100 (abstracts have ~2 chunks)
 INGEST_TIMEOUT_S = 1800

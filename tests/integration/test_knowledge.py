@@ -22,12 +22,13 @@ import pytest
 from pypdf import PdfWriter
 
 from cortex.stack import free_port
+from tests.shared_data import SHARED_DATA
 
 from .accounts import Account, register
 from .conftest import RunningStack
 
-SITE = Path(__file__).resolve().parents[3] / "shared" / "data" / "site"
-FAQ_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "faq" / "BankFAQs.csv"
+SITE = SHARED_DATA / "site"
+FAQ_CSV = SHARED_DATA / "faq" / "BankFAQs.csv"
 JOB_TIMEOUT_S = 240
 
 MANUAL = b"""# Espresso machine manual

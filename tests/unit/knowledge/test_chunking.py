@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cortex.knowledge.chunking import (
@@ -16,8 +14,9 @@ from cortex.knowledge.chunking import (
     embedding_text,
 )
 from cortex.knowledge.parsing import ParsedDocument, Section, parse
+from tests.shared_data import SHARED_DATA
 
-SITE = Path("/work/shared/data/site")
+SITE = SHARED_DATA / "site"
 needs_data = pytest.mark.skipif(not SITE.is_dir(), reason="shared data set not present")
 MAX_WORDS = DEFAULT_TARGET_TOKENS + DEFAULT_MIN_TOKENS  # a full chunk plus a merged tiny tail
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
@@ -36,8 +35,9 @@ from cortex.knowledge.crawler import (
     parse_sitemap_document,
 )
 from cortex.knowledge.fetch import AddressPolicy, SafeFetcher
+from tests.shared_data import SHARED_DATA
 
-SITE = Path("/work/shared/data/site")
+SITE = SHARED_DATA / "site"
 pytestmark = pytest.mark.skipif(not (SITE / "index.html").is_file(), reason="the shared test site is missing")
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
 from cortex.knowledge.faq_import import FaqRow, parse_faq_import, question_key
 from cortex.knowledge.parsing import ParseError
 from cortex.knowledge.schemas_common import RowError
+from tests.shared_data import SHARED_DATA
 
-FAQ_DATA = Path("/work/shared/data/faq")
+FAQ_DATA = SHARED_DATA / "faq"
 needs_data = pytest.mark.skipif(not FAQ_DATA.is_dir(), reason="shared data set not present")
 
 

@@ -26,8 +26,9 @@ from cortex.knowledge.parsing import (
     parse_collection,
     sniff,
 )
+from tests.shared_data import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 SITE = DATA / "site"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared data set not present")
 
