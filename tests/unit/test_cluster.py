@@ -9,8 +9,10 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.shared_data import SHARED
+
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas" / "kuberay"
+SCHEMAS = SHARED / "schemas" / "kuberay"
 
 
 def _rayservice() -> dict:
