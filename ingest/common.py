@@ -94,9 +94,9 @@ class JobContext:
             row = await store.update_source(
                 conn, workspace_id=self.workspace_id, source_id=self.source_id, fields=fields
             )
-        assert row is not None
-        self.source = row
-        return row
+        if row is not None:  # None: the owner deleted the source meanwhile; nothing left to report on
+            self.source = row
+        return self.source
 
     async def progress(self, *, force: bool = False, **values: Any) -> None:
         now = time.monotonic()
