@@ -19,11 +19,9 @@ from typing import Any
 import asyncpg
 
 from cortex.knowledge import store
-from cortex.knowledge.chunking import chunk_document
 from cortex.knowledge.crawler import CrawlConfig, CrawledPage, Crawler, PageOutcome, PreviousFetch, StopSignal
 from cortex.knowledge.fetch import SafeFetcher
-from cortex.knowledge.index import IndexChunk, IndexedDocument
-from cortex.knowledge.parsing import ParsedDocument, Section
+from cortex.knowledge.index import IndexedDocument, text_chunks
 from ingest.common import EMBED_ACTOR_CPUS, EmbedBatch, JobContext, JobFailed, finish_ready, run_job
 
 # Pages embedded together: one actor call per ~16 pages (~50-100 chunks) keeps the model busy
@@ -101,11 +99,13 @@ class PageIndexer:
         pages, self.pages = self.pages, []
         documents: list[IndexedDocument] = []
         for page in pages:
-            parsed = ParsedDocument(title=page.title or page.url, sections=[Section([], page.text)])
-            chunks = [
-                IndexChunk.of(chunk, url=page.url)
-                for chunk in chunk_document(parsed, source_id=f"{self.context.source_id}:{page.url}")
-            ]
+            chunks = text_chunks(
+                source_id=self.context.source_id,
+                document_key=page.url,
+                title=page.title or page.url,
+                text=page.text,
+                url=page.url,
+            )
             documents.append(IndexedDocument(document_key=page.url, chunks=chunks))
         texts = [chunk.embed_text for document in documents for chunk in document.chunks]
         if texts:

@@ -17,7 +17,8 @@ import asyncpg
 
 from cortex import bus
 from cortex.knowledge import store
-from cortex.knowledge.chunking import Chunk, embedding_text
+from cortex.knowledge.chunking import Chunk, chunk_document, embedding_text
+from cortex.knowledge.parsing import ParsedDocument, Section
 from cortex.knowledge.vectors import VectorStore, chunk_collection, faq_collection
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
@@ -42,6 +43,12 @@ class IndexChunk:
 
     def row(self) -> dict[str, Any]:
         return {"id": self.id, "ord": self.ord, "title": self.title, "url": self.url, "text": self.text}
+
+
+def text_chunks(*, source_id: uuid.UUID, document_key: str, title: str, text: str, url: str | None) -> list[IndexChunk]:
+    """A plain-text document (a collection entry, a crawled page) as the chunks the indexes keep."""
+    parsed = ParsedDocument(title=title, sections=[Section([], text)])
+    return [IndexChunk.of(chunk, url=url) for chunk in chunk_document(parsed, source_id=f"{source_id}:{document_key}")]
 
 
 @dataclass

@@ -13,9 +13,7 @@ from typing import Any
 
 from cortex.db.pool import create_pool
 from cortex.knowledge import store
-from cortex.knowledge.chunking import chunk_document
-from cortex.knowledge.index import Embed, IndexChunk, IndexedDocument, Indexer
-from cortex.knowledge.parsing import ParsedDocument, Section
+from cortex.knowledge.index import Embed, IndexedDocument, Indexer, text_chunks
 from cortex.knowledge.vectors import VectorStore
 from cortex.settings import Settings
 
@@ -44,15 +42,19 @@ async def teach_documents(
                 name=name,
                 fields={"status": "running", "content_type": "jsonl"},
             )
-        indexed = []
-        for document in documents:
-            parsed = ParsedDocument(title=document.get("title", ""), sections=[Section([], document["text"])])
-            chunks = chunk_document(parsed, source_id=f"{source_id}:{document['id']}")
-            indexed.append(
-                IndexedDocument(
-                    str(document["id"]), [IndexChunk.of(chunk, url=document.get("url")) for chunk in chunks]
-                )
+        indexed = [
+            IndexedDocument(
+                str(document["id"]),
+                text_chunks(
+                    source_id=source_id,
+                    document_key=str(document["id"]),
+                    title=document.get("title", ""),
+                    text=document["text"],
+                    url=document.get("url"),
+                ),
             )
+            for document in documents
+        ]
         indexer = Indexer(pool=pool, vectors=VectorStore(settings.resolved_chroma_url()), embed=embed)
         await indexer.write_documents(workspace_id=workspace_id, bot_id=bot_id, source_id=source_id, documents=indexed)
         async with pool.acquire() as conn:
