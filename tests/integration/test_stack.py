@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -64,8 +65,11 @@ def test_a_taken_port_fails_with_one_clear_line_before_starting_anything() -> No
             http_port=free_port(),
         )
         stack = Stack(settings, echo=lambda _: None)
-        with pytest.raises(StackError) as raised:
-            stack.up()
+        try:
+            with pytest.raises(StackError) as raised:
+                stack.up()
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
     message = str(raised.value)
     assert message.startswith(f"postgres: port {taken} is already taken")
     assert "CORTEX_POSTGRES_PORT" in message and "\n" not in message
