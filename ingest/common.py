@@ -29,6 +29,7 @@ from cortex.knowledge.chunking import chunk_document, embedding_text
 from cortex.knowledge.index import IndexChunk, IndexedDocument, Indexer
 from cortex.knowledge.parsing import ParsedDocument, Section
 from cortex.knowledge.vectors import VectorStore
+from cortex.models.embedder import DIMENSIONS
 from cortex.settings import Settings, get_settings
 
 log = logging.getLogger("ingest")
@@ -256,7 +257,7 @@ class EmbedBatch:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(text) for text in batch["embed_text"]]
         live = [i for i, text in enumerate(texts) if text]
-        vectors = np.zeros((len(texts), 384), dtype=np.float32)
+        vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if live:
             vectors[live] = np.asarray(self.embedder.embed([texts[i] for i in live]), dtype=np.float32)
         batch["embedding"] = vectors

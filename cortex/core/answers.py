@@ -18,25 +18,27 @@ from typing import Any
 import numpy as np
 import redis.asyncio as aioredis
 
+from cortex.models.embedder import DIMENSIONS
+
 PREFIX = "cortex:answers"
 # 4 tables of 6 bits: a paraphrase at cosine 0.95 shares a bucket in at least one table with
 # probability ~0.95 (per bit 1 - acos(0.95)/pi = 0.90; 1 - (1 - 0.90^6)^4), and a bucket holds
 # ~1/64 of a bot's entries, so a lookup compares a handful of vectors.
 TABLES = 4
 BITS = 6
-DIMENSIONS = 384
 # Hyperplanes from a fixed seed: every replica hashes the same question to the same buckets.
 _PLANES = np.random.default_rng(20261128).standard_normal((TABLES, BITS, DIMENSIONS)).astype(np.float32)
-MAX_CANDIDATES = 64  # per lookup (the 64 in the script): a bucket that fills with stale ids stays cheap
+MAX_CANDIDATES = 64  # per lookup: a bucket that fills with stale ids stays cheap
 
 _LOOKUP = """
 local generation = redis.call('GET', KEYS[1]) or '0'
 local base = ARGV[1] .. ':' .. generation
+local limit = tonumber(ARGV[2])
 local ids = {}
 local seen = {}
-for i = 2, #ARGV do
-  for _, id in ipairs(redis.call('SMEMBERS', base .. ':t' .. (i - 2) .. ':' .. ARGV[i])) do
-    if not seen[id] and #ids < 64 then
+for i = 3, #ARGV do
+  for _, id in ipairs(redis.call('SMEMBERS', base .. ':t' .. (i - 3) .. ':' .. ARGV[i])) do
+    if not seen[id] and #ids < limit then
       seen[id] = true
       table.insert(ids, id)
     end
@@ -80,7 +82,9 @@ class AnswerCache:
 
     async def get(self, bot_id: uuid.UUID, vector: list[float]) -> CachedAnswer | None:
         query = np.asarray(vector, dtype=np.float32)
-        result = await self._lookup(keys=[f"{self._base(bot_id)}:gen"], args=[self._base(bot_id), *buckets(query)])
+        result = await self._lookup(
+            keys=[f"{self._base(bot_id)}:gen"], args=[self._base(bot_id), MAX_CANDIDATES, *buckets(query)]
+        )
         best: CachedAnswer | None = None
         for raw in result[1:]:
             entry = json.loads(raw)
