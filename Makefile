@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run down status test test-unit lint bench bench-tools bench-gateway bench-chat \
+.PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
 	bench-knowledge bench-retrieval bench-ingest
 
 $(STAMP): pyproject.toml
@@ -28,7 +28,11 @@ down:
 status: $(STAMP)
 	$(BIN)/cortex status
 
-test: $(STAMP)
+# The browser tests use Debian's chromium (Playwright's own browser download needs the internet).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)

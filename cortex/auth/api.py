@@ -227,4 +227,6 @@ async def _republish(resources: ServiceResources) -> None:
 
 def create_app() -> FastAPI:
     """The `auth` application: shared middleware, health endpoints and this service's routes."""
-    return create_service_app("auth", routers=[router, oidc_router], background=[_republish])
+    return create_service_app(
+        "auth", routers=[router, oidc_router], background=[_republish], open_cors_paths=("/visitor-token",)
+    )

@@ -15,6 +15,7 @@ from cortex.core import live, schemas
 from cortex.core.answers import AnswerCache
 from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.core.service import CoreService
+from cortex.errors import Invalid
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal, require, require_visitor_or
@@ -25,7 +26,7 @@ router = APIRouter()
 def core_service(request: Request) -> CoreService:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
-    return CoreService(db=resources.db)
+    return CoreService(db=resources.db, redis=resources.redis)
 
 
 Service = Annotated[CoreService, Depends(core_service)]
@@ -300,6 +301,7 @@ async def chat(data: schemas.ChatIn, principal: Chatter, pipeline: Chat) -> Any:
             message_id=done["message_id"] or uuid.uuid4(),
             content=done.get("content") or done.get("notice", ""),
             citations=done["citations"],
+            actions=done.get("actions", []),
             direct_answer=done["direct_answer"],
             degraded=done["degraded"],
         )
@@ -310,6 +312,47 @@ async def chat(data: schemas.ChatIn, principal: Chatter, pipeline: Chat) -> Any:
             yield _sse(event)
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/chat/config", tags=["chat"], response_model=schemas.WidgetConfig)
+async def widget_config(
+    principal: Chatter,
+    service: Service,
+    bot_id: Annotated[uuid.UUID | None, Query(description="a visitor's token already names its bot")] = None,
+) -> schemas.WidgetConfig:
+    """What the widget shows of a bot: name, welcome message, language, appearance, lead fields."""
+    bot = bot_id or principal.bot_id
+    if bot is None:
+        raise Invalid("bot_id is required")
+    return await service.widget_config(principal, bot)
+
+
+@router.get("/chat/conversations/{conversation_id}", tags=["chat"], response_model=schemas.VisitorConversation)
+async def visitor_conversation(
+    conversation_id: uuid.UUID, principal: Chatter, service: Service
+) -> schemas.VisitorConversation:
+    """The visitor's own conversation again (after a page load): its status and last messages."""
+    return await service.visitor_conversation(principal, conversation_id)
+
+
+@router.post("/chat/feedback", tags=["chat"], response_model=schemas.MessagePublic)
+async def rate_message(data: schemas.FeedbackIn, principal: Chatter, service: Service) -> schemas.MessagePublic:
+    """Thumbs up (1) or down (-1) on a reply; null takes the rating back."""
+    return await service.rate_message(principal, data)
+
+
+@router.post("/chat/lead", tags=["chat"], response_model=schemas.LeadOut)
+async def capture_lead(data: schemas.LeadIn, principal: Chatter, service: Service) -> schemas.LeadOut:
+    """The widget's lead form: contact details the visitor typed, kept on their profile."""
+    return await service.capture_lead(principal, data)
+
+
+@router.post("/chat/handoff", tags=["chat"], response_model=schemas.MessagePublic)
+async def request_handoff(
+    data: schemas.HandoffRequestIn, principal: Chatter, service: Service
+) -> schemas.MessagePublic:
+    """The visitor asks for a person; the team sees the conversation marked `escalated`."""
+    return await service.request_handoff(principal, data)
 
 
 def _sse(event: dict[str, Any]) -> bytes:

@@ -126,11 +126,30 @@ def sanitize_answer(text: str) -> str:
     return html.escape(_TAG.sub("", text), quote=False).strip()
 
 
+def follow_ups(bot: asyncpg.Record) -> list[dict[str, Any]]:
+    """The buttons under an answer that could not help: the bot's lead form, and a person."""
+    return [{"type": "lead_form", "fields": list(bot["lead_fields"]) or ["email"]}, {"type": "handoff"}]
+
+
 def cited_passages(answer: str, passages: list[Passage]) -> list[Passage]:
     """Only passages that were given to the model and that the answer points at ([n])."""
     marked = {int(n) for n in re.findall(r"\[(\d{1,2})\]", answer)}
     cited = [p for i, p in enumerate(passages, start=1) if i in marked]
     return cited or passages[:1]
+
+
+def number_citations(answer: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
+    """The answer with its [n] marks renumbered to follow the cited passages (the visitor sees
+    sources 1, 2, … matching the marks), and those passages. Marks naming no passage go."""
+    cited = cited_passages(answer, passages)
+    numbers = {id(p): i for i, p in enumerate(passages, start=1)}
+    new_number = {numbers[id(p)]: i for i, p in enumerate(cited, start=1)}
+
+    def renumber(match: re.Match[str]) -> str:
+        number = new_number.get(int(match.group(2)))
+        return f"{match.group(1)}[{number}]" if number else ""
+
+    return re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer), cited
 
 
 def citation(passage: Passage) -> dict[str, Any]:
@@ -228,7 +247,12 @@ class ChatPipeline:
                     role="visitor",
                     content=data.message,
                 )
-        yield {"event": "meta", "protocol": PROTOCOL, "conversation_id": str(conversation_id)}
+        yield {
+            "event": "meta",
+            "protocol": PROTOCOL,
+            "conversation_id": str(conversation_id),
+            "message_id": str(visitor_message_id),  # the visitor's message, as live streams will name it
+        }
 
         if status == "handoff":  # a person is answering: the bot stays quiet
             yield {
@@ -238,6 +262,7 @@ class ChatPipeline:
                 "handoff": True,
                 "notice": HANDOFF_NOTICE,
                 "citations": [],
+                "actions": [],
                 "degraded": False,
                 "direct_answer": False,
             }
@@ -281,11 +306,18 @@ class ChatPipeline:
                 log.warning("LLM failed mid-answer: %r", exc)
                 degraded = True
                 if not answer_parts:
+                    canned = LLM_UNAVAILABLE
                     answer_parts.append(LLM_UNAVAILABLE)
                     yield {"event": "token", "text": LLM_UNAVAILABLE}
 
         answer = sanitize_answer("".join(answer_parts)) or DONT_KNOW
-        citations = [citation(p) for p in cited_passages(answer, relevant)] if canned is None else []
+        if canned is None:
+            answer, cited = number_citations(answer, relevant)
+            citations = [citation(p) for p in cited]
+        else:
+            citations = []
+        # An answer that could not help offers the two ways on: leave details, or a person.
+        actions = follow_ups(bot) if canned is not None else []
         bot_message_id = uuid.uuid4()
         # ~4 characters a token: the budget counts what the model read (prompt) and wrote.
         tokens_in = sum(len(m["content"]) for m in prompt) // 4 if canned is None else 0
@@ -299,6 +331,7 @@ class ChatPipeline:
                 role="bot",
                 content=answer,
                 citations=citations,
+                actions=actions,
                 degraded=degraded,
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
@@ -316,6 +349,7 @@ class ChatPipeline:
             "message_id": str(bot_message_id),
             "content": answer,
             "citations": citations,
+            "actions": actions,
             "degraded": degraded,
             "direct_answer": False,
             "handoff": False,
@@ -377,6 +411,7 @@ class ChatPipeline:
             "message_id": str(bot_message_id),
             "content": answer,
             "citations": direct.citations,
+            "actions": [],
             "degraded": False,
             "direct_answer": True,
             "handoff": False,

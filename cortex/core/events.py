@@ -4,7 +4,8 @@
 - `message.created`: a visitor's message enriches their profile (name, e-mail, phone, company),
   and every message is pushed to the conversation's live streams (cortex.core.live).
 - handoff and status changes of a conversation: pushed to its live streams.
-- `knowledge.changed` (from knowledge) and `bot.updated`: the bot's cached answers are dropped.
+- `knowledge.changed` (from knowledge) and `bot.updated`: the bot's cached answers are dropped
+  (and, for `bot.updated`, its cached widget config).
 
 Reacting to core's own committed events (rather than calling from the chat path) means
 anything that records a message the one way (cortex.core.chat) is enriched and live with no
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 
 from cortex.bus import Event, Handler
 from cortex.core import answers, live, store
-from cortex.core.service import enrich_profile
+from cortex.core.service import enrich_profile, forget_widget_config
 from cortex.http.app import ServiceResources
 
 GROUP = "core"
@@ -53,6 +54,8 @@ def handler(redis: aioredis.Redis | None) -> Handler:
         if event.event_type in CACHE_EVENTS:
             if redis is not None:  # idempotent: a redelivery only moves the generation on again
                 await answers.invalidate(redis, payload["bot_id"])
+                if event.event_type == "bot.updated":  # the API dropped it too; this covers a Redis blip
+                    await forget_widget_config(redis, payload["bot_id"])
             return
         fresh = redis is not None and (datetime.now(UTC) - event.occurred_at).total_seconds() < LIVE_MAX_AGE_S
         if event.event_type == "message.created":

@@ -69,6 +69,7 @@ def message_update(row: asyncpg.Record | dict[str, Any], conversation_id: uuid.U
         "role": row["role"],
         "content": row["content"],
         "citations": row["citations"] or [],
+        "actions": row["actions"] or [],
         "direct_answer": row["direct_answer"],
         "degraded": row["degraded"],
         "created_at": row["created_at"].isoformat(),

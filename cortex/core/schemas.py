@@ -34,6 +34,9 @@ class Appearance(Strict):
     launcher_text: str = Field("Chat with us", max_length=40)
     avatar_url: HttpUrl | None = None
     title: str = Field("", max_length=80)
+    suggested_questions: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]] = (
+        Field(default_factory=list, max_length=4, description="starter questions the widget offers as buttons")
+    )
 
 
 class BotIn(Strict):
@@ -74,13 +77,26 @@ class Citation(BaseModel):
     source: str | None = Field(None, description="the knowledge source (file, collection, crawl) it came from")
 
 
+class Action(BaseModel):
+    """A button under a bot reply. `reply` sends its value as the visitor's next message (quick
+    replies, appointment slots); `lead_form` asks for the listed contact fields; `handoff` asks
+    for a person."""
+
+    type: Literal["reply", "lead_form", "handoff"]
+    label: str | None = Field(None, description="the button text; the widget's own wording when absent")
+    value: str | None = Field(None, description="for `reply`: the message it sends")
+    fields: list[LeadField] | None = Field(None, description="for `lead_form`: what the form asks")
+
+
 class MessagePublic(BaseModel):
     id: uuid.UUID
     role: Literal["visitor", "bot", "agent", "system"]
     content: str
     citations: list[Citation] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
     direct_answer: bool = False
     degraded: bool = False
+    feedback: Literal[-1, 1] | None = Field(None, description="the visitor's thumbs: 1 up, -1 down")
     created_at: datetime
 
 
@@ -120,8 +136,38 @@ class ChatOut(BaseModel):
     message_id: uuid.UUID
     content: str
     citations: list[Citation]
+    actions: list[Action] = Field(default_factory=list)
     direct_answer: bool
     degraded: bool
+
+
+class WidgetConfig(BaseModel):
+    """What the widget shows of a bot: public, nothing about prompts or models."""
+
+    bot_id: uuid.UUID
+    name: str
+    welcome_message: str
+    language: str
+    appearance: Appearance
+    lead_fields: list[LeadField]
+
+
+class VisitorConversation(BaseModel):
+    """A conversation as its visitor sees it again after a page load."""
+
+    id: uuid.UUID
+    bot_id: uuid.UUID
+    status: ConversationStatus
+    messages: list[MessagePublic]
+
+
+class FeedbackIn(Strict):
+    message_id: uuid.UUID
+    rating: Literal[-1, 1] | None = Field(description="1 thumbs up, -1 thumbs down, null takes it back")
+
+
+class HandoffRequestIn(Strict):
+    conversation_id: uuid.UUID
 
 
 class AgentMessageIn(Strict):
@@ -236,3 +282,19 @@ class ErasureResult(BaseModel):
     conversations: int
     visitor_messages_erased: int
     messages_redacted: int
+
+
+class LeadIn(Strict):
+    """The widget's lead form: what the visitor typed, validated like a member's edit."""
+
+    conversation_id: uuid.UUID
+    name: PersonName | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    company: CompanyName | None = None
+    marketing_consent: bool = Field(False, description="the visitor ticked 'send me news and offers'")
+
+
+class LeadOut(BaseModel):
+    profile_id: uuid.UUID
+    saved: list[str] = Field(description="the fields stored")

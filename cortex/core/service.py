@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import phonenumbers
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cortex import bus
 from cortex.core import live, schemas, store
@@ -25,7 +29,17 @@ from cortex.core.extract import FIELDS, best, extract, region_for_language, shou
 from cortex.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from cortex.http.security import Principal
 
+log = logging.getLogger("cortex.core")
+
 ERASED = "[erased]"
+WIDGET_CONFIG_KEY = "cortex:widget-config:"
+# Every widget load asks for its bot's config; a change drops the entry at once, so the TTL
+# only bounds what a missed invalidation (Redis down at that moment) can leave stale.
+WIDGET_CONFIG_TTL_S = 600
+VISITOR_HISTORY_LIMIT = 200  # messages a returning visitor sees again
+HANDOFF_REQUESTED = (
+    "I've asked a person from the team to join this conversation. They'll reply right here as soon as they can."
+)
 # A stream is refused (503) rather than opened on a replica whose subscription is down.
 LIVE_READY_TIMEOUT_S = 2.0
 
@@ -76,11 +90,18 @@ async def enrich_profile(
     return sorted(changes)
 
 
+async def forget_widget_config(redis: aioredis.Redis | None, bot_id: uuid.UUID | str) -> None:
+    """Drop a bot's cached widget config (after a change has committed)."""
+    if redis is not None:
+        await redis.delete(WIDGET_CONFIG_KEY + str(bot_id))
+
+
 class CoreService:
     """Bots and conversations of one workspace at a time (the principal's)."""
 
-    def __init__(self, *, db: asyncpg.Pool) -> None:
+    def __init__(self, *, db: asyncpg.Pool, redis: aioredis.Redis | None = None) -> None:
         self.db = db
+        self.redis = redis
 
     # -- bots ----------------------------------------------------------------------------------
     async def create_bot(self, principal: Principal, data: schemas.BotIn) -> schemas.BotPublic:
@@ -123,6 +144,7 @@ class CoreService:
                 workspace_id=principal.workspace_id,
                 payload={"bot_id": str(bot_id), "fields": sorted(changes)},
             )
+        await self._forget_widget_config(bot_id)
         return bot_public(row)
 
     async def delete_bot(self, principal: Principal, bot_id: uuid.UUID) -> None:
@@ -136,6 +158,7 @@ class CoreService:
                 workspace_id=principal.workspace_id,
                 payload={"bot_id": str(bot_id)},
             )
+        await self._forget_widget_config(bot_id)
 
     # -- conversations -------------------------------------------------------------------------
     async def list_conversations(self, principal: Principal, **filters: Any) -> list[schemas.ConversationPublic]:
@@ -339,14 +362,7 @@ class CoreService:
         workspace's.
         """
         async with self.db.acquire() as conn:
-            row = await store.get_conversation(
-                conn, workspace_id=principal.workspace_id, conversation_id=conversation_id
-            )
-            if row is None or (
-                principal.kind == "visitor"
-                and (row["visitor_id"] != principal.subject or row["bot_id"] != principal.bot_id)
-            ):
-                raise NotFound("conversation not found")
+            await self._visible_conversation(conn, principal, conversation_id)
             cursor: live.Cursor | None = None
             if cursor_text:
                 parsed = live.parse_cursor(cursor_text)
@@ -374,6 +390,203 @@ class CoreService:
             max_duration_s=max_duration_s,
         )
         return stream.events()
+
+    # -- the widget's side: a visitor's view of their bot and conversation ---------------------
+    async def widget_config(self, principal: Principal, bot_id: uuid.UUID) -> schemas.WidgetConfig:
+        """The bot as the widget shows it; cached in Redis (every widget load asks for it)."""
+        if principal.kind == "visitor" and principal.bot_id != bot_id:
+            raise NotFound("bot not found")
+        key = WIDGET_CONFIG_KEY + str(bot_id)
+        cached = await self._cache_get(key)
+        if cached is not None and cached["workspace_id"] == str(principal.workspace_id):
+            return schemas.WidgetConfig(**cached["config"])
+        async with self.db.acquire() as conn:
+            row = await store.get_bot(conn, workspace_id=principal.workspace_id, bot_id=bot_id)
+        if row is None:
+            raise NotFound("bot not found")
+        config = schemas.WidgetConfig(
+            bot_id=row["id"],
+            name=row["name"],
+            welcome_message=row["welcome_message"],
+            language=row["language"],
+            appearance=schemas.Appearance(**row["appearance"]),
+            lead_fields=list(row["lead_fields"]),
+        )
+        entry = {"workspace_id": str(principal.workspace_id), "config": config.model_dump(mode="json")}
+        await self._cache_set(key, entry, WIDGET_CONFIG_TTL_S)
+        return config
+
+    async def visitor_conversation(
+        self, principal: Principal, conversation_id: uuid.UUID
+    ) -> schemas.VisitorConversation:
+        """A returning visitor's conversation (the last messages), to show again after a page load."""
+        async with self.db.acquire() as conn:
+            row = await self._visible_conversation(conn, principal, conversation_id)
+            messages = await store.recent_message_rows(
+                conn, workspace_id=principal.workspace_id, conversation_id=conversation_id, limit=VISITOR_HISTORY_LIMIT
+            )
+        return schemas.VisitorConversation(
+            id=row["id"], bot_id=row["bot_id"], status=row["status"], messages=[message_public(m) for m in messages]
+        )
+
+    async def rate_message(self, principal: Principal, data: schemas.FeedbackIn) -> schemas.MessagePublic:
+        """Thumbs up or down on a reply (or taken back), announced as `message.rated`."""
+        visitor = principal.kind == "visitor"
+        async with self.db.acquire() as conn, conn.transaction():
+            rated = await store.set_message_feedback(
+                conn,
+                workspace_id=principal.workspace_id,
+                message_id=data.message_id,
+                rating=data.rating,
+                visitor_id=principal.subject if visitor else None,
+                bot_id=principal.bot_id if visitor else None,
+            )
+            if rated is None:
+                raise NotFound("message not found (only replies to you can be rated)")
+            await bus.emit(
+                conn,
+                schema="core",
+                event_type="message.rated",
+                workspace_id=principal.workspace_id,
+                payload={
+                    "conversation_id": str(rated["conversation_id"]),
+                    "message_id": str(data.message_id),
+                    "bot_id": str(rated["bot_id"]),
+                    "rating": data.rating,
+                },
+            )
+            message = await store.get_message(conn, workspace_id=principal.workspace_id, message_id=data.message_id)
+        return message_public(message)
+
+    async def capture_lead(self, principal: Principal, data: schemas.LeadIn) -> schemas.LeadOut:
+        """The widget's lead form: the visitor's own words, so they beat anything guessed from chat
+        (a member's edit still wins). Labels the conversation `lead_captured`; `lead.captured` lets
+        marketing record consent."""
+        sent = {name: getattr(data, name) for name in FIELDS if getattr(data, name) is not None}
+        if not sent:
+            raise Invalid("leave at least one way for the team to reach you")
+        async with self.db.acquire() as conn, conn.transaction():
+            conversation = await self._visible_conversation(conn, principal, data.conversation_id)
+            profile_id = conversation["profile_id"]
+            if profile_id is None and conversation["visitor_id"]:
+                profile_id = await store.ensure_profile(
+                    conn, workspace_id=principal.workspace_id, visitor_id=conversation["visitor_id"]
+                )
+            if profile_id is None:
+                raise Invalid("this conversation has no visitor to keep the details for")
+            profile = await store.get_profile_by_id(
+                conn, workspace_id=principal.workspace_id, profile_id=profile_id, for_update=True
+            )
+            assert profile is not None
+            sources = dict(profile["field_sources"] or {})
+            changes: dict[str, str | None] = {}
+            for name, value in sent.items():
+                if sources.get(name) == "member" and profile[name]:
+                    continue
+                changes[name] = value
+                sources[name] = "visitor"
+            consent = {**profile["consent"], "marketing_email": True} if data.marketing_consent else None
+            await store.update_profile(
+                conn,
+                workspace_id=principal.workspace_id,
+                profile_id=profile_id,
+                fields=changes,
+                field_sources=sources,
+                consent=consent,
+            )
+            await store.add_outcome(
+                conn, workspace_id=principal.workspace_id, conversation_id=data.conversation_id, outcome="lead_captured"
+            )
+            await _record_message(
+                conn,
+                workspace_id=principal.workspace_id,
+                bot_id=conversation["bot_id"],
+                conversation_id=data.conversation_id,
+                message_id=uuid.uuid4(),
+                role="system",
+                content="Contact details left: " + ", ".join(sorted(sent)) + ".",
+            )
+            await bus.emit(
+                conn,
+                schema="core",
+                event_type="lead.captured",
+                workspace_id=principal.workspace_id,
+                payload={
+                    "conversation_id": str(data.conversation_id),
+                    "bot_id": str(conversation["bot_id"]),
+                    "profile_id": str(profile_id),
+                    "fields": sorted(sent),
+                    "email": sent.get("email"),
+                    "marketing_consent": data.marketing_consent,
+                },
+            )
+        return schemas.LeadOut(profile_id=profile_id, saved=sorted(changes))
+
+    async def request_handoff(self, principal: Principal, data: schemas.HandoffRequestIn) -> schemas.MessagePublic:
+        """The visitor asks for a person: the conversation is labelled `escalated`, the team is told
+        (`handoff.requested`), and the visitor gets an answer saying so."""
+        async with self.db.acquire() as conn, conn.transaction():
+            conversation = await self._visible_conversation(conn, principal, data.conversation_id)
+            if conversation["status"] == "closed":
+                raise Conflict("this conversation is closed; start a new one")
+            await store.add_outcome(
+                conn, workspace_id=principal.workspace_id, conversation_id=data.conversation_id, outcome="escalated"
+            )
+            message_id = uuid.uuid4()
+            await _record_message(
+                conn,
+                workspace_id=principal.workspace_id,
+                bot_id=conversation["bot_id"],
+                conversation_id=data.conversation_id,
+                message_id=message_id,
+                role="bot",
+                content=HANDOFF_REQUESTED,
+            )
+            await bus.emit(
+                conn,
+                schema="core",
+                event_type="handoff.requested",
+                workspace_id=principal.workspace_id,
+                payload={"conversation_id": str(data.conversation_id), "bot_id": str(conversation["bot_id"])},
+            )
+            message = await store.get_message(conn, workspace_id=principal.workspace_id, message_id=message_id)
+        return message_public(message)
+
+    async def _visible_conversation(
+        self, conn: asyncpg.Connection, principal: Principal, conversation_id: uuid.UUID
+    ) -> asyncpg.Record:
+        """The conversation if the caller may see it: a visitor only their own, with their bot."""
+        row = await store.get_conversation(conn, workspace_id=principal.workspace_id, conversation_id=conversation_id)
+        foreign = principal.kind == "visitor" and (
+            row is None or row["visitor_id"] != principal.subject or row["bot_id"] != principal.bot_id
+        )
+        if row is None or foreign:
+            raise NotFound("conversation not found")
+        return row
+
+    async def _forget_widget_config(self, bot_id: uuid.UUID) -> None:
+        try:
+            await forget_widget_config(self.redis, bot_id)
+        except RedisError as exc:  # the TTL and core's bot.updated consumer catch up
+            log.warning("could not drop the widget config of bot %s: %r", bot_id, exc)
+
+    async def _cache_get(self, key: str) -> dict[str, Any] | None:
+        if self.redis is None:
+            return None
+        try:
+            raw = await self.redis.get(key)
+        except RedisError as exc:  # a cache: the database answers instead
+            log.warning("widget config cache unavailable: %r", exc)
+            return None
+        return orjson.loads(raw) if raw else None
+
+    async def _cache_set(self, key: str, value: dict[str, Any], ttl_s: int) -> None:
+        if self.redis is None:
+            return
+        try:
+            await self.redis.set(key, orjson.dumps(value), ex=ttl_s)
+        except RedisError as exc:
+            log.warning("widget config cache unavailable: %r", exc)
 
     # -- visitor profiles --------------------------------------------------------------------------
     async def list_profiles(

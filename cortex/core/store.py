@@ -412,7 +412,7 @@ async def delete_conversation(conn: asyncpg.Connection, *, workspace_id: uuid.UU
     return status.endswith(" 1")
 
 
-_MESSAGE_COLUMNS = "id, role, content, citations, direct_answer, degraded, created_at"
+_MESSAGE_COLUMNS = "id, role, content, citations, actions, direct_answer, degraded, feedback, created_at"
 
 
 async def add_message(
@@ -424,6 +424,7 @@ async def add_message(
     role: str,
     content: str,
     citations: list[dict[str, Any]] | None = None,
+    actions: list[dict[str, Any]] | None = None,
     direct_answer: bool = False,
     degraded: bool = False,
     tokens_in: int = 0,
@@ -431,8 +432,8 @@ async def add_message(
     author_id: uuid.UUID | None = None,
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "INSERT INTO messages (id, workspace_id, conversation_id, role, content, citations, direct_answer, degraded, "
-        f"tokens_in, tokens_out, author_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "INSERT INTO messages (id, workspace_id, conversation_id, role, content, citations, actions, direct_answer, "
+        f"degraded, tokens_in, tokens_out, author_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         f"RETURNING {_MESSAGE_COLUMNS}",
         message_id,
         workspace_id,
@@ -440,6 +441,7 @@ async def add_message(
         role,
         content,
         citations or [],
+        actions or [],
         direct_answer,
         degraded,
         tokens_in,
@@ -517,7 +519,7 @@ async def message_for_event(
 ) -> asyncpg.Record | None:
     """A message with what its consumers need: its conversation, the visitor's profile, the bot's language."""
     return await conn.fetchrow(
-        "SELECT m.id, m.role, m.content, m.citations, m.direct_answer, m.degraded, m.created_at, "
+        "SELECT m.id, m.role, m.content, m.citations, m.actions, m.direct_answer, m.degraded, m.created_at, "
         "m.conversation_id, c.profile_id, b.language FROM messages m "
         "JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = m.workspace_id "
         "JOIN bots b ON b.id = c.bot_id AND b.workspace_id = c.workspace_id "
@@ -558,4 +560,60 @@ async def add_usage(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id
         workspace_id,
         bot_id,
         tokens,
+    )
+
+
+async def set_message_feedback(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    rating: int | None,
+    visitor_id: str | None,
+    bot_id: uuid.UUID | None,
+) -> asyncpg.Record | None:
+    """Rate a bot or agent reply; with `visitor_id`/`bot_id`, only in that visitor's conversation."""
+    return await conn.fetchrow(
+        "UPDATE messages m SET feedback = $3, feedback_at = now() FROM conversations c "
+        "WHERE m.id = $1 AND m.workspace_id = $2 AND c.id = m.conversation_id AND m.role IN ('bot', 'agent') "
+        "AND ($4::text IS NULL OR c.visitor_id = $4) AND ($5::uuid IS NULL OR c.bot_id = $5) "
+        "RETURNING m.id, m.conversation_id, c.bot_id, m.feedback",
+        message_id,
+        workspace_id,
+        rating,
+        visitor_id,
+        bot_id,
+    )
+
+
+async def add_outcome(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, outcome: str
+) -> bool:
+    """Label a conversation with an outcome once; False when it already had it."""
+    status = await conn.execute(
+        "UPDATE conversations SET outcomes = array_append(outcomes, $3) "
+        "WHERE id = $1 AND workspace_id = $2 AND NOT ($3 = ANY (outcomes))",
+        conversation_id,
+        workspace_id,
+        outcome,
+    )
+    return status.endswith(" 1")
+
+
+async def get_message(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, message_id: uuid.UUID) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND workspace_id = $2", message_id, workspace_id
+    )
+
+
+async def recent_message_rows(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
+) -> list[asyncpg.Record]:
+    """The last `limit` messages of a conversation, oldest first."""
+    return await conn.fetch(
+        f"SELECT * FROM (SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND workspace_id = $2 "
+        "ORDER BY created_at DESC, id DESC LIMIT $3) latest ORDER BY created_at, id",
+        conversation_id,
+        workspace_id,
+        limit,
     )

@@ -7,12 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cortex import __version__
 from cortex.bus import Consumer, Handler, OutboxRelay, stream_for
@@ -129,6 +131,20 @@ async def _check_redis(resources: ServiceResources) -> object:
     return await resources.redis.ping()
 
 
+class PathCORSMiddleware:
+    """CORS for the owner APIs (configured origins), and open CORS for a few public endpoints."""
+
+    def __init__(self, app: ASGIApp, *, open_paths: tuple[str, ...], **options: Any) -> None:
+        self.open_paths = open_paths
+        self.owner = CORSMiddleware(app, **options)
+        self.open = CORSMiddleware(app, **{**options, "allow_origins": ["*"]})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        cors = self.open if self.open_paths and path.rstrip("/").endswith(self.open_paths) else self.owner
+        await cors(scope, receive, send)
+
+
 def create_service_app(
     service: str,
     *,
@@ -138,12 +154,16 @@ def create_service_app(
     settings: Settings | None = None,
     schema: str | None = None,
     max_body_bytes: int | None = None,
+    open_cors_paths: Sequence[str] = (),
 ) -> FastAPI:
     """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs.
 
     `schema`: the Postgres schema the application works in when it is not the service's own
     (the `openai` application is a second door into `core` and uses core's schema and role).
     `max_body_bytes`: a larger request body limit for an application that takes uploads.
+    `open_cors_paths`: endpoints any site's pages may call (path suffixes): the widget's token
+    exchange, which checks the caller's Origin against the widget key itself. Bearer tokens,
+    never cookies, so answering any origin gives a page nothing it could not fetch anyway.
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -177,7 +197,8 @@ def create_service_app(
     app.state.service = service
     install_error_handlers(app)
     app.add_middleware(
-        CORSMiddleware,
+        PathCORSMiddleware,
+        open_paths=tuple(open_cors_paths),
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],

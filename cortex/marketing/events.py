@@ -13,8 +13,21 @@ from cortex.marketing import store
 GROUP = "marketing"
 
 
+EVENT_TYPES = ["user.registered", "lead.captured"]
+
+
 async def handle(event: Event, conn: asyncpg.Connection) -> None:
-    """Signup saga, marketing's step: record consent when the person gave it at sign-up."""
+    """Record marketing consent where the person gave it: at sign-up, or in a widget's lead form."""
+    if event.event_type == "lead.captured" and event.payload.get("marketing_consent") and event.payload.get("email"):
+        assert event.workspace_id is not None
+        await store.record_consent(
+            conn,
+            workspace_id=event.workspace_id,
+            email=event.payload["email"],
+            user_id=None,
+            source="widget",
+            source_event=event.event_id,
+        )
     if event.event_type == "user.registered" and event.payload.get("marketing_consent"):
         await store.record_consent(
             conn,
@@ -27,4 +40,4 @@ async def handle(event: Event, conn: asyncpg.Connection) -> None:
 
 
 async def consume(resources: ServiceResources) -> None:
-    await resources.consume(group=GROUP, event_types=["user.registered"], handler=handle)
+    await resources.consume(group=GROUP, event_types=EVENT_TYPES, handler=handle)

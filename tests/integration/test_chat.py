@@ -20,9 +20,9 @@ from cortex.core.chat import BUDGET_EXHAUSTED, DONT_KNOW, HANDOFF_NOTICE, PROTOC
 from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
-from .conftest import RunningStack
 
 ORIGIN = "https://bakery.example"
 PASSAGES = [

@@ -10,10 +10,10 @@ import httpx
 from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import register
 from .chatting import eventually, make_bot, visitor_of
-from .conftest import RunningStack
 
 HOURS = [
     {

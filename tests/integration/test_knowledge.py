@@ -23,9 +23,9 @@ from pypdf import PdfWriter
 
 from cortex.stack import free_port
 from tests.shared_data import SHARED_DATA
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
-from .conftest import RunningStack
 
 SITE = SHARED_DATA / "site"
 FAQ_CSV = SHARED_DATA / "faq" / "BankFAQs.csv"

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from .conftest import OIDC_CLIENT_SECRET, RunningStack
+from tests.stack_fixtures import OIDC_CLIENT_SECRET, RunningStack
+
 from .oidc_provider import Client, Provider, User
 
 

@@ -17,12 +17,12 @@ import pytest
 from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
 from .chatting import make_bot, visitor_of
-from .conftest import RunningStack
 
-ANSWER = "The bakery opens at 7am [1]."  # what the stand-in LLM says (tests/integration/conftest.py)
+ANSWER = "The bakery opens at 7am [1]."  # what the stand-in LLM says (tests/stack_fixtures.py)
 PASSAGES = [
     {
         "id": "hours",

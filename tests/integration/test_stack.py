@@ -19,8 +19,7 @@ import pytest
 
 from cortex.settings import APPLICATIONS, Settings
 from cortex.stack import Stack, StackError, free_port
-
-from .conftest import RunningStack
+from tests.stack_fixtures import RunningStack
 
 
 def test_status_json_reports_every_part_running(running_stack: RunningStack) -> None:

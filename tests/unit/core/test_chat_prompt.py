@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cortex.core.chat import DONT_KNOW, build_prompt, cited_passages, sanitize_answer
+from cortex.core.chat import DONT_KNOW, build_prompt, cited_passages, number_citations, sanitize_answer
 from cortex.helper.guide import NO_GUIDANCE, Guidance
 from cortex.knowledge.retrieval import Passage
 
@@ -54,3 +54,10 @@ def test_only_passages_given_to_the_model_and_pointed_at_are_cited() -> None:
     assert [p.source_id for p in cited_passages("We open at 7 [2].", passages)] == ["doc-2"]
     assert [p.source_id for p in cited_passages("See [9].", passages)] == ["doc-1"], "unknown marks fall back"
     assert cited_passages(DONT_KNOW, []) == []
+
+
+def test_citation_marks_are_renumbered_to_match_the_sources_shown() -> None:
+    passages = [_passage(1), _passage(2), _passage(3)]
+    answer, cited = number_citations("We open at 7 [3] and close at 5 [1] [9].", passages)
+    assert [p.source_id for p in cited] == ["doc-1", "doc-3"]
+    assert answer == "We open at 7 [2] and close at 5 [1]."

@@ -1,4 +1,4 @@
-"""One embedded stack per pytest session: free ports, a temp home, torn down at the end.
+"""The embedded stack the integration and browser tests share: one per pytest session.
 
 Never the developer's ``.cortex/``: `ephemeral_stack` makes a fresh home under /tmp and picks
 every port free, so `make test` can run beside `make run`.
