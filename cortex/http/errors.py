@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cortex.errors import CortexError
@@ -79,7 +83,35 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> FastJSONRespon
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
+# A dependency that cannot be reached (Chroma, Redis, Postgres, another service) is an outage,
+# not a bug: the caller gets 503 and a hint to retry, and the log says which part was down.
+OUTAGES: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    ConnectionError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+OUTAGE_MESSAGE = "a service this request needs is unavailable right now; retry shortly"
+OUTAGE_RETRY_AFTER_S = "5"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The exception, or what caused it, is a dependency that could not be reached."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, OUTAGES):
+            return True
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return False
+
+
 async def _unhandled(_: Request, exc: Exception) -> FastJSONResponse:
+    if is_outage(exc):
+        log.warning("dependency unavailable: %r", exc)
+        return error_response(503, OUTAGE_MESSAGE, headers={"Retry-After": OUTAGE_RETRY_AFTER_S})
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal error; quote the request id when reporting it")
 

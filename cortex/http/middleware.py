@@ -14,7 +14,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex.errors import PayloadTooLarge
-from cortex.http.errors import error_body
+from cortex.http.errors import OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER_S, error_body, is_outage
 from cortex.logs import request_id_var
 
 log = logging.getLogger("cortex.access")
@@ -93,10 +93,15 @@ class RequestContextMiddleware:
         except PayloadTooLarge:
             if not status_holder["started"]:
                 await _send_json(send_with_id, 413, f"request body larger than {self.max_body_bytes} bytes")
-        except Exception:
-            log.exception("request failed", extra={"path": scope.get("path")})
-            if not status_holder["started"]:
-                await _send_json(send_with_id, 500, "internal error; quote the request id when reporting it")
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("dependency unavailable: %r", exc, extra={"path": scope.get("path")})
+                if not status_holder["started"]:
+                    await _send_json(send_with_id, 503, OUTAGE_MESSAGE, retry_after=OUTAGE_RETRY_AFTER_S)
+            else:
+                log.exception("request failed", extra={"path": scope.get("path")})
+                if not status_holder["started"]:
+                    await _send_json(send_with_id, 500, "internal error; quote the request id when reporting it")
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -117,13 +122,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_json(send: Send, status: int, message: str) -> None:
+async def _send_json(send: Send, status: int, message: str, *, retry_after: str | None = None) -> None:
     body = orjson.dumps(error_body(status, message))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry_after:
+        headers.append((b"retry-after", retry_after.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
