@@ -1,0 +1,293 @@
+// The dashboard shell: hash router, left nav, workspace switcher and user menu.
+// A page is a module whose default export renders into a container: render(root, ctx).
+
+import { SESSION_KEY, clearSession, get, loadSession, post, saveTokens, setSignedOutHandler } from "./api.js";
+import { clearError, h, mount, run, setBanner, showError } from "./dom.js";
+import renderLogin from "./pages/login.js";
+import renderBots from "./pages/bots.js";
+import renderBot from "./pages/bot.js";
+import renderConversations from "./pages/conversations.js";
+import renderConversation from "./pages/conversation.js";
+import renderTeam from "./pages/team.js";
+import renderKeys from "./pages/keys.js";
+
+export const ROLE_RANK = { viewer: 0, agent: 1, admin: 2, owner: 3 };
+
+// The left nav, in order. A new area (Helper, Appointments, Analytics, Marketing …) is one entry
+// here and its routes below; `minRole` hides an entry from members who could not use it.
+const NAV = [
+  { href: "#/bots", label: "Bots", section: "bots" },
+  { href: "#/conversations", label: "Conversations", section: "conversations" },
+  { href: "#/team", label: "Team", section: "team" },
+  { href: "#/keys", label: "API & widget keys", section: "keys", minRole: "admin" },
+];
+
+const UUID = "([0-9a-fA-F-]{36})";
+const ROUTES = [
+  { path: /^\/login$/, render: renderLogin, public: true, title: "Log in" },
+  { path: /^\/bots$/, render: renderBots, section: "bots", title: "Bots" },
+  {
+    path: new RegExp(`^/bots/${UUID}(?:/(settings|appearance|embed|knowledge))?$`),
+    params: ["botId", "tab"],
+    render: renderBot,
+    section: "bots",
+    title: "Bot",
+  },
+  { path: /^\/conversations$/, render: renderConversations, section: "conversations", title: "Conversations" },
+  {
+    path: new RegExp(`^/conversations/${UUID}$`),
+    params: ["conversationId"],
+    render: renderConversation,
+    section: "conversations",
+    title: "Conversation",
+  },
+  { path: /^\/team$/, render: renderTeam, section: "team", title: "Team" },
+  { path: /^\/keys$/, render: renderKeys, section: "keys", title: "Keys" },
+];
+
+const elements = {
+  app: document.getElementById("app"),
+  sidebar: document.getElementById("sidebar"),
+  topbar: document.getElementById("topbar"),
+  page: document.getElementById("page"),
+};
+
+const state = {
+  me: null, // GET /api/auth/me: {user, workspace, role, workspaces}
+  controller: null, // aborts the current page's requests, polls and streams on navigation
+  notice: null, // a message for the login page (why the user was signed out)
+};
+
+export function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+/** True when the signed-in member has at least `role` in this workspace. */
+export function hasRole(role) {
+  return Boolean(state.me) && ROLE_RANK[state.me.role] >= ROLE_RANK[role];
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, query = ""] = raw.split("?");
+  return { path, query: new URLSearchParams(query) };
+}
+
+async function loadMe() {
+  try {
+    state.me = await get("/api/auth/me");
+  } catch (error) {
+    state.me = null;
+    if (loadSession()) showError(error, { context: "Could not load your account" });
+  }
+  return state.me;
+}
+
+async function route() {
+  if (takeOidcFragment()) return; // it rewrote the URL: route() runs again for #/bots
+  if (state.controller) state.controller.abort();
+  const controller = new AbortController();
+  state.controller = controller;
+  clearError();
+
+  const { path, query } = parseHash();
+  const session = loadSession();
+  if (path === "/" || path === "") return navigate(session ? "#/bots" : "#/login");
+  const match = ROUTES.map((r) => ({ r, m: r.path.exec(path) })).find((x) => x.m);
+  if (!match) {
+    renderShell(null);
+    mount(
+      elements.page,
+      h("h1", {}, "Page not found"),
+      h("p", {}, "There is nothing at this address. "),
+      h("a", { href: "#/bots" }, "Go to your bots"),
+    );
+    return;
+  }
+  const { r, m } = match;
+  if (!r.public && !session) return navigate("#/login");
+  if (r.public && session) return navigate("#/bots");
+
+  if (!r.public && !state.me) await loadMe();
+  if (controller.signal.aborted) return;
+  renderShell(r.public ? null : r.section);
+
+  const params = {};
+  (r.params || []).forEach((name, i) => (params[name] = m[i + 1] ? decodeURIComponent(m[i + 1]) : undefined));
+  document.title = `${r.title} · Cortex`;
+  elements.page.replaceChildren();
+  const ctx = {
+    params,
+    query,
+    signal: controller.signal,
+    me: state.me,
+    navigate,
+    hasRole,
+    setTitle: (title) => (document.title = `${title} · Cortex`),
+    takeNotice: () => {
+      const notice = state.notice;
+      state.notice = null;
+      return notice;
+    },
+    signedIn: async () => {
+      await loadMe();
+      navigate("#/bots");
+    },
+  };
+  try {
+    await r.render(elements.page, ctx);
+  } catch (error) {
+    showError(error, { context: "This page could not load" });
+  }
+  const heading = elements.page.querySelector("h1");
+  if (heading && document.activeElement === document.body) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function renderShell(section) {
+  const signedIn = Boolean(section !== null && loadSession());
+  elements.app.classList.toggle("signed-out", !signedIn);
+  elements.sidebar.hidden = !signedIn;
+  elements.topbar.hidden = !signedIn;
+  if (!signedIn) return;
+
+  mount(
+    elements.sidebar,
+    h("a", { class: "brand", href: "#/bots", "aria-label": "Cortex home" }, h("span", { class: "brand-mark", "aria-hidden": "true" }, "◆"), "Cortex"),
+    h(
+      "nav",
+      { "aria-label": "Main" },
+      h(
+        "ul",
+        {},
+        NAV.filter((item) => !item.minRole || !state.me || hasRole(item.minRole)).map((item) =>
+          h(
+            "li",
+            {},
+            h("a", { href: item.href, "aria-current": item.section === section ? "page" : null, "data-testid": `nav-${item.section}` }, item.label),
+          ),
+        ),
+      ),
+    ),
+  );
+  mount(elements.topbar, workspaceControl(), userMenu());
+}
+
+function workspaceControl() {
+  const me = state.me;
+  if (!me) return h("div", { class: "workspace" }, h("span", { class: "muted" }, "Workspace unavailable"));
+  if (!me.workspaces || me.workspaces.length < 2) {
+    return h("div", { class: "workspace" }, h("span", { class: "workspace-label" }, "Workspace"), h("strong", { "data-testid": "workspace-name" }, me.workspace.name));
+  }
+  const select = h(
+    "select",
+    { "aria-label": "Switch workspace", "data-testid": "workspace-switcher", value: me.workspace.id },
+    me.workspaces.map((w) => h("option", { value: w.id }, `${w.name}${w.role ? ` (${w.role})` : ""}`)),
+  );
+  select.addEventListener("change", async () => {
+    const target = select.value;
+    const pair = await run(select, () => post("/api/auth/switch-workspace", { workspace_id: target }), {
+      context: "Could not switch workspace",
+    });
+    if (!pair) {
+      select.value = me.workspace.id;
+      return;
+    }
+    saveTokens(pair);
+    await loadMe();
+    navigate("#/bots"); // bots, conversations and keys all belong to the workspace
+    renderShell("bots");
+  });
+  return h("div", { class: "workspace" }, h("span", { class: "workspace-label", "aria-hidden": "true" }, "Workspace"), select);
+}
+
+function userMenu() {
+  const me = state.me;
+  const logout = h("button", { type: "button", class: "menu-item", "data-testid": "logout" }, "Log out");
+  logout.addEventListener("click", () => logOut(logout));
+  return h(
+    "details",
+    { class: "user-menu" },
+    h("summary", { "aria-label": "Account menu", "data-testid": "user-menu" }, h("span", { class: "avatar", "aria-hidden": "true" }, initial(me)), h("span", { class: "user-email" }, me ? me.user.email : "Account")),
+    h(
+      "div",
+      { class: "menu" },
+      me ? h("p", { class: "menu-who" }, me.user.display_name || me.user.email, h("br"), h("span", { class: "muted" }, `Role: ${me.role}`)) : null,
+      logout,
+    ),
+  );
+}
+
+function initial(me) {
+  const text = me ? me.user.display_name || me.user.email : "?";
+  return text.trim().charAt(0).toUpperCase() || "?";
+}
+
+async function logOut(button) {
+  const session = loadSession();
+  let failure = null;
+  if (session) {
+    button.disabled = true;
+    try {
+      await post("/api/auth/logout", { refresh_token: session.refresh_token });
+    } catch (error) {
+      failure = error;
+    }
+  }
+  clearSession();
+  state.me = null;
+  state.notice = failure ? `You are logged out here, but the server did not confirm it: ${failure.message}` : "You are logged out.";
+  navigate("#/login");
+}
+
+/** OIDC logins come back to /dashboard#access_token=…&refresh_token=…&expires_in=…: keep them, clear the URL. */
+function takeOidcFragment() {
+  if (!location.hash.includes("access_token=")) return false;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const access_token = params.get("access_token");
+  const refresh_token = params.get("refresh_token");
+  const expires_in = params.get("expires_in");
+  if (access_token && refresh_token && expires_in) {
+    saveTokens({ access_token, refresh_token, expires_in });
+    state.me = null; // possibly another account than before
+  }
+  // replaceState keeps the tokens out of the history; it fires no hashchange, so route again.
+  history.replaceState(null, "", `${location.pathname}${location.search}#/bots`);
+  route();
+  return true;
+}
+
+function start() {
+  setBanner(document.getElementById("error-banner"));
+  setSignedOutHandler((error) => {
+    state.me = null;
+    state.notice = `Your session has ended (${error.message}). Please log in again.`;
+    if (!location.hash.startsWith("#/login")) navigate("#/login");
+  });
+  window.addEventListener("storage", (event) => {
+    if (event.key === SESSION_KEY && !event.newValue && !location.hash.startsWith("#/login")) {
+      state.me = null;
+      state.notice = "You were logged out in another tab.";
+      navigate("#/login");
+    }
+  });
+  window.addEventListener("hashchange", route);
+  // The skip link must not change the hash (the router owns it): it only moves focus.
+  document.querySelector(".skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
+  // Close the account menu on outside clicks and Escape.
+  document.addEventListener("click", (event) => {
+    for (const menu of document.querySelectorAll("details.user-menu[open]")) if (!menu.contains(event.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") for (const menu of document.querySelectorAll("details.user-menu[open]")) menu.open = false;
+  });
+  route();
+}
+
+start();
