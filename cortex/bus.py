@@ -230,6 +230,7 @@ class Consumer:
         retry_base_s: float = 1.0,
         consumer_name: str | None = None,
         block_ms: int = 1000,
+        event_types: Iterable[str] | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -241,6 +242,9 @@ class Consumer:
         self.retry_base_s = retry_base_s
         self.consumer_name = consumer_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.block_ms = block_ms
+        # A stream carries a whole family (bot.created, bot.updated, bot.deleted…): the handler
+        # sees only the types it asked for; the rest are acknowledged unseen.
+        self.event_types = frozenset(event_types) if event_types is not None else None
         self._groups_ready = False
 
     async def ensure_groups(self) -> None:
@@ -303,6 +307,9 @@ class Consumer:
         except (KeyError, ValueError) as exc:
             log.error("bus: malformed entry %s on %s dead-lettered: %s", entry_id, stream, exc)
             await self._dead_letter(stream, entry_id, 0, fields=fields, error=f"malformed: {exc}")
+            return False
+        if self.event_types is not None and event.event_type not in self.event_types:
+            await self.redis.xack(stream, self.group, entry_id)
             return False
         try:
             async with self.pool.acquire() as conn, conn.transaction():

@@ -337,6 +337,8 @@ async def list_conversations(
     text: str | None,
     limit: int,
     offset: int,
+    outcome: str | None = None,
+    has_lead: bool | None = None,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE workspace_id = $1 "
@@ -345,6 +347,9 @@ async def list_conversations(
         "AND ($6::int IS NULL OR rating = $6) "
         "AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id "
         "AND m.workspace_id = $1 AND m.search @@ plainto_tsquery('simple', $7))) "
+        "AND ($10::text IS NULL OR $10 = ANY (outcomes)) "
+        "AND ($11::boolean IS NULL OR $11 = EXISTS (SELECT 1 FROM visitor_profiles p WHERE p.id = c.profile_id "
+        "AND p.workspace_id = $1 AND (p.email IS NOT NULL OR p.phone IS NOT NULL))) "
         "ORDER BY last_message_at DESC LIMIT $8 OFFSET $9",
         workspace_id,
         bot_id,
@@ -355,6 +360,8 @@ async def list_conversations(
         text,
         limit,
         offset,
+        outcome,
+        has_lead,
     )
 
 

@@ -96,6 +96,7 @@ class ServiceResources:
             group=group,
             streams=sorted({stream_for(event_type) for event_type in event_types}),
             handler=handler,
+            event_types=event_types,
             max_deliveries=self.settings.bus_max_deliveries,
             retry_base_s=self.settings.bus_retry_base_s,
         )

@@ -33,6 +33,8 @@ def handler(resources: ServiceResources) -> Handler:
         if event.event_type == "bot.created":
             await store.add_bot(conn, workspace_id=event.workspace_id, bot_id=bot_id)
             return
+        if event.event_type != "bot.deleted":
+            return
         keys = await store.object_keys_of_bot(conn, workspace_id=event.workspace_id, bot_id=bot_id)
         await store.remove_bot(conn, workspace_id=event.workspace_id, bot_id=bot_id)
         # Idempotent clean-ups outside Postgres: a redelivery repeats them harmlessly.

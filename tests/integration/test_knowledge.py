@@ -121,6 +121,15 @@ async def test_an_uploaded_file_is_ingested_by_a_ray_job_and_found_by_hybrid_sea
     assert "two years" in by_meaning["text"] and by_meaning["similarity"] > 0.3
     assert by_meaning["title"] == "Espresso machine manual"
 
+    # Editing the bot (bot.updated shares the bot.* stream with bot.deleted) keeps what it knows.
+    edited = await http.patch(
+        f"/api/bots/{bot['id']}", json={"appearance": {"primary_color": "#b91c1c"}}, headers=owner.headers
+    )
+    assert edited.status_code == 200
+    for _ in range(8):  # long enough for the knowledge consumer to have had the event (it was wiping the bot)
+        assert (await _search(http, owner, bot, "XJ-4417", k=3))[0]["source_id"] == source["id"]
+        await asyncio.sleep(1)
+
     # Re-indexing the same file adds nothing (content-hash chunk ids).
     response = await http.post(f"/api/knowledge/files/{source['id']}/reindex", headers=owner.headers)
     assert response.status_code == 202

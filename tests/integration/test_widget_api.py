@@ -137,3 +137,16 @@ async def test_visitors_see_rate_and_escalate_only_their_own_conversation(http: 
     record = (await http.get(f"/api/conversations/{conversation_id}", headers=owner.headers)).json()
     assert set(record["outcomes"]) == {"lead_captured", "escalated"}
     assert [m["role"] for m in record["messages"]] == ["visitor", "bot", "system", "bot"]
+
+    async def listed(**params: object) -> list[str]:
+        response = await http.get("/api/conversations", params={"bot_id": bot["id"], **params}, headers=owner.headers)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()]
+
+    await other.say("Hello?")
+    assert len(await listed()) == 2
+    assert await listed(has_lead="true") == [conversation_id], "only the visitor who left details"
+    assert conversation_id not in await listed(has_lead="false")
+    assert await listed(outcome="escalated") == [conversation_id]
+    assert await listed(outcome="booked") == []
+    assert (await http.get("/api/conversations", params={"outcome": "won"}, headers=owner.headers)).status_code == 422

@@ -10,7 +10,8 @@ const STATUS_TONE = { open: "ok", handoff: "warn", closed: "muted" };
 /** The API's filters (conversation_filters in cortex/core/api.py) from the URL's query. */
 function serverFilters(query) {
   const filters = {};
-  for (const key of ["bot_id", "status", "rating", "q"]) if (query.get(key)) filters[key] = query.get(key);
+  for (const key of ["bot_id", "status", "rating", "outcome", "q"]) if (query.get(key)) filters[key] = query.get(key);
+  if (query.get("has_lead")) filters.has_lead = query.get("has_lead") === "yes";
   if (query.get("from")) filters.since = startOfDay(query.get("from")).toISOString();
   if (query.get("to")) {
     const end = startOfDay(query.get("to"));
@@ -23,13 +24,6 @@ function serverFilters(query) {
 function startOfDay(dateText) {
   const [y, m, d] = dateText.split("-").map(Number);
   return new Date(y, m - 1, d);
-}
-
-/** Filters the API does not offer (outcome, has lead): applied to the conversations loaded so far. */
-function localFilter(query) {
-  const outcome = query.get("outcome");
-  const lead = query.get("has_lead");
-  return (c) => (!outcome || c.outcomes.includes(outcome)) && (!lead || (lead === "yes") === c.outcomes.includes("lead_captured"));
 }
 
 export default async function renderConversations(root, ctx) {
@@ -75,8 +69,6 @@ export default async function renderConversations(root, ctx) {
   });
 
   const filters = serverFilters(query);
-  const keep = localFilter(query);
-  const localNote = query.get("outcome") || query.get("has_lead") ? h("p", { class: "hint" }, "Outcome and lead filters apply to the conversations loaded below; use “Load more” to look further back.") : null;
 
   const exportButtons = ["json", "csv"].map((format) => {
     const button = h("button", { type: "button", "data-testid": `export-${format}` }, `Export ${format.toUpperCase()}`);
@@ -103,13 +95,12 @@ export default async function renderConversations(root, ctx) {
   const loadPage = async () => {
     const page = await get("/api/conversations", { query: { ...filters, limit: PAGE_SIZE, offset }, signal: ctx.signal });
     offset += page.length;
-    const visible = page.filter(keep);
-    shown += visible.length;
-    rows.append(...visible.map((c) => conversationRow(c, botNames, ctx)));
+    shown += page.length;
+    rows.append(...page.map((c) => conversationRow(c, botNames, ctx)));
     more.hidden = page.length < PAGE_SIZE;
     count.textContent = `${shown} shown`;
     if (!shown) {
-      const filtered = Object.keys(filters).length || localNote;
+      const filtered = Object.keys(filters).length;
       mount(
         listHolder,
         empty(
@@ -128,7 +119,6 @@ export default async function renderConversations(root, ctx) {
   add(root, 
     h("div", { class: "page-head row spread" }, h("h1", {}, "Conversations ", count), h("div", { class: "actions" }, exportButtons)),
     form,
-    localNote,
     listHolder,
   );
   try {
