@@ -160,9 +160,11 @@ async def revoke_api_key(key_id: uuid.UUID, principal: Admin, request: Request, 
 
 @router.get("/widget-keys", response_model=list[schemas.WidgetKeyPublic])
 async def list_widget_keys(
-    principal: Annotated[Principal, Depends(require("admin"))], service: Service
+    principal: Annotated[Principal, Depends(require("admin"))],
+    service: Service,
+    bot_id: Annotated[uuid.UUID | None, Query(description="only this bot's keys")] = None,
 ) -> list[schemas.WidgetKeyPublic]:
-    return await service.list_widget_keys(principal)
+    return await service.list_widget_keys(principal, bot_id=bot_id)
 
 
 @router.post("/widget-keys", status_code=201, response_model=schemas.WidgetKeyPublic)
@@ -227,6 +229,11 @@ async def _republish(resources: ServiceResources) -> None:
 
 def create_app() -> FastAPI:
     """The `auth` application: shared middleware, health endpoints and this service's routes."""
+    from cortex.auth.events import consume
+
     return create_service_app(
-        "auth", routers=[router, oidc_router], background=[_republish], open_cors_paths=("/visitor-token",)
+        "auth",
+        routers=[router, oidc_router],
+        background=[_republish, consume],
+        open_cors_paths=("/visitor-token",),
     )

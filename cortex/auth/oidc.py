@@ -18,7 +18,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
-from cortex.errors import BadRequest, NotFound, Unauthorized, Unavailable
+from cortex.errors import BadRequest, CortexError, NotFound, Unauthorized, Unavailable
 from cortex.http.app import ServiceResources
 from cortex.http.security import client_ip, public
 
@@ -142,6 +142,18 @@ async def oidc_callback(
     if raw is None:
         raise Unauthorized("login attempt expired or already used; start again")
     saved = orjson.loads(raw)
+    try:
+        return await _finish_login(provider, request, resources, saved, code=code, error=error)
+    except CortexError as exc:
+        if not saved.get("redirect_to"):
+            raise
+        # The browser came from the dashboard: send it back there with the reason, not to a JSON page.
+        return RedirectResponse(f"{saved['redirect_to']}#{urlencode({'error': exc.message})}", status_code=302)
+
+
+async def _finish_login(
+    provider: str, request: Request, resources: ServiceResources, saved: dict, *, code: str | None, error: str | None
+) -> Any:
     if saved["provider"] != provider:
         raise Unauthorized("login state does not belong to this provider")
     if error or not code:

@@ -199,6 +199,28 @@ class AuthService:
                     conn, user=user, workspace=chosen, role=chosen["role"], ip=ip, user_agent=user_agent
                 )
 
+    async def set_password(self, *, email: str, password: str) -> bool:
+        """An operator's reset from the command line (`cortex demo`): a new password, every session ended.
+
+        False when no account has this email. No principal: whoever can reach the database
+        already holds every account, so this grants nothing new.
+        """
+        passwords.check_policy(password, email=email, min_length=self.settings.password_min_length)
+        password_hash = passwords.hash_password(password)
+        revoked: list[uuid.UUID] = []
+        async with self.db.acquire() as conn, conn.transaction():
+            user = await store.get_user_by_email(conn, email=email)
+            if user is None:
+                return False
+            await store.set_password_hash(conn, user_id=user["id"], password_hash=password_hash)
+            for workspace in await store.workspaces_of_user(conn, user_id=user["id"]):
+                revoked += await store.revoke_sessions(
+                    conn, workspace_id=workspace["id"], user_id=user["id"], reason="password_reset"
+                )
+                await store.insert_audit(conn, workspace_id=workspace["id"], user_id=user["id"], event="password.reset")
+        await self._deny_sessions(revoked)
+        return True
+
     async def login_with_identity(
         self, *, provider: str, subject: str, email: str, email_verified: bool, name: str, ip: str, user_agent: str
     ) -> schemas.TokenPair:
@@ -525,9 +547,11 @@ class AuthService:
             )
         return _widget_key(row)
 
-    async def list_widget_keys(self, principal: Principal) -> list[schemas.WidgetKeyPublic]:
+    async def list_widget_keys(
+        self, principal: Principal, *, bot_id: uuid.UUID | None = None
+    ) -> list[schemas.WidgetKeyPublic]:
         async with self.db.acquire() as conn:
-            rows = await store.list_widget_keys(conn, workspace_id=principal.workspace_id)
+            rows = await store.list_widget_keys(conn, workspace_id=principal.workspace_id, bot_id=bot_id)
         return [_widget_key(row) for row in rows]
 
     async def update_widget_key(

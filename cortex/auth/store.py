@@ -330,11 +330,25 @@ async def create_widget_key(
     )
 
 
-async def list_widget_keys(conn: asyncpg.Connection, *, workspace_id: uuid.UUID) -> list[asyncpg.Record]:
+async def list_widget_keys(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID | None = None
+) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT {_WIDGET_KEY_COLUMNS} FROM widget_keys WHERE workspace_id = $1 ORDER BY created_at DESC",
+        f"SELECT {_WIDGET_KEY_COLUMNS} FROM widget_keys WHERE workspace_id = $1 "
+        "AND ($2::uuid IS NULL OR bot_id = $2) ORDER BY created_at DESC",
         workspace_id,
+        bot_id,
     )
+
+
+async def revoke_widget_keys_of_bot(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID) -> int:
+    """A deleted bot's keys stop working (no token is issued for a bot that is gone)."""
+    status = await conn.execute(
+        "UPDATE widget_keys SET revoked_at = now() WHERE workspace_id = $1 AND bot_id = $2 AND revoked_at IS NULL",
+        workspace_id,
+        bot_id,
+    )
+    return int(status.split()[-1])
 
 
 async def update_widget_key_origins(

@@ -98,7 +98,7 @@ async def test_from_sign_up_to_a_working_bot_on_a_test_page_using_only_the_dashb
     print(f"dashboard-made bot answered in {time.perf_counter() - started:.1f}s: {said!r}")
     await visitor.shot("dashboard-4-widget-answer")
     assert await answer.locator(".sources").count() == 1, f"an answer with sources, not: {said!r}"
-    assert "acme-prices" in (await answer.locator(".sources").inner_text()).lower(), "cites the uploaded file"
+    assert "acme plumbing price list" in (await answer.locator(".sources").inner_text()).lower(), "cites the file"
 
     # The conversation is there for the owner, in the dashboard.
     await page.goto(running_stack.url + "/dashboard#/conversations")

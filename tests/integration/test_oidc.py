@@ -89,11 +89,16 @@ async def test_an_id_token_with_the_wrong_nonce_is_refused(http: httpx.AsyncClie
     provider.user = User(sub="sub-mallory", email="mallory.oidc@example.com", name="Mallory")
     provider.wrong_nonce = True
     try:
-        response = await _sign_in(http, provider)
+        response = await _sign_in(http, provider, redirect_to=None)
+        from_dashboard = await _sign_in(http, provider)
     finally:
         provider.wrong_nonce = False
     assert response.status_code == 401
     assert "nonce" in response.json()["error"]["message"]
+    # A login started from the dashboard goes back there with the reason, not to a JSON page.
+    assert from_dashboard.status_code == 302
+    location = from_dashboard.headers["location"]
+    assert location.startswith("/dashboard#error=") and "nonce" in location and "access_token" not in location
 
 
 async def test_an_unverified_email_does_not_take_over_an_existing_account(
@@ -103,7 +108,7 @@ async def test_an_unverified_email_does_not_take_over_an_existing_account(
 
     victim = await register(http)
     provider.user = User(sub="sub-attacker", email=victim.email, name="Attacker", email_verified=False)
-    response = await _sign_in(http, provider)
+    response = await _sign_in(http, provider, redirect_to=None)
     assert response.status_code == 401
 
 

@@ -10,7 +10,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from .accounts import register
-from .chatting import make_bot, visitor_of
+from .chatting import ORIGIN, eventually, make_bot, visitor_of
 
 EMBED_BUDGET_BYTES = 15 * 1024
 
@@ -150,3 +150,23 @@ async def test_visitors_see_rate_and_escalate_only_their_own_conversation(http: 
     assert await listed(outcome="escalated") == [conversation_id]
     assert await listed(outcome="booked") == []
     assert (await http.get("/api/conversations", params={"outcome": "won"}, headers=owner.headers)).status_code == 422
+
+
+async def test_a_deleted_bots_widget_keys_stop_issuing_tokens(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot, other_bot = await make_bot(http, owner), await make_bot(http, owner)
+    await visitor_of(http, owner, bot)
+    await visitor_of(http, owner, other_bot)
+    keys = await http.get("/api/auth/widget-keys", params={"bot_id": bot["id"]}, headers=owner.headers)
+    assert [k["bot_id"] for k in keys.json()] == [bot["id"]], "filtered to the bot"
+    public_key = keys.json()[0]["public_key"]
+
+    assert (await http.delete(f"/api/bots/{bot['id']}", headers=owner.headers)).status_code == 204
+
+    async def refused() -> bool:
+        token = await http.post("/api/auth/visitor-token", json={"public_key": public_key}, headers={"Origin": ORIGIN})
+        return token.status_code == 404
+
+    await eventually(refused, within_s=30, what="the deleted bot's key to be revoked")
+    survivors = (await http.get("/api/auth/widget-keys", headers=owner.headers)).json()
+    assert [k["bot_id"] for k in survivors if k["revoked_at"] is None] == [other_bot["id"]]

@@ -245,6 +245,13 @@ async function logOut(button) {
 
 /** OIDC logins come back to /dashboard#access_token=…&refresh_token=…&expires_in=…: keep them, clear the URL. */
 function takeOidcFragment() {
+  if (location.hash.startsWith("#error=")) {
+    // A refused OIDC login comes back as /dashboard#error=…: say why on the login page.
+    state.notice = `Signing in with your identity provider failed: ${new URLSearchParams(location.hash.slice(1)).get("error")}`;
+    history.replaceState(null, "", `${location.pathname}${location.search}#/login`);
+    route();
+    return true;
+  }
   if (!location.hash.includes("access_token=")) return false;
   const params = new URLSearchParams(location.hash.slice(1));
   const access_token = params.get("access_token");

@@ -35,8 +35,8 @@ async function call(path, options = {}) {
 
 /** A widget key of this bot (the preview makes one, with no allowed origins, if there is none). */
 async function widgetKey() {
-  const keys = await call("/api/auth/widget-keys");
-  const key = keys.find((k) => k.bot_id === botId && !k.revoked_at);
+  const keys = await call(`/api/auth/widget-keys?bot_id=${encodeURIComponent(botId)}`);
+  const key = keys.find((k) => !k.revoked_at);
   if (key) return key.public_key;
   return (await call("/api/auth/widget-keys", { method: "POST", body: JSON.stringify({ bot_id: botId, allowed_origins: [] }) })).public_key;
 }

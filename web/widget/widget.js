@@ -41,8 +41,10 @@ window.addEventListener("message", (event) => {
   else if (message.type === "ask" && message.text) {
     setOpen(true);
     send(String(message.text).slice(0, 4000));
-  } else if (message.type === "appearance" && message.bot && state.config) {
-    applyConfig({ ...state.config, ...message.bot, appearance: { ...state.config.appearance, ...message.bot.appearance } });
+  } else if (message.type === "appearance" && message.bot) {
+    // The owner's unsaved settings (preview); kept until the saved config has loaded.
+    state.override = message.bot;
+    if (state.config) applyOverride();
   }
 });
 
@@ -88,12 +90,20 @@ async function start(init) {
     return;
   }
   applyConfig(await config.json());
+  if (state.override) applyOverride();
   ui.launcher.hidden = false;
   if (state.conversationId) await loadHistory();
   if (!ui.log.children.length) greet();
   if (init.open) setOpen(true);
   else layout();
   if (state.conversationId) listen();
+}
+
+function applyOverride() {
+  const saved = state.saved || state.config;
+  state.saved = saved;
+  const bot = state.override;
+  applyConfig({ ...saved, ...bot, appearance: { ...saved.appearance, ...bot.appearance } });
 }
 
 function contrastColor(hex) {
