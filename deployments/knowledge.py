@@ -41,9 +41,6 @@ class Retriever:
 
         self.retriever = LazyRetriever(get_settings(), embed)
 
-    async def retrieve(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return [passage.as_dict() for passage in await self.retriever.retrieve(**kwargs)]
-
     async def search(self, **kwargs: Any) -> list[dict[str, Any]]:
         return [passage.as_dict() for passage in await self.retriever.search(**kwargs)]
 

@@ -1,8 +1,9 @@
 """The chat pipeline: one visitor message in, one grounded answer out (streamed).
 
-load history → retrieve passages ‖ ask the helper → assemble the prompt → LLM → persist →
-events. Retrieval and guidance run concurrently, each with its own timeout; if either fails
-the answer goes ahead without it and the message is marked degraded. With nothing relevant
+load history → (embed the question, match an FAQ, retrieve passages: one call to knowledge)
+‖ ask the helper → a direct answer, or assemble the prompt → LLM → persist → events.
+Knowledge and guidance run concurrently, each with its own timeout; if either fails the answer
+goes ahead without it and the message is marked degraded. With nothing relevant
 retrieved the bot says it does not know and offers a person, instead of inventing an answer.
 """
 
@@ -60,11 +61,9 @@ GUARDRAILS = (
 
 
 class RetrieverPort(Protocol):
-    async def retrieve(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int, vector: list[float] | None = None
-    ) -> list[Passage]: ...
-
-    async def understand(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str) -> dict[str, Any]: ...
+    async def understand(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+    ) -> dict[str, Any]: ...
 
 
 class GuidePort(Protocol):
@@ -268,13 +267,20 @@ class ChatPipeline:
             }
             return
 
-        vector, direct = await self._direct_answer(principal, data, bot, first_turn=not history)
-        if direct is not None:
-            async for event in self._answer_directly(principal, data, conversation_id, direct):
-                yield event
-            return
-
-        passages, guidance, degraded = await self._gather(principal, data, conversation_id, vector)
+        # The helper's guidance is asked for now, while the question is embedded and looked up.
+        guidance_task = asyncio.ensure_future(self._advise(principal, data, conversation_id))
+        try:
+            vector, direct, passages = await self._understand(principal, data, bot, first_turn=not history)
+            if direct is not None:
+                guidance_task.cancel()
+                async for event in self._answer_directly(principal, data, conversation_id, direct):
+                    yield event
+                return
+            guidance, degraded = await self._guidance(guidance_task)
+        finally:
+            guidance_task.cancel()  # a no-op once done; stops it when the visitor has gone
+        if passages is None:  # retrieval failed or was too slow: answer without it
+            passages, degraded = [], True
         relevant = [p for p in passages if p.similarity >= MIN_PASSAGE_SIMILARITY]
         llm_settings = schemas.LLMSettings(**bot["llm"])
         answer_parts: list[str] = []
@@ -355,27 +361,29 @@ class ChatPipeline:
             "handoff": False,
         }
 
-    async def _direct_answer(
+    async def _understand(
         self, principal: Principal, data: schemas.ChatIn, bot: asyncpg.Record, *, first_turn: bool
-    ) -> tuple[list[float] | None, DirectAnswer | None]:
-        """The question's embedding, and an answer that needs no LLM if there is one: an FAQ whose
-        question is close enough (the bot's threshold), or, on a first turn, a cached answer to a
-        question with the same meaning. A slow or failing lookup just means no direct answer."""
+    ) -> tuple[list[float] | None, DirectAnswer | None, list[Passage] | None]:
+        """One call to knowledge: the question's embedding, an answer that needs no LLM if there is
+        one (an FAQ whose question is close enough, by the bot's threshold, or on a first turn a
+        cached answer to a question with the same meaning), and the passages to answer from.
+        A failing or slow lookup gives no direct answer and no passages (None: degraded)."""
         try:
             understood = await asyncio.wait_for(
                 self.retriever.understand(
-                    workspace_id=principal.workspace_id, bot_id=data.bot_id, question=data.message
+                    workspace_id=principal.workspace_id, bot_id=data.bot_id, question=data.message, k=RETRIEVAL_K
                 ),
                 timeout=self.timeouts.retrieval_s,
             )
-        except Exception as exc:  # noqa: BLE001 - retrieval will try again and degrade on its own
-            log.warning("question lookup failed: %r", exc)
-            return None, None
+        except Exception as exc:  # noqa: BLE001 - the answer goes ahead without knowledge, marked degraded
+            log.warning("retrieval failed, answering without it: %r", exc)
+            return None, None, None
         vector: list[float] = understood["vector"]
+        passages = [Passage(**row) for row in understood.get("passages", [])]
         faq = understood.get("faq")
         if faq and faq["similarity"] >= bot["direct_answer_threshold"]:
             source = {"source_id": faq["faq_id"], "title": faq["question"], "url": None, "snippet": faq["question"]}
-            return vector, DirectAnswer(faq["answer"], [source], "faq")
+            return vector, DirectAnswer(faq["answer"], [source], "faq"), passages
         if first_turn and self.answer_cache is not None:
             try:
                 cached = await self.answer_cache.get(data.bot_id, vector)
@@ -383,8 +391,8 @@ class ChatPipeline:
                 log.warning("answer cache lookup failed: %r", exc)
                 cached = None
             if cached is not None:
-                return vector, DirectAnswer(cached.answer, cached.citations, "cache")
-        return vector, None
+                return vector, DirectAnswer(cached.answer, cached.citations, "cache"), passages
+        return vector, None, passages
 
     async def _answer_directly(
         self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID, direct: DirectAnswer
@@ -464,21 +472,8 @@ class ChatPipeline:
             )
         return conversation_id, "open", []
 
-    async def _gather(
-        self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID, vector: list[float] | None
-    ) -> tuple[list[Passage], Guidance, bool]:
-        """Passages and guidance concurrently; either failing or slow degrades, never fails, the turn."""
-        retrieval = asyncio.wait_for(
-            self.retriever.retrieve(
-                workspace_id=principal.workspace_id,
-                bot_id=data.bot_id,
-                query=data.message,
-                k=RETRIEVAL_K,
-                vector=vector,
-            ),
-            timeout=self.timeouts.retrieval_s,
-        )
-        guidance = asyncio.wait_for(
+    async def _advise(self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID) -> Guidance:
+        return await asyncio.wait_for(
             self.guide.advise(
                 workspace_id=principal.workspace_id,
                 bot_id=data.bot_id,
@@ -487,15 +482,14 @@ class ChatPipeline:
             ),
             timeout=self.timeouts.guidance_s,
         )
-        passages, advice = await asyncio.gather(retrieval, guidance, return_exceptions=True)
-        degraded = False
-        if isinstance(passages, BaseException):
-            log.warning("retrieval failed, answering without it: %r", passages)
-            passages, degraded = [], True
-        if isinstance(advice, BaseException):
-            log.warning("helper failed, answering without guidance: %r", advice)
-            advice, degraded = NO_GUIDANCE, True
-        return passages, advice, degraded
+
+    async def _guidance(self, task: asyncio.Future[Guidance]) -> tuple[Guidance, bool]:
+        """The helper's advice, or none (and degraded) if it failed or was too slow."""
+        try:
+            return await task, False
+        except Exception as exc:  # noqa: BLE001 - the answer goes ahead without guidance
+            log.warning("helper failed, answering without guidance: %r", exc)
+            return NO_GUIDANCE, True
 
     async def _budget_exhausted(self, workspace_id: uuid.UUID, bot_id: uuid.UUID, budget: int) -> bool:
         async with self.db.acquire() as conn:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from cortex.helper.guide import Guidance, Guide
-from cortex.knowledge.retrieval import LazyRetriever, Passage
+from cortex.knowledge.retrieval import LazyRetriever
 from cortex.models.llm import FallbackLLM, GenerationParams, LLMBackend, LocalLLM, OpenAICompatibleLLM, RoutedLLM
 from cortex.settings import Settings
 
@@ -19,16 +19,10 @@ class RemoteRetriever:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def retrieve(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, query: str, k: int, vector: list[float] | None = None
-    ) -> list[Passage]:
-        rows = await self.handle.retrieve.remote(
-            workspace_id=workspace_id, bot_id=bot_id, query=query, k=k, vector=vector
-        )
-        return [Passage(**row) for row in rows]
-
-    async def understand(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str) -> dict[str, Any]:
-        return await self.handle.understand.remote(workspace_id=workspace_id, bot_id=bot_id, question=question)
+    async def understand(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+    ) -> dict[str, Any]:
+        return await self.handle.understand.remote(workspace_id=workspace_id, bot_id=bot_id, question=question, k=k)
 
 
 class RemoteGuide:

@@ -198,24 +198,25 @@ class Retriever:
         stored = await self.vectors.embeddings(chunk_collection(bot_id), ids=chunk_ids)
         return {chunk_id: sum(a * b for a, b in zip(vector, other, strict=True)) for chunk_id, other in stored.items()}
 
-    async def retrieve(
-        self,
-        *,
-        workspace_id: uuid.UUID,
-        bot_id: uuid.UUID,
-        query: str,
-        k: int = 5,
-        vector: list[float] | None = None,
-    ) -> list[Passage]:
-        """What chat asks for: hybrid search over everything the bot knows."""
-        return await self.search(workspace_id=workspace_id, bot_id=bot_id, query=query, k=k, vector=vector)
-
-    async def understand(self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str) -> dict[str, Any]:
-        """Chat's first step: the question's embedding (reused by retrieval and the answer cache) and
-        the closest FAQ, from one call."""
+    async def understand(
+        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+    ) -> dict[str, Any]:
+        """Chat's first step, in one call: the question's embedding (for the answer cache), the
+        closest FAQ, and with `k`, the k best passages, looked up alongside the FAQ (wasted only when
+        the FAQ answers directly; saved a second round trip every other time)."""
         [vector] = await self.embed([question])
-        match = await self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
-        return {"vector": vector, "faq": match.as_dict() if match is not None else None}
+        faq_lookup = self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
+        if k <= 0:
+            match = await faq_lookup
+            return {"vector": vector, "faq": match.as_dict() if match is not None else None}
+        match, passages = await asyncio.gather(
+            faq_lookup, self.search(workspace_id=workspace_id, bot_id=bot_id, query=question, k=k, vector=vector)
+        )
+        return {
+            "vector": vector,
+            "faq": match.as_dict() if match is not None else None,
+            "passages": [passage.as_dict() for passage in passages],
+        }
 
     async def match_faq(
         self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, vector: list[float] | None = None
@@ -258,9 +259,6 @@ class LazyRetriever:
                     dense_weight=self.settings.hybrid_dense_weight,
                 )
         return self._retriever
-
-    async def retrieve(self, **kwargs: Any) -> list[Passage]:
-        return await (await self.get()).retrieve(**kwargs)
 
     async def search(self, **kwargs: Any) -> list[Passage]:
         return await (await self.get()).search(**kwargs)

@@ -9,7 +9,7 @@ never used: vectors always come from the Embedder the caller passes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,10 @@ class VectorStore:
     def __init__(self, chroma_url: str) -> None:
         self.chroma_url = chroma_url
         self._client: Any = None
+        # Collections already looked up, for the read path: a chat turn reads two of them, and a
+        # lookup is a round trip to Chroma. A cached collection that was dropped since fails its
+        # read with NotFoundError, which evicts it and looks it up again (see `_read`).
+        self._readable: dict[str, Any] = {}
 
     async def client(self) -> Any:
         if self._client is None:
@@ -82,7 +86,25 @@ class VectorStore:
             batch = list(ids[start : start + UPSERT_BATCH]) if ids is not None else None
             await collection.delete(ids=batch, where=where)
 
+    async def _read(self, name: str, operation: Callable[[Any], Awaitable[Any]]) -> Any | None:
+        """`operation(collection)` on a cached collection; None when the collection does not exist."""
+        for attempt in range(2):
+            collection = self._readable.get(name)
+            if collection is None:
+                collection = await self._collection(name, create=False)
+                if collection is None:
+                    return None
+                self._readable[name] = collection
+            try:
+                return await operation(collection)
+            except NotFoundError:
+                self._readable.pop(name, None)
+                if attempt:
+                    return None
+        return None
+
     async def drop(self, name: str) -> None:
+        self._readable.pop(name, None)
         client = await self.client()
         try:
             await client.delete_collection(name)
@@ -93,15 +115,17 @@ class VectorStore:
         self, name: str, *, vector: Sequence[float], k: int, where: dict[str, Any]
     ) -> list[tuple[str, float, dict[str, Any], str]]:
         """(id, cosine similarity, metadata, document), best first; [] when nothing was taught yet."""
-        collection = await self._collection(name, create=False)
-        if collection is None:
-            return []
-        result = await collection.query(
-            query_embeddings=[list(vector)],
-            n_results=k,
-            where=where,
-            include=["metadatas", "distances", "documents"],
+        result = await self._read(
+            name,
+            lambda collection: collection.query(
+                query_embeddings=[list(vector)],
+                n_results=k,
+                where=where,
+                include=["metadatas", "distances", "documents"],
+            ),
         )
+        if result is None:
+            return []
         return [
             (chunk_id, 1.0 - float(distance), metadata or {}, document or "")
             for chunk_id, distance, metadata, document in zip(
@@ -111,10 +135,11 @@ class VectorStore:
 
     async def embeddings(self, name: str, *, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by id (missing ids are left out)."""
-        collection = await self._collection(name, create=False)
-        if collection is None or not ids:
+        if not ids:
             return {}
-        result = await collection.get(ids=list(ids), include=["embeddings"])
+        result = await self._read(name, lambda collection: collection.get(ids=list(ids), include=["embeddings"]))
+        if result is None:
+            return {}
         return {
             chunk_id: [float(x) for x in vector]
             for chunk_id, vector in zip(result["ids"], result["embeddings"], strict=True)
