@@ -15,25 +15,12 @@ from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
 from tests.integration.accounts import Account, register
+from tests.integration.test_chat import PASSAGES  # the bakery's opening hours, delivery, allergens
 from tests.stack_fixtures import RunningStack
 
 from .conftest import SCREENSHOTS, HostSite
 from .widget import ask, host_page, wait_bot_answers, widget_frame
 
-PASSAGES = [
-    {
-        "id": "hours",
-        "title": "Opening hours",
-        "url": "https://bakery.example/hours",
-        "text": "Opening hours: the bakery is open from 7am to 6pm, Monday to Saturday. It is closed on Sundays.",
-    },
-    {
-        "id": "delivery",
-        "title": "Delivery",
-        "url": "https://bakery.example/delivery",
-        "text": "Delivery: we deliver cakes within 10 km of the shop for a fee of 5 euros. Order a day ahead.",
-    },
-]
 APPEARANCE = {
     "primary_color": "#0f766e",
     "launcher_text": "Ask the bakery",
