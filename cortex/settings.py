@@ -48,6 +48,7 @@ class Settings(BaseSettings):
         "local", description="local and test allow generated secrets; production refuses them"
     )
     home: Path = Field(Path(".cortex"), description="data dir of the embedded stack (survives down/up)")
+    demo: bool = Field(True, description="`cortex up` builds the demo workspace, bot and page when there is none")
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")

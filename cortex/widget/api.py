@@ -102,6 +102,31 @@ async def static(version: str, path: str, web: Web, if_none_match: IfNoneMatch =
     return _serve(web.file(path), if_none_match, cache=cache)
 
 
+@router.api_route(
+    "/demo", tags=["widget"], summary="A sample business page with the demo bot's widget", methods=["GET", "HEAD"]
+)
+async def demo_page(request: Request, web: Web) -> Response:
+    from cortex.widget import demo_page as page
+
+    resources = request.app.state.resources
+    public_key = await resources.redis.get(page.REDIS_KEY)
+    if public_key is None:
+        return Response(page.NO_DEMO_PAGE, status_code=404, media_type="text/html")
+    public_url = resources.settings.resolved_public_url()
+    body = page.render(web, public_url=public_url, public_key=public_key.decode())
+    if body is None:
+        raise NotFound("no such file")
+    # A customer's page would have no policy; ours shares its origin with the dashboard, so
+    # only our files run. The loader adds a <style> to its shadow root: inline styles allowed.
+    csp = (
+        f"default-src 'self'; script-src 'self' {public_url}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' https: data:; connect-src 'self' {public_url}; frame-src 'self' {public_url}; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    )
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": csp}
+    return Response(body, media_type="text/html", headers=headers)
+
+
 def create_app(web: Assets | None = None) -> FastAPI:
     """The `widget` application: shared middleware, health endpoints and this service's routes."""
     app = create_service_app("widget", routers=[router])

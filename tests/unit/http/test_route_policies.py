@@ -27,7 +27,7 @@ def test_only_entry_points_are_public() -> None:
         "/callback",
     )
     # The widget application serves static pages and files only: public by nature, no data.
-    pages = ("/", "/dashboard", "/embed.js", "/preview", "/widget", "/static/{version}/{path:path}")
+    pages = ("/", "/dashboard", "/demo", "/embed.js", "/preview", "/widget", "/static/{version}/{path:path}")
     static_pages = {f"{method} {page}" for page in pages for method in ("GET", "HEAD")}
     unexpected = sorted(p for p in public - static_pages if not p.endswith(allowed_public_suffixes))
     assert not unexpected, f"public routes that should require a role: {unexpected}"

@@ -1,0 +1,497 @@
+"""The demo `make run` opens: a workspace, a bot that knows Cortex's own docs, a page that embeds it.
+
+`cortex demo` (and `cortex up`, on first start) builds it through the public HTTP APIs, the way a
+newcomer would by hand: register an owner, create a bot, add FAQs, create a widget key for the
+demo page's origins, upload README.md and docs/*.md (one `.jsonl` collection, indexed by the
+real Ray ingestion job) and follow the job to the end. Only ids and the public widget key are
+kept, in `<home>/demo.json` and in Redis (the widget application reads the key there to render
+`/demo`, also in a cluster where it cannot see this machine's files). The owner's password is
+printed once and stored nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import redis
+from redis.exceptions import RedisError
+
+from cortex.settings import Settings
+from cortex.stack import PROJECT_ROOT
+from cortex.widget.demo_page import REDIS_KEY
+
+OWNER_EMAIL = "demo@cortex.local"
+WORKSPACE_NAME = "Cortex demo"
+BOT_NAME = "Cortex guide"
+DEMO_PATH = "/demo"
+DOCS_COLLECTION = "cortex-docs.jsonl"
+# `<!-- doc-test: … -->` and `<!-- settings:… -->` lines: instructions for tests and generators.
+_MARKER = re.compile(r"^\s*<!-- (doc-test|settings):.*-->\s*$")
+# The docs' one ingestion job takes under a minute on two idle cores; fifteen means it is stuck.
+INGEST_TIMEOUT_S = 900
+POLL_S = 1.0
+
+SUGGESTED_QUESTIONS = [
+    "How do I embed the widget?",
+    "How do I add my website?",
+    "How do I connect my own LLM?",
+    "What does make run start?",
+]
+
+# Written for the demo. `{url}` is the gateway's public URL. The first questions are the
+# suggested ones word for word: the 135M local model answers poorly, so the questions a
+# newcomer clicks first get an exact answer (an FAQ match skips the model).
+FAQS: list[dict[str, Any]] = [
+    {
+        "question": "How do I embed the widget?",
+        "answer": (
+            "Paste one line into every page of your site, just before the closing `body` tag: a `script` "
+            "tag that loads `{url}/embed.js`, with your bot's public key (`pk_…`) in its `data-bot-key` "
+            "attribute. The dashboard writes it for you: **Bots → your bot → Embed → Copy snippet**. Then "
+            "add your site's origin (for example `https://www.example.com`) to the key's allowed origins: "
+            "Cortex refuses every other site, so the widget shows nowhere else. This page embeds me exactly "
+            "so. More in docs/embedding.md."
+        ),
+        "tags": ["widget"],
+    },
+    {
+        "question": "How do I add my website?",
+        "answer": (
+            "Let your bot crawl it: **Bots → your bot → Knowledge → Website**, enter the start URL and "
+            "pick a re-crawl schedule (daily, weekly or monthly; only changed pages are indexed again). "
+            "The crawler follows robots.txt and your sitemaps. From the command line, with an admin API "
+            "key in `CORTEX_API_KEY`:\n\n"
+            "```\ncortex crawl --bot YOUR_BOT_ID https://www.example.com --max-pages 200 --schedule weekly\n```\n\n"
+            "More in docs/teaching.md."
+        ),
+        "tags": ["knowledge"],
+    },
+    {
+        "question": "How do I connect my own LLM?",
+        "answer": (
+            "Cortex answers with a small local model by default. For any OpenAI-compatible endpoint "
+            "(OpenAI, vLLM, Ollama, a hosted model) set `CORTEX_LLM_URL` (the base URL, without `/v1`), "
+            "`CORTEX_LLM_API_KEY` and `CORTEX_LLM_MODEL`, restart with `make down` and `make run`, then "
+            "choose the `openai` backend in **Bots → your bot → Settings**. If the endpoint fails before "
+            "answering, the bot falls back to the local model. More in docs/llm-and-calendar.md."
+        ),
+        "tags": ["llm"],
+    },
+    {
+        "question": "What does make run start?",
+        "answer": (
+            "Everything on this machine, from Python packages: Postgres, Valkey (Redis), Chroma, an SMTP "
+            "sink that keeps mail in `.cortex/mail`, a local Ray head with its dashboard, and nine Ray "
+            "Serve applications behind one gateway at {url}. Your data stays in `.cortex/` across "
+            "restarts; `make down` stops everything and `make status` reports each part."
+        ),
+        "tags": ["setup"],
+    },
+    {
+        "question": "How do I teach the bot from my own files?",
+        "answer": (
+            "Upload them in **Bots → your bot → Knowledge → Files**: PDF, DOCX, HTML, Markdown, TXT, CSV, "
+            "or a `.jsonl` collection. Each upload runs a Ray ingestion job and the file turns *ready* "
+            "once it is searchable; the **Search tester** shows what the bot will find. From the command "
+            "line: `cortex ingest --bot YOUR_BOT_ID manual.pdf`. More in docs/teaching.md."
+        ),
+        "tags": ["knowledge"],
+    },
+    {
+        "question": "Can I call my bot with the OpenAI Python client?",
+        "answer": (
+            "Yes. Point the client at `{url}/v1`, pass an API key (dashboard: **API and widget keys**) as "
+            "`api_key` and the bot's id as the model:\n\n"
+            '```\nfrom openai import OpenAI\n\nclient = OpenAI(base_url="{url}/v1", api_key="ck_…")\n'
+            'reply = client.chat.completions.create(\n    model="YOUR_BOT_ID", '
+            'messages=[{{"role": "user", "content": "Hello"}}]\n)\n```\n\n'
+            "Answers go through the same pipeline as this widget, citations included. More in docs/api.md."
+        ),
+        "tags": ["api"],
+    },
+    {
+        "question": "How do I change how the widget looks?",
+        "answer": (
+            "In **Bots → your bot → Appearance**: colour, position (bottom right or left), launcher "
+            "text, title, avatar and up to four suggested questions, with a live preview. The same fields "
+            "are `appearance` in `PATCH /api/bots/{{bot_id}}`."
+        ),
+        "tags": ["widget"],
+    },
+    {
+        "question": "How do I deploy Cortex on Kubernetes?",
+        "answer": (
+            "With KubeRay. `cortex render-cluster` renders the RayService manifest from serve_config.yaml "
+            "(committed as `cluster/base/rayservice.yaml`); `kubectl apply -k cluster/base` deploys it once "
+            "a `cortex-secrets` Secret holds the secret key and the Postgres, Redis and SMTP URLs. "
+            "More in docs/operators.md."
+        ),
+        "tags": ["operations"],
+    },
+    {
+        "question": "Can the bot book appointments?",
+        "answer": (
+            "Not yet. Calendar booking is planned for the workflows service (`/api/langgraph`), but no "
+            "calendar is connected and the bot cannot check availability or book today."
+        ),
+        "tags": ["calendar"],
+    },
+]
+
+WELCOME = (
+    "Hi! I'm the Cortex guide. I know Cortex's documentation: ask me how to embed this widget, teach a "
+    "bot, or connect your own LLM."
+)
+SYSTEM_PROMPT = (
+    "You are the guide of Cortex, an open-source AI customer-chat platform. Answer from the documentation "
+    "passages you are given, briefly, and say so when they do not cover the question."
+)
+
+
+class DemoError(RuntimeError):
+    """The demo could not be built; the message says which step and why."""
+
+
+@dataclass
+class Demo:
+    """What `cortex demo` built. `password` is set only in the run that chose it, and never saved."""
+
+    workspace_id: str
+    owner_email: str
+    bot_id: str
+    widget_key_id: str
+    public_key: str
+    page_url: str
+    dashboard_url: str
+    doc_sections: int = 0  # sections of the docs indexed (0: the docs' ingestion failed)
+    password: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The fields kept in demo.json: ids and the public key, no secret."""
+        kept = asdict(self)
+        kept.pop("password")
+        return kept
+
+
+def demo_file(settings: Settings) -> Path:
+    return settings.home_dir / "demo.json"
+
+
+def load(settings: Settings) -> Demo | None:
+    """The demo recorded under this home, or None when there is none (or the record is unreadable)."""
+    try:
+        return Demo(**json.loads(demo_file(settings).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def demo_origins(settings: Settings) -> list[str]:
+    """The origins the demo page is served from: the public URL's, and its loopback twin.
+
+    A browser sends `http://localhost:8000` or `http://127.0.0.1:8000` depending on what was
+    typed, and the widget key matches origins exactly, so a loopback gateway gets both.
+    """
+    parts = urlsplit(settings.resolved_public_url())
+    origin = f"{parts.scheme}://{parts.netloc}"
+    origins = [origin]
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    if parts.hostname in twins:
+        port = f":{parts.port}" if parts.port else ""
+        origins.append(f"{parts.scheme}://{twins[parts.hostname]}{port}")
+    return origins
+
+
+def documents() -> list[Path]:
+    """The documentation the demo bot is taught: README.md and docs/*.md."""
+    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+
+
+def ensure_demo(
+    settings: Settings,
+    *,
+    reset: bool = False,
+    echo: Callable[[str], None] = print,
+    base_url: str | None = None,
+) -> Demo:
+    """The demo, built if this home has none (or `reset`); idempotent otherwise."""
+    base = (base_url or settings.resolved_public_url()).rstrip("/")
+    with _unreachable_as_demo_error():
+        existing = load(settings)
+        if existing is not None and not reset:
+            _publish_key(settings, existing.public_key)
+            if not _key_works(base, existing.public_key, demo_origins(settings)[0]):
+                echo("  demo       its widget key no longer works (bot deleted?): run `cortex demo --reset`")
+            return existing
+        with _Api(base) as api:
+            return _build(settings, api, base, echo)
+
+
+def new_password(settings: Settings) -> str:
+    """Give the demo owner a fresh password (every session ends) and return it."""
+    password = _random_password()
+    with _unreachable_as_demo_error():
+        changed = asyncio.run(_set_password(settings, OWNER_EMAIL, password))
+    if not changed:
+        raise DemoError(f"there is no demo owner ({OWNER_EMAIL}) yet: run `cortex demo`")
+    return password
+
+
+@contextlib.contextmanager
+def _unreachable_as_demo_error() -> Iterator[None]:
+    """A stopped stack or an unreachable part is a one-line DemoError, not a traceback."""
+    try:
+        yield
+    except DemoError:
+        raise
+    except (httpx.HTTPError, RedisError, asyncpg.PostgresError, OSError, RuntimeError) as exc:
+        # RuntimeError: settings name no database or Redis (no stack has run under this home).
+        raise DemoError(f"{type(exc).__name__}: {exc} (is the stack running? `cortex status`)") from exc
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]) -> Demo:
+    password = _random_password()
+    tokens = api.post(
+        "/api/auth/register",
+        201,
+        409,
+        json={
+            "email": OWNER_EMAIL,
+            "password": password,
+            "workspace_name": WORKSPACE_NAME,
+            "display_name": "Demo owner",
+        },
+    )
+    echo(f"  demo       building: workspace {WORKSPACE_NAME!r}, bot {BOT_NAME!r}, {len(FAQS)} FAQs, the docs")
+    if tokens is None:
+        # The owner exists (a reset, or demo.json was lost): take the account over with a new
+        # password, then clear its workspace's bots, which takes their knowledge and keys along.
+        asyncio.run(_set_password(settings, OWNER_EMAIL, password))
+        tokens = api.post("/api/auth/login", 200, json={"email": OWNER_EMAIL, "password": password})
+        api.sign_in(tokens)
+        for bot in api.get("/api/bots"):
+            api.delete(f"/api/bots/{bot['id']}")
+            echo(f"  demo       removed the old demo bot {bot['id']}")
+    else:
+        api.sign_in(tokens)
+    bot = api.post(
+        "/api/bots",
+        201,
+        json={
+            "name": BOT_NAME,
+            "welcome_message": WELCOME,
+            "system_prompt": SYSTEM_PROMPT,
+            "appearance": {
+                "title": BOT_NAME,
+                "launcher_text": "Ask the Cortex guide",
+                "primary_color": "#0f766e",
+                "suggested_questions": SUGGESTED_QUESTIONS,
+            },
+            # The configured endpoint when there is one; otherwise the local model.
+            "llm": {"backend": "openai" if settings.llm_url else "local"},
+        },
+    )
+    for faq in FAQS:
+        api.post(
+            "/api/knowledge/faqs",
+            201,
+            json={
+                "bot_id": bot["id"],
+                "question": faq["question"],
+                "answer": faq["answer"].format(url=base),
+                "tags": faq["tags"],
+            },
+        )
+    key = api.post("/api/auth/widget-keys", 201, json={"bot_id": bot["id"], "allowed_origins": demo_origins(settings)})
+    sections = _teach_docs(api, bot["id"], echo)
+    demo = Demo(
+        workspace_id=tokens["workspace"]["id"],
+        owner_email=OWNER_EMAIL,
+        bot_id=bot["id"],
+        widget_key_id=key["id"],
+        public_key=key["public_key"],
+        page_url=base + DEMO_PATH,
+        dashboard_url=base + "/dashboard",
+        doc_sections=sections,
+    )
+    path = demo_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(demo.record(), indent=2) + "\n")
+    _publish_key(settings, demo.public_key)
+    demo.password = password
+    return demo
+
+
+def _teach_docs(api: _Api, bot_id: str, echo: Callable[[str], None]) -> int:
+    """Upload the docs as one collection, wait for its ingestion job with a progress line; sections indexed.
+
+    One `.jsonl` collection, one document per section: a single Ray job (eight files would be
+    eight jobs, each loading the embedding model: minutes instead of well under one on two
+    cores), and each citation names its section ("Quickstart › Two commands").
+    """
+    collection = "".join(json.dumps(section) + "\n" for section in sections_of_docs())
+    source = api.post(
+        "/api/knowledge/files",
+        202,
+        data={"bot_id": bot_id},
+        files={"file": (DOCS_COLLECTION, collection.encode(), "application/jsonl")},
+    )
+    deadline = time.monotonic() + INGEST_TIMEOUT_S
+    interactive = sys.stdout.isatty()
+    label = "  demo       teaching the guide Cortex's docs:"
+    while True:
+        record = api.get(f"/api/knowledge/files/{source['id']}")
+        if record["status"] in ("ready", "failed", "cancelled"):
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(f"the docs were not indexed after {INGEST_TIMEOUT_S}s (status {record['status']})")
+        if interactive:
+            progress = record.get("progress") or {}
+            total = progress.get("documents_total")
+            count = f"{progress.get('documents_done', 0)}/{total} sections" if total else record["status"]
+            print(f"\r{label} {count}".ljust(78), end="", flush=True)
+        time.sleep(POLL_S)
+    if interactive:
+        print("\r" + " " * 78 + "\r", end="")
+    if record["status"] != "ready":
+        echo(f"{label} {record['status']}: {record.get('error') or 'see the Ray dashboard'}")
+        return 0
+    echo(f"{label} {record['document_count']} sections ready")
+    return int(record["document_count"])
+
+
+def sections_of_docs() -> list[dict[str, str]]:
+    """README.md and docs/*.md as collection documents: one per `## ` section, titled "Doc › Section"."""
+    sections: list[dict[str, str]] = []
+    for path in documents():
+        relative = path.relative_to(PROJECT_ROOT).as_posix()
+        lines = _for_readers(path.read_text()).splitlines()
+        doc_title = next((line[2:].strip() for line in lines if line.startswith("# ")), path.stem)
+        heading, body, in_code = "", [], False
+        for line in [*lines, "## "]:  # a last heading flushes the last section
+            in_code = in_code != line.lstrip().startswith("```")
+            if line.startswith("## ") and not in_code:
+                text = "\n".join(body).strip()
+                if any(part.strip() and not part.startswith("#") for part in body):  # more than headings
+                    slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+                    sections.append(
+                        {
+                            "id": f"{relative}#{slug}" if slug else relative,
+                            "title": f"{doc_title} › {heading}" if heading else doc_title,
+                            "text": text,
+                        }
+                    )
+                heading, body = line[3:].strip(), [line]
+            else:
+                body.append(line)
+    return sections
+
+
+def _for_readers(markdown: str) -> str:
+    """The doc without the comments that mark its samples for the tests (they would show in citations)."""
+    return "".join(line for line in markdown.splitlines(keepends=True) if not _MARKER.match(line))
+
+
+def _random_password() -> str:
+    # 16 URL-safe characters: ~96 bits, far past the policy; regenerated in the unlikely case it
+    # contains the email's local part, which the policy refuses.
+    while True:
+        password = secrets.token_urlsafe(12)
+        if OWNER_EMAIL.split("@")[0] not in password.lower():
+            return password
+
+
+async def _set_password(settings: Settings, email: str, password: str) -> bool:
+    """The auth service's operator reset, run in this process against the stack's database."""
+    import redis.asyncio as aioredis
+
+    from cortex.auth.service import AuthService
+    from cortex.db.pool import create_pool
+
+    pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
+    client = aioredis.Redis.from_url(settings.resolved_redis_url())
+    try:
+        return await AuthService(db=pool, redis=client, settings=settings).set_password(email=email, password=password)
+    finally:
+        await client.aclose()
+        await pool.close()
+
+
+def _publish_key(settings: Settings, public_key: str) -> None:
+    with redis.Redis.from_url(settings.resolved_redis_url()) as client:
+        client.set(REDIS_KEY, public_key)
+
+
+def _key_works(base: str, public_key: str, origin: str) -> bool:
+    """Whether a visitor on the demo page would get a token (the bot and its key still exist)."""
+    try:
+        response = httpx.post(
+            base + "/api/auth/visitor-token", json={"public_key": public_key}, headers={"Origin": origin}, timeout=30
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+class _Api:
+    """The gateway, as the demo owner: JSON in and out, a clear error on any unexpected status."""
+
+    def __init__(self, base: str) -> None:
+        self.client = httpx.Client(base_url=base, timeout=120)
+        self.refresh_token: str | None = None
+
+    def __enter__(self) -> _Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def sign_in(self, tokens: dict[str, Any]) -> None:
+        self.client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        self.refresh_token = tokens["refresh_token"]
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.client.request(method, path, **kwargs)
+        if response.status_code == 401 and self.refresh_token:
+            # Waiting for ingestion can outlast an access token (15 min): renew once and retry.
+            renewed = self.client.post("/api/auth/refresh", json={"refresh_token": self.refresh_token})
+            if renewed.status_code == 200:
+                self.sign_in(renewed.json())
+                response = self.client.request(method, path, **kwargs)
+        return response
+
+    def _check(self, response: httpx.Response, *expected: int) -> Any:
+        if response.status_code not in expected:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:200]
+            request = response.request
+            raise DemoError(f"{request.method} {request.url.path}: {response.status_code} {message}")
+        if response.status_code == 204 or response.status_code not in (200, 201, 202):
+            return None
+        return response.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self._check(self._send("GET", path, **kwargs), 200)
+
+    def post(self, path: str, *expected: int, **kwargs: Any) -> Any:
+        return self._check(self._send("POST", path, **kwargs), *expected)
+
+    def delete(self, path: str) -> None:
+        self._check(self._send("DELETE", path), 204, 404)
