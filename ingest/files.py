@@ -1,7 +1,7 @@
 """Ingest one uploaded file or document collection into its bot's knowledge (a Ray job).
 
     python -m ingest.files --source <source id>            # what the API and `cortex ingest` submit
-    ray job submit -- python -m ingest.files --source <id>  # the same, by hand
+    ray job submit -- "$PWD/.venv/bin/python" -m ingest.files --source <id>  # the same, by hand
 
 The original is read from the object store (or first downloaded, for a file added by URL,
 through the SSRF-safe fetcher); its type was sniffed from its content at upload. A file becomes

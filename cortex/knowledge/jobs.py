@@ -1,7 +1,7 @@
 """Submitting ingestion work to Ray as jobs, and reading their state back.
 
 The API and `cortex ingest` / `cortex crawl` submit the same entrypoints an ML engineer can run
-with `ray job submit -- python -m ingest.files --source <id>`. Ray's job client is synchronous
+with `ray job submit -- "$PWD/.venv/bin/python" -m ingest.files --source <id>`. Ray's job client is synchronous
 (requests), so every call runs in a thread.
 """
 

@@ -954,7 +954,13 @@ def _markdown_inline(line: str) -> str:
     return _MD_LINK.sub(lambda match: match.group(1), line)  # keep link and image text, drop their URLs
 
 
+# HTML comments are invisible when Markdown is rendered, so they are not part of what it says
+# (editors' notes, test markers); left in, they would surface in answers and citations.
+_MD_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
 def _parse_markdown(text: str, *, max_chars: int) -> ParsedDocument:
+    text = _MD_COMMENT.sub("", text)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     title = ""
     start = 0

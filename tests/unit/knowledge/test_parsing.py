@@ -499,6 +499,12 @@ def test_parse_html_honours_a_declared_legacy_charset() -> None:
     assert parse(page.encode("cp1252"), "html").sections[0].text == "Crème brûlée – 5 €"
 
 
+def test_markdown_html_comments_are_not_content() -> None:
+    text = "# Setup\n\n<!-- doc-test: run -->\nRun the installer.\n<!-- an editor's\nnote -->\nThen sign in.\n"
+    document = parse(text.encode(), "markdown")
+    assert [section.text for section in document.sections] == ["Run the installer.\n\nThen sign in."]
+
+
 @pytest.mark.parametrize(
     "hostile",
     [
