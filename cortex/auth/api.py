@@ -56,6 +56,14 @@ async def login(data: schemas.LoginIn, request: Request, service: Service) -> sc
     return await service.login(data, ip=_ip(request), user_agent=_agent(request))
 
 
+@router.post("/password", response_model=schemas.TokenPair)
+async def change_password(
+    data: schemas.PasswordChangeIn, principal: Member, request: Request, service: Service
+) -> schemas.TokenPair:
+    """Change your own password (the current one first); every session ends and this one gets new tokens."""
+    return await service.change_password(principal, data, ip=_ip(request), user_agent=_agent(request))
+
+
 @router.post("/refresh", dependencies=[Depends(public)], response_model=schemas.TokenPair)
 async def refresh(data: schemas.RefreshIn, request: Request, service: Service) -> schemas.TokenPair:
     """A new token pair; the presented refresh token is spent."""

@@ -38,6 +38,11 @@ class RegisterIn(Strict):
     _check_email = field_validator("email")(classmethod(lambda cls, v: _email(v)))
 
 
+class PasswordChangeIn(Strict):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
 class LoginIn(Strict):
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from cortex import bus
 from cortex.auth import keys, passwords, schemas, store
-from cortex.errors import Conflict, Forbidden, NotFound, Unauthorized
+from cortex.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from cortex.http.ratelimit import RateLimiter
 from cortex.http.security import (
     ACCESS_TOKEN_TYPE,
@@ -220,6 +220,54 @@ class AuthService:
                 await store.insert_audit(conn, workspace_id=workspace["id"], user_id=user["id"], event="password.reset")
         await self._deny_sessions(revoked)
         return True
+
+    async def change_password(
+        self, principal: Principal, data: schemas.PasswordChangeIn, *, ip: str, user_agent: str
+    ) -> schemas.TokenPair:
+        """The signed-in member's own change: the current password first; then every session of the
+        account ends (other devices included) and this one gets fresh tokens."""
+        assert principal.user_id is not None
+        await self.limiter.check(
+            f"password:account:{principal.user_id}", self.settings.login_per_account_per_min, "account"
+        )
+        async with self.db.acquire() as conn:
+            user = await store.get_user(conn, user_id=principal.user_id)
+            if user is None or not passwords.verify_password(user["password_hash"], data.current_password):
+                if user is not None:
+                    await store.insert_audit(
+                        conn,
+                        workspace_id=principal.workspace_id,
+                        user_id=user["id"],
+                        event="password.change_failed",
+                        ip=ip,
+                    )
+                raise Invalid(
+                    "the current password is not right",
+                    details=[{"field": "body.current_password", "message": "not your current password"}],
+                )
+        try:
+            passwords.check_policy(data.new_password, email=user["email"], min_length=self.settings.password_min_length)
+        except Invalid as error:  # the policy names `password`; here the field is `new_password`
+            details = [{**problem, "field": "body.new_password"} for problem in error.details or []]
+            raise Invalid(error.message, details=details) from None
+        password_hash = passwords.hash_password(data.new_password)
+        revoked: list[uuid.UUID] = []
+        async with self.db.acquire() as conn, conn.transaction():
+            await store.set_password_hash(conn, user_id=user["id"], password_hash=password_hash)
+            memberships = await store.workspaces_of_user(conn, user_id=user["id"])
+            for workspace in memberships:
+                revoked += await store.revoke_sessions(
+                    conn, workspace_id=workspace["id"], user_id=user["id"], reason="password_changed"
+                )
+                await store.insert_audit(
+                    conn, workspace_id=workspace["id"], user_id=user["id"], event="password.changed", ip=ip
+                )
+            current = next(m for m in memberships if m["id"] == principal.workspace_id)
+            pair = await self._new_session(
+                conn, user=user, workspace=current, role=current["role"], ip=ip, user_agent=user_agent
+            )
+        await self._deny_sessions(revoked)
+        return pair
 
     async def login_with_identity(
         self, *, provider: str, subject: str, email: str, email_verified: bool, name: str, ip: str, user_agent: str

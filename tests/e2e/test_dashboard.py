@@ -105,3 +105,14 @@ async def test_from_sign_up_to_a_working_bot_on_a_test_page_using_only_the_dashb
     await page.get_by_test_id("conversation-row").first.click()
     await expect(page.get_by_test_id("transcript")).to_contain_text("boiler service")
     await tab.shot("dashboard-5-conversation")
+
+    # The owner changes their password from the account menu, and keeps working.
+    await page.get_by_test_id("user-menu").click()
+    await page.get_by_test_id("account-link").click()
+    await page.get_by_test_id("current-password").fill("correct horse battery staple 42")
+    await page.get_by_test_id("new-password").fill("an even better passphrase 99")
+    await page.get_by_test_id("confirm-password").fill("an even better passphrase 99")
+    await page.get_by_test_id("change-password").click()
+    await expect(page.get_by_role("status").filter(has_text="Password changed")).to_be_visible()
+    await page.goto(running_stack.url + "/dashboard#/bots")
+    await expect(page.get_by_test_id("bot-row")).to_have_count(1)  # still signed in, with the new tokens

@@ -474,3 +474,30 @@ async def test_signup_saga_core_creates_the_profile_and_marketing_records_consen
             )
             is None
         )
+
+
+async def test_a_member_changes_their_password_and_every_other_session_ends(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    laptop = await login(http, owner.email)
+    wrong = await http.post(
+        "/api/auth/password", json={"current_password": "not it at all 123", "new_password": "x"}, headers=owner.headers
+    )
+    assert wrong.status_code == 422
+    assert [d["field"] for d in wrong.json()["error"]["details"]] == ["body.current_password"]
+    weak = await http.post(
+        "/api/auth/password", json={"current_password": PASSWORD, "new_password": "password1"}, headers=owner.headers
+    )
+    assert weak.status_code == 422 and {d["field"] for d in weak.json()["error"]["details"]} == {"body.new_password"}
+
+    new_password = "a brand new passphrase 77"
+    changed = await http.post(
+        "/api/auth/password", json={"current_password": PASSWORD, "new_password": new_password}, headers=owner.headers
+    )
+    assert changed.status_code == 200, changed.text
+    fresh = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    assert (await http.get("/api/auth/me", headers=fresh)).status_code == 200
+    assert (await http.get("/api/auth/me", headers=owner.headers)).status_code == 401, "the old token is spent"
+    stale = await http.post("/api/auth/refresh", json={"refresh_token": laptop.refresh_token})
+    assert stale.status_code == 401, "the other device is signed out"
+    assert (await http.post("/api/auth/login", json={"email": owner.email, "password": PASSWORD})).status_code == 401
+    assert (await login(http, owner.email, new_password)).access_token

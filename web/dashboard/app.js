@@ -3,6 +3,7 @@
 
 import { SESSION_KEY, clearSession, get, loadSession, post, saveTokens, setSignedOutHandler } from "./api.js";
 import { clearError, h, mount, run, setBanner, showError } from "./dom.js";
+import renderAccount from "./pages/account.js";
 import renderLogin from "./pages/login.js";
 import renderBots from "./pages/bots.js";
 import renderBot from "./pages/bot.js";
@@ -25,6 +26,7 @@ const NAV = [
 const UUID = "([0-9a-fA-F-]{36})";
 const ROUTES = [
   { path: /^\/login$/, render: renderLogin, public: true, title: "Log in" },
+  { path: /^\/account$/, render: renderAccount, title: "Account" },
   { path: /^\/bots$/, render: renderBots, section: "bots", title: "Bots" },
   {
     path: new RegExp(`^/bots/${UUID}(?:/(settings|appearance|embed|knowledge))?$`),
@@ -216,6 +218,7 @@ function userMenu() {
       "div",
       { class: "menu" },
       me ? h("p", { class: "menu-who" }, me.user.display_name || me.user.email, h("br"), h("span", { class: "muted" }, `Role: ${me.role}`)) : null,
+      h("a", { href: "#/account", class: "menu-item", "data-testid": "account-link" }, "Account and password"),
       logout,
     ),
   );
