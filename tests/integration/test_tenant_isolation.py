@@ -113,6 +113,14 @@ async def _conversation_of(settings: Settings, workspace_id: str, bot_id: str) -
             role="visitor",
             content="tenant A secret question",
         )
+        await core_store.add_message(
+            conn,
+            workspace_id=uuid.UUID(workspace_id),
+            conversation_id=conversation["id"],
+            message_id=uuid.uuid4(),
+            role="bot",
+            content="tenant A secret answer",
+        )
     return str(conversation["id"])
 
 
@@ -159,21 +167,43 @@ def _secrets_of_a(tenants: dict) -> list[str]:
     ]
 
 
+QUERY_OBJECTS = {"/api/chat/config": ("bot_id",)}
+
+
 async def test_no_route_of_any_application_reaches_another_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
     b: Account = tenants["b"]
+    a_messages = (
+        await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=tenants["a"].headers)
+    ).json()
+    a_reply = next(m["id"] for m in a_messages["messages"] if m["role"] == "bot")
+    # Visitor actions that name tenant A's conversation or message in their body.
+    body_objects = {
+        "/api/chat/feedback": {"message_id": a_reply, "rating": 1},
+        "/api/chat/lead": {"conversation_id": tenants["conversation_id"], "email": "b@example.com"},
+        "/api/chat/handoff": {"conversation_id": tenants["conversation_id"]},
+    }
     walked = 0
     for route in all_routes():
         if route.policy == "public" or "{provider}" in route.path:
             continue
         params = re.findall(r"{(\w+)}", route.path)
+        if route.path in body_objects:
+            response = await http.request(route.method, route.path, headers=b.headers, json=body_objects[route.path])
+            assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code}"
+            walked += 1
+            continue
         if not params and route.method != "GET":
             continue  # creates act in the caller's own workspace
         path = route.path
         for param in params:
             path = path.replace(f"{{{param}}}", _object_of_a(route.path, param, tenants))
-        response = await http.request(route.method, path, headers=b.headers, json=BODIES.get(route.path))
+        # Routes that name their object in the query instead of the path: ask for tenant A's.
+        query = {name: _object_of_a(route.path, name, tenants) for name in QUERY_OBJECTS.get(route.path, ())}
+        response = await http.request(
+            route.method, path, headers=b.headers, json=BODIES.get(route.path), params=query or None
+        )
         walked += 1
-        if params:
+        if params or query:
             assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code}"
         else:
             assert response.status_code in (200, 403), f"{route.method} {route.path} -> {response.status_code}"
@@ -193,7 +223,7 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
     assert (await http.get(f"/api/bots/{tenants['bot']['id']}", headers=a.headers)).json()["name"] == "A's bot"
     conversation = (await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=a.headers)).json()
     assert conversation["status"] == "open" and conversation["messages"][0]["content"] == "tenant A secret question"
-    assert len(conversation["messages"]) == 1
+    assert len(conversation["messages"]) == 2, "no message added (agent reply, handoff request, lead)"
     profile = (await http.get(f"/api/user-profiles/{tenants['profile']['id']}", headers=a.headers)).json()
     assert profile["name"] == "Tenant A Visitor" and profile["erased_at"] is None
     faq = (await http.get(f"/api/knowledge/faqs/{tenants['faq']['id']}", headers=a.headers)).json()
