@@ -57,6 +57,13 @@ def _serve(asset: Asset | None, if_none_match: str | None, *, cache: str, csp: s
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
+def _owner_page(asset: Asset | None, if_none_match: str | None) -> Response:
+    """A page for owners: never cached stale, framed by nothing but ourselves."""
+    response = _serve(asset, if_none_match, cache="no-cache", csp=OWNER_CSP)
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 @router.api_route("/", include_in_schema=False, methods=["GET", "HEAD"])
 async def home() -> RedirectResponse:
     return RedirectResponse("/dashboard", status_code=302)
@@ -79,18 +86,14 @@ async def widget(web: Web, if_none_match: IfNoneMatch = None) -> Response:
     "/preview", tags=["widget"], summary="An owner's live preview of a bot's widget", methods=["GET", "HEAD"]
 )
 async def preview(web: Web, if_none_match: IfNoneMatch = None) -> Response:
-    response = _serve(web.page("widget/preview.html"), if_none_match, cache="no-cache", csp=OWNER_CSP)
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return response
+    return _owner_page(web.page("widget/preview.html"), if_none_match)
 
 
 @router.api_route(
     "/dashboard", tags=["dashboard"], summary="The owner dashboard (a single page)", methods=["GET", "HEAD"]
 )
 async def dashboard(web: Web, if_none_match: IfNoneMatch = None) -> Response:
-    response = _serve(web.page("dashboard/index.html"), if_none_match, cache="no-cache", csp=OWNER_CSP)
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return response
+    return _owner_page(web.page("dashboard/index.html"), if_none_match)
 
 
 @router.api_route(
