@@ -279,7 +279,8 @@ class Stack:
         # (a dev stack and the test stack) would collide, so each stack picks free ones once.
         state = self._state()
         if "haproxy_metrics_port" not in state or "haproxy_stats_port" not in state:
-            self._write_state(haproxy_metrics_port=str(free_port()), haproxy_stats_port=str(free_port()))
+            metrics_port, stats_port = free_ports(2)
+            self._write_state(haproxy_metrics_port=str(metrics_port), haproxy_stats_port=str(stats_port))
 
     def _start_postgres(self) -> None:
         if self.settings.database_url:
@@ -521,6 +522,7 @@ class Stack:
         self.ray_temp_dir.mkdir(parents=True, exist_ok=True)
         self.haproxy_dir.mkdir(parents=True, exist_ok=True)
         ray = Path(sys.executable).parent / "ray"
+        client_port, agent_port, metrics_port = free_ports(3)
         return self._spawn(
             "ray",
             [
@@ -532,9 +534,9 @@ class Stack:
                 "--include-dashboard=true",
                 "--dashboard-host=127.0.0.1",
                 f"--dashboard-port={self.settings.ray_dashboard_port}",
-                f"--ray-client-server-port={free_port()}",
-                f"--dashboard-agent-listen-port={free_port()}",
-                f"--metrics-export-port={free_port()}",
+                f"--ray-client-server-port={client_port}",
+                f"--dashboard-agent-listen-port={agent_port}",
+                f"--metrics-export-port={metrics_port}",
                 f"--temp-dir={self.ray_temp_dir}",
                 "--disable-usage-stats",
             ],
@@ -731,7 +733,7 @@ def ephemeral_stack(env: dict[str, str] | None = None, *, prefix: str = "cx") ->
     from cortex.settings import get_settings
 
     home = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir="/tmp"))
-    ports = {name: free_port() for name in _PORT_SETTINGS}
+    ports = dict(zip(_PORT_SETTINGS, free_ports(len(_PORT_SETTINGS)), strict=True))
     overrides = {"CORTEX_HOME": str(home), **{f"CORTEX_{name.upper()}": str(p) for name, p in ports.items()}}
     overrides.update(env or {})
     saved = {key: os.environ.get(key) for key in [*overrides, *_EXTERNAL_SETTINGS]}
@@ -837,9 +839,19 @@ def port_open(host: str, port: int) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: every socket stays bound until all are chosen, so the kernel
+    cannot hand the same port out twice (it did: postgres and redis were given one port)."""
+    with contextlib.ExitStack() as sockets:
+        ports = []
+        for _ in range(count):
+            sock = sockets.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _port_owner(port: int) -> str | None:
