@@ -8,7 +8,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from cortex.core.api import create_app
-from cortex.core.remote import RemoteGuide, RemoteLLM, RemoteRetriever
+from cortex.core.remote import RemoteGuide, RemoteLLM, RemoteRetriever, llm_backend
 from cortex.openai.api import create_app as create_openai_app
 from cortex.settings import Settings
 from deployments._ingress import ServiceIngress
@@ -16,13 +16,15 @@ from deployments.llm import LLM
 
 
 def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Settings], dict[str, Any]]:
-    """The chat pipeline's collaborators as Serve handles (resolved on the first chat)."""
+    """The chat pipeline's collaborators as Serve handles (resolved on the first chat); an
+    OpenAI-compatible endpoint is streamed from the ingress itself, falling back to the LLM
+    deployment's local model."""
 
     def collaborators(settings: Settings) -> dict[str, Any]:
         return {
             "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
             "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
-            "llm": RemoteLLM(llm()),
+            "llm": llm_backend(settings, local=RemoteLLM(llm())),
         }
 
     return collaborators
