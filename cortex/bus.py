@@ -92,15 +92,16 @@ async def emit(
     event_id = uuid.uuid4()
     # The payload goes as text and is cast by Postgres, so emit works on any connection,
     # whether or not its pool registered a JSON codec.
+    # One round trip: the row and the relay's wake-up call (delivered at commit).
     await conn.execute(
-        f'INSERT INTO "{schema}".outbox (event_id, event_type, workspace_id, payload) '
-        f"VALUES ($1, $2, $3, $4::text::jsonb)",
+        f'WITH row AS (INSERT INTO "{schema}".outbox (event_id, event_type, workspace_id, payload) '
+        f"VALUES ($1, $2, $3, $4::text::jsonb) RETURNING 1) SELECT pg_notify($5, '') FROM row",
         event_id,
         event_type,
         workspace_id,
         orjson.dumps(payload).decode(),
+        _channel(schema),
     )
-    await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
     return event_id
 
 

@@ -228,24 +228,24 @@ class ChatPipeline:
         workspace_id = principal.workspace_id
         if principal.kind == "visitor" and principal.bot_id != data.bot_id:
             raise NotFound("bot not found")
-        async with self.db.acquire() as conn:
-            bot = await store.get_bot(conn, workspace_id=workspace_id, bot_id=data.bot_id)
+        visitor_message_id = uuid.uuid4()
+        # One transaction: the conversation (new or continued) and the visitor's message.
+        async with self.db.acquire() as conn, conn.transaction():
+            bot = await store.get_chat_bot(conn, workspace_id=workspace_id, bot_id=data.bot_id)
             if bot is None:
                 raise NotFound("bot not found")
             conversation_id, status, history = await self._open_conversation(conn, principal, data)
             if prior_turns and data.conversation_id is None:
                 history = prior_turns[-HISTORY_WINDOW:]
-            visitor_message_id = uuid.uuid4()
-            async with conn.transaction():
-                await _record_message(
-                    conn,
-                    workspace_id=workspace_id,
-                    bot_id=data.bot_id,
-                    conversation_id=conversation_id,
-                    message_id=visitor_message_id,
-                    role="visitor",
-                    content=data.message,
-                )
+            await _record_message(
+                conn,
+                workspace_id=workspace_id,
+                bot_id=data.bot_id,
+                conversation_id=conversation_id,
+                message_id=visitor_message_id,
+                role="visitor",
+                content=data.message,
+            )
         yield {
             "event": "meta",
             "protocol": PROTOCOL,
@@ -289,7 +289,7 @@ class ChatPipeline:
         prompt: list[dict[str, str]] = []
         if not relevant and not degraded:
             canned = DONT_KNOW
-        elif await self._budget_exhausted(workspace_id, data.bot_id, llm_settings.monthly_token_budget):
+        elif bot["tokens_used"] >= llm_settings.monthly_token_budget:
             canned = BUDGET_EXHAUSTED
 
         if canned is not None:
@@ -449,27 +449,24 @@ class ChatPipeline:
             turns = [{"role": r["role"], "content": r["content"]} for r in history if r["role"] in ("visitor", "bot")]
             return row["id"], row["status"], turns
         conversation_id = uuid.uuid4()
-        async with conn.transaction():
-            profile_id = (
-                await store.ensure_profile(conn, workspace_id=workspace_id, visitor_id=visitor_id)
-                if visitor_id
-                else None
-            )
-            await store.create_conversation(
-                conn,
-                workspace_id=workspace_id,
-                conversation_id=conversation_id,
-                bot_id=data.bot_id,
-                visitor_id=visitor_id,
-                profile_id=profile_id,
-            )
-            await bus.emit(
-                conn,
-                schema="core",
-                event_type="conversation.started",
-                workspace_id=workspace_id,
-                payload={"conversation_id": str(conversation_id), "bot_id": str(data.bot_id), "visitor_id": visitor_id},
-            )
+        profile_id = (
+            await store.ensure_profile(conn, workspace_id=workspace_id, visitor_id=visitor_id) if visitor_id else None
+        )
+        await store.create_conversation(
+            conn,
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            bot_id=data.bot_id,
+            visitor_id=visitor_id,
+            profile_id=profile_id,
+        )
+        await bus.emit(
+            conn,
+            schema="core",
+            event_type="conversation.started",
+            workspace_id=workspace_id,
+            payload={"conversation_id": str(conversation_id), "bot_id": str(data.bot_id), "visitor_id": visitor_id},
+        )
         return conversation_id, "open", []
 
     async def _advise(self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID) -> Guidance:
@@ -490,8 +487,3 @@ class ChatPipeline:
         except Exception as exc:  # noqa: BLE001 - the answer goes ahead without guidance
             log.warning("helper failed, answering without guidance: %r", exc)
             return NO_GUIDANCE, True
-
-    async def _budget_exhausted(self, workspace_id: uuid.UUID, bot_id: uuid.UUID, budget: int) -> bool:
-        async with self.db.acquire() as conn:
-            used = await store.tokens_used_this_month(conn, workspace_id=workspace_id, bot_id=bot_id)
-        return used >= budget

@@ -438,7 +438,10 @@ async def add_message(
     tokens_out: int = 0,
     author_id: uuid.UUID | None = None,
 ) -> asyncpg.Record:
-    row = await conn.fetchrow(
+    # One round trip: the message, and the conversation's count and last activity.
+    return await conn.fetchrow(
+        "WITH counted AS (UPDATE conversations SET message_count = message_count + 1, last_message_at = now() "
+        "WHERE id = $3 AND workspace_id = $2) "
         "INSERT INTO messages (id, workspace_id, conversation_id, role, content, citations, actions, direct_answer, "
         f"degraded, tokens_in, tokens_out, author_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         f"RETURNING {_MESSAGE_COLUMNS}",
@@ -455,13 +458,6 @@ async def add_message(
         tokens_out,
         author_id,
     )
-    await conn.execute(
-        "UPDATE conversations SET message_count = message_count + 1, last_message_at = now() "
-        "WHERE id = $1 AND workspace_id = $2",
-        conversation_id,
-        workspace_id,
-    )
-    return row
 
 
 async def list_messages(
@@ -550,12 +546,16 @@ async def recent_messages(
     return list(reversed(rows))
 
 
-async def tokens_used_this_month(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID) -> int:
-    return await conn.fetchval(
-        "SELECT coalesce(sum(tokens), 0) FROM bot_usage WHERE workspace_id = $1 AND bot_id = $2 "
-        "AND month = date_trunc('month', now())::date",
-        workspace_id,
+async def get_chat_bot(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """The bot, with the tokens it has used this month (`tokens_used`), in one round trip."""
+    return await conn.fetchrow(
+        f"SELECT {_BOT_COLUMNS}, (SELECT coalesce(sum(u.tokens), 0) FROM bot_usage u WHERE u.workspace_id = $2 "
+        "AND u.bot_id = $1 AND u.month = date_trunc('month', now())::date) AS tokens_used "
+        "FROM bots WHERE id = $1 AND workspace_id = $2",
         bot_id,
+        workspace_id,
     )
 
 
