@@ -25,7 +25,7 @@ router = APIRouter()
 REPUBLISH_INTERVAL_S = 60
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None and resources.redis is not None
     return AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)

@@ -33,7 +33,7 @@ _METADATA_TTL_S = 3600
 _metadata_cache: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
 
 
-def _resources(request: Request) -> ServiceResources:
+async def _resources(request: Request) -> ServiceResources:
     return request.app.state.resources
 
 

@@ -23,7 +23,7 @@ from cortex.http.security import Principal, require, require_visitor_or
 router = APIRouter()
 
 
-def core_service(request: Request) -> CoreService:
+async def core_service(request: Request) -> CoreService:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
     return CoreService(db=resources.db, redis=resources.redis)
@@ -63,7 +63,7 @@ async def delete_bot(bot_id: uuid.UUID, principal: Admin, service: Service) -> R
     return Response(status_code=204)
 
 
-def conversation_filters(
+async def conversation_filters(
     bot_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[schemas.ConversationStatus | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="last message at or after")] = None,
@@ -263,7 +263,7 @@ async def erase_profile(profile_id: uuid.UUID, principal: Admin, service: Servic
     return await service.erase_profile(principal, profile_id)
 
 
-def chat_pipeline(request: Request) -> ChatPipeline:
+async def chat_pipeline(request: Request) -> ChatPipeline:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
     state = request.app.state

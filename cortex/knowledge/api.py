@@ -27,7 +27,7 @@ CRAWL_KINDS = ("crawl",)
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def knowledge_service(request: Request) -> KnowledgeService:
+async def knowledge_service(request: Request) -> KnowledgeService:
     state = request.app.state
     if state.knowledge is None:
         resources: ServiceResources = state.resources

@@ -37,11 +37,13 @@ def _db(request: Request) -> Any:
     return resources.db
 
 
-def models_service(request: Request) -> Completions:
+async def models_service(request: Request) -> Completions:
     return Completions(db=_db(request))
 
 
-def completions_service(request: Request, pipeline: Annotated[ChatPipeline, Depends(chat_pipeline)]) -> Completions:
+async def completions_service(
+    request: Request, pipeline: Annotated[ChatPipeline, Depends(chat_pipeline)]
+) -> Completions:
     return Completions(db=_db(request), pipeline=pipeline)
 
 

@@ -38,7 +38,7 @@ OWNER_CSP = (
 )
 
 
-def assets(request: Request) -> Assets:
+async def assets(request: Request) -> Assets:
     return request.app.state.assets
 
 
