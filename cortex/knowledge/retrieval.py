@@ -105,7 +105,7 @@ class Retriever:
         where: dict[str, Any] = {"workspace_id": str(workspace_id)}
         if sources:
             where = {"$and": [where, {"source_id": {"$in": list(sources)}}]}
-        hits = await self.vectors.query(chunk_collection(bot_id), vector=vector, k=k, where=where)
+        hits = await self.vectors.query(chunk_collection(bot_id), vector=vector, k=k, where=where, content=False)
         return {chunk_id: similarity for chunk_id, similarity, _, _ in hits}
 
     async def _lexical(

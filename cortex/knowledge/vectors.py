@@ -112,24 +112,28 @@ class VectorStore:
             pass
 
     async def query(
-        self, name: str, *, vector: Sequence[float], k: int, where: dict[str, Any]
+        self, name: str, *, vector: Sequence[float], k: int, where: dict[str, Any], content: bool = True
     ) -> list[tuple[str, float, dict[str, Any], str]]:
-        """(id, cosine similarity, metadata, document), best first; [] when nothing was taught yet."""
+        """(id, cosine similarity, metadata, document), best first; [] when nothing was taught yet.
+
+        `content=False` leaves metadata and documents out ({} and ""): a ranking that reads the
+        text elsewhere does not make Chroma load and send it (50 candidates are ~50 KB)."""
+        include = ["metadatas", "distances", "documents"] if content else ["distances"]
         result = await self._read(
             name,
             lambda collection: collection.query(
-                query_embeddings=[list(vector)],
-                n_results=k,
-                where=where,
-                include=["metadatas", "distances", "documents"],
+                query_embeddings=[list(vector)], n_results=k, where=where, include=include
             ),
         )
         if result is None:
             return []
+        count = len(result["ids"][0])
+        metadatas = result["metadatas"][0] if content else [None] * count
+        documents = result["documents"][0] if content else [None] * count
         return [
             (chunk_id, 1.0 - float(distance), metadata or {}, document or "")
             for chunk_id, distance, metadata, document in zip(
-                result["ids"][0], result["distances"][0], result["metadatas"][0], result["documents"][0], strict=True
+                result["ids"][0], result["distances"][0], metadatas, documents, strict=True
             )
         ]
 
