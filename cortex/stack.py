@@ -137,6 +137,10 @@ class Stack:
                 "RAY_SERVE_HAPROXY_METRICS_PORT": self._state().get("haproxy_metrics_port", "9101"),
                 "RAY_SERVE_HAPROXY_STATS_PORT": self._state().get("haproxy_stats_port", "8404"),
                 "RAY_USAGE_STATS_ENABLED": "0",
+                # Explicit: with the mode unset, Ray turns token auth on for a new cluster as soon
+                # as ~/.ray/auth_token exists (any earlier local ray.init() writes one), and then
+                # `serve deploy` is refused. The embedded cluster listens on 127.0.0.1 only.
+                "RAY_AUTH_MODE": "disabled",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
             }
         )
