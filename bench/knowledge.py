@@ -33,7 +33,8 @@ SEARCH_K = 150  # passages per query: enough distinct documents for Recall@100 (
 INGEST_TIMEOUT_S = 1800
 
 
-def _load() -> tuple[bytes, dict[str, str], dict[str, set[str]]]:
+def load_scifact() -> tuple[bytes, dict[str, str], dict[str, set[str]]]:
+    """The SciFact corpus as a `.jsonl` collection, the queries by id, and the relevant documents of each test query."""
     documents = []
     for line in (DATA / "corpus.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -137,7 +138,7 @@ def _seconds(start: str, end: str) -> float:
 
 def main(argv: list[str]) -> None:
     wanted = set(argv) or {"retrieval", "ingest"}
-    collection, queries, qrels = _load()
+    collection, queries, qrels = load_scifact()
     with ephemeral_stack(
         {"CORTEX_LOG_LEVEL": "WARNING", "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED)}, prefix="cxk"
     ) as stack:

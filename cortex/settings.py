@@ -38,6 +38,9 @@ APPLICATIONS: dict[str, str] = {
 
 _INSECURE_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
 
+#: How the sentence embedder runs (cortex/models/embedder.py).
+EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
+
 
 class Settings(BaseSettings):
     """Platform settings. Read once per process with :func:`get_settings`."""
@@ -167,6 +170,22 @@ class Settings(BaseSettings):
     # (nDCG@10 0.731; 0.4 and 0.6 within 0.003; reciprocal rank fusion 0.723), see bench/knowledge.py.
     hybrid_dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of dense vs lexical in hybrid search")
     ingest_embed_batch: int = Field(64, description="chunks per embedding batch in ingestion jobs")
+
+    # -- the sentence embedder -----------------------------------------------------------------
+    # onnx-int8: on 2 cores ~1.5x torch's throughput on chat queries and on document chunks, and a
+    # quarter of its single-query latency, while SciFact nDCG@10 moves by under 0.001 (the bar is
+    # 0.01); fp32 onnx gives torch's vectors exactly, ~1.25x as fast. See bench/results/embedder.json.
+    embedder_backend: EmbedderBackend = Field(
+        "onnx-int8",
+        description="how all-MiniLM-L6-v2 runs: sentence-transformers on PyTorch, or its weights exported to "
+        "ONNX Runtime (onnx-int8: with int8 weights); torch is the fallback when an export fails",
+    )
+    # A Ray replica with num_cpus 0.3 is limited to one OpenMP thread, yet it sees both cores and
+    # the model's matrix products use them; 0 keeps every core (set it lower to leave room for the LLM).
+    embedder_threads: int = Field(0, ge=0, description="threads one embedder computes with (0: every core)")
+    model_cache_dir: Path | None = Field(
+        None, description="where the embedder's ONNX export is kept; unset: $XDG_CACHE_HOME/cortex or ~/.cache/cortex"
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

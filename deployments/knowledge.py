@@ -17,18 +17,32 @@ from deployments._ingress import ServiceIngress
 
 @serve.deployment
 class Embedder:
-    """Concurrent callers' texts are embedded together (@serve.batch)."""
+    """Concurrent callers' texts are embedded together (@serve.batch); the backend is CORTEX_EMBEDDER_BACKEND."""
 
     def __init__(self) -> None:
         self.embedder = SentenceEmbedder()
 
-    # 5 ms: long enough to gather a burst of chat queries, short against a ~20 ms encode.
-    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.005)
+    # 5 ms: long enough to gather a burst of chat queries, short against a ~10 ms encode; a lone
+    # query waits all of it. Two batches at once: while one computes, the event loop takes in the
+    # next requests. Under 64 callers on 2 cores one batch at a time reached ~0.75 of the raw
+    # model's queries/s (batches of ~2), two ~1.0, and waits of 10-20 ms were slower (bench/embedder.py).
+    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.005, max_concurrent_batches=2)
     async def embed_one(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         return list(await asyncio.gather(*(self.embed_one(text) for text in texts)))
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """`max_batch_size` and `batch_wait_timeout_s` in user_config override the batching without a restart."""
+        if "max_batch_size" in user_config:
+            self.embed_one.set_max_batch_size(int(user_config["max_batch_size"]))
+        if "batch_wait_timeout_s" in user_config:
+            self.embed_one.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
+
+    async def backend(self) -> str:
+        """The backend this replica computes with (torch when an ONNX one could not be loaded)."""
+        return self.embedder.backend
 
 
 @serve.deployment
