@@ -172,11 +172,13 @@ class Settings(BaseSettings):
     ingest_embed_batch: int = Field(64, description="chunks per embedding batch in ingestion jobs")
 
     # -- the sentence embedder -----------------------------------------------------------------
-    # onnx-int8: on 2 cores ~1.5x torch's throughput on chat queries and on document chunks, and a
-    # quarter of its single-query latency, while SciFact nDCG@10 moves by under 0.001 (the bar is
-    # 0.01); fp32 onnx gives torch's vectors exactly, ~1.25x as fast. See bench/results/embedder.json.
+    # onnx (fp32): torch's vectors exactly, ~1.25x torch's throughput on 2 cores and a tenth of its
+    # single-query latency (19 vs 263 ms). onnx-int8 is ~1.5x and moves SciFact nDCG@10 by under
+    # 0.001, but it shifts cosine similarities by a few hundredths, and every threshold here (a
+    # passage counting as evidence, an FAQ answering directly, the answer cache) was calibrated on
+    # exact vectors: a warranty paraphrase fell from 0.30 to 0.29. See bench/results/embedder.json.
     embedder_backend: EmbedderBackend = Field(
-        "onnx-int8",
+        "onnx",
         description="how all-MiniLM-L6-v2 runs: sentence-transformers on PyTorch, or its weights exported to "
         "ONNX Runtime (onnx-int8: with int8 weights); torch is the fallback when an export fails",
     )
