@@ -405,7 +405,7 @@ def _print(fields: dict[str, Any]) -> None:
         single = numbers["single_query_ms"]
         print(
             f"{backend:10s} {q['median']:7.1f} ({q['min']:.0f}-{q['max']:.0f}){'':3s} "
-            f"{c['median']:6.1f} ({c['min']:.0f}-{c['max']:.0f}){'':3s} {single['p50']:8.1f} / {single['p90']:<8.1f} "
+            f"{c['median']:6.1f} ({c['min']:.1f}-{c['max']:.1f}) {single['p50']:8.1f} / {single['p90']:<8.1f} "
             f"{quality['ndcg@10'][backend]:8.4f} {quality['similarity_shift_vs_torch'][backend]['p99']:13.4f}"
         )
     print(
