@@ -8,9 +8,7 @@ Screenshots of each flow land in tests/artifacts/screenshots/ (kept by CI, and w
 from __future__ import annotations
 
 import functools
-import http.server
 import shutil
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from cortex.stack import free_port
+from tests.pages import serve_pages
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags chromium keeps dialling Google's hosts, which this
@@ -56,32 +55,11 @@ class HostSite:
         return self.origin + path
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    site: HostSite
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path == "/favicon.ico":  # browsers ask; a 404 would read as a console error
-            self.send_response(204)
-            self.end_headers()
-            return
-        body = self.site.pages.get(self.path.split("?")[0])
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.end_headers()
-        self.wfile.write(body or b"not found")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def host_site() -> Iterator[HostSite]:
     site = HostSite(port=free_port())
-    handler = type("Handler", (_Handler,), {"site": site})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", site.port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield site
-    server.shutdown()
+    with serve_pages(site.pages, port=site.port):
+        yield site
 
 
 @pytest.fixture(scope="session")

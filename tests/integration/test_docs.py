@@ -16,9 +16,7 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -27,6 +25,7 @@ import yaml
 
 from cortex.settings import APPLICATIONS
 from tests.doc_samples import ROOT, Sample, all_samples
+from tests.pages import serve_pages
 from tests.stack_fixtures import RunningStack
 
 from .accounts import PASSWORD, register
@@ -46,25 +45,11 @@ SITE = {
 }
 
 
-class _SiteHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        body = SITE.get(self.path)
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.end_headers()
-        self.wfile.write(body or b"not found")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """A two-page website on 127.0.0.1, standing in for the docs' https://www.example.com."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_pages(SITE) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")

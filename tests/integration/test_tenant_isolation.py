@@ -105,22 +105,15 @@ async def _conversation_of(settings: Settings, workspace_id: str, bot_id: str) -
             visitor_id="v_tenant_a_visitor",
             profile_id=None,
         )
-        await core_store.add_message(
-            conn,
-            workspace_id=uuid.UUID(workspace_id),
-            conversation_id=conversation["id"],
-            message_id=uuid.uuid4(),
-            role="visitor",
-            content="tenant A secret question",
-        )
-        await core_store.add_message(
-            conn,
-            workspace_id=uuid.UUID(workspace_id),
-            conversation_id=conversation["id"],
-            message_id=uuid.uuid4(),
-            role="bot",
-            content="tenant A secret answer",
-        )
+        for role, content in (("visitor", "tenant A secret question"), ("bot", "tenant A secret answer")):
+            await core_store.add_message(
+                conn,
+                workspace_id=uuid.UUID(workspace_id),
+                conversation_id=conversation["id"],
+                message_id=uuid.uuid4(),
+                role=role,
+                content=content,
+            )
     return str(conversation["id"])
 
 
