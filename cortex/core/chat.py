@@ -14,7 +14,7 @@ import html
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -197,6 +197,17 @@ async def _record_message(
     )
 
 
+# Work that must outlive the request that started it (a cancelled turn's last write): held here
+# so the event loop does not drop the task before it finishes.
+_DETACHED: set[asyncio.Task[None]] = set()
+
+
+def _detach(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _DETACHED.add(task)
+    task.add_done_callback(_DETACHED.discard)
+
+
 class ChatPipeline:
     """Collaborators are injected: Serve handles in the cluster, local objects in tests."""
 
@@ -308,6 +319,16 @@ class ChatPipeline:
                     answer_parts.append(piece)
                     tokens_out += 1
                     yield {"event": "token", "text": piece}
+            except (asyncio.CancelledError, GeneratorExit):
+                # The visitor left mid-answer: generation stops (this unwinds into the LLM's stream),
+                # and what was written until then is kept, in a task of its own since this one is
+                # being torn down.
+                tokens_in = sum(len(m["content"]) for m in prompt) // 4
+                partial = sanitize_answer("".join(answer_parts))
+                _detach(
+                    self._keep_interrupted(principal, data, conversation_id, relevant, partial, tokens_in, tokens_out)
+                )
+                raise
             except Exception as exc:  # noqa: BLE001 - the visitor gets an answer, never a broken stream
                 log.warning("LLM failed mid-answer: %r", exc)
                 degraded = True
@@ -424,6 +445,41 @@ class ChatPipeline:
             "direct_answer": True,
             "handoff": False,
         }
+
+    async def _keep_interrupted(
+        self,
+        principal: Principal,
+        data: schemas.ChatIn,
+        conversation_id: uuid.UUID,
+        relevant: list[Passage],
+        partial: str,
+        tokens_in: int,
+        tokens_out: int,
+    ) -> None:
+        """The part of an answer written before the visitor left, and the tokens it cost."""
+        try:
+            async with self.db.acquire() as conn, conn.transaction():
+                if partial:
+                    answer, cited = number_citations(partial, relevant)
+                    await _record_message(
+                        conn,
+                        workspace_id=principal.workspace_id,
+                        bot_id=data.bot_id,
+                        conversation_id=conversation_id,
+                        message_id=uuid.uuid4(),
+                        role="bot",
+                        content=answer,
+                        citations=[citation(p) for p in cited],
+                        interrupted=True,
+                        tokens_in=tokens_in,
+                        tokens_out=tokens_out,
+                        event_extra={"degraded": False, "answered": True, "interrupted": True},
+                    )
+                await store.add_usage(
+                    conn, workspace_id=principal.workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
+                )
+        except Exception as exc:  # noqa: BLE001 - nobody is waiting for this answer any more
+            log.warning("could not keep an interrupted answer: %r", exc)
 
     async def _remember(self, data: schemas.ChatIn, vector: list[float], answer: str, citations: list[dict]) -> None:
         """A grounded first-turn answer is kept for the next visitor who asks the same thing."""

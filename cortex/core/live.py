@@ -72,6 +72,7 @@ def message_update(row: asyncpg.Record | dict[str, Any], conversation_id: uuid.U
         "actions": row["actions"] or [],
         "direct_answer": row["direct_answer"],
         "degraded": row["degraded"],
+        "interrupted": row["interrupted"],
         "created_at": row["created_at"].isoformat(),
     }
 

@@ -96,6 +96,7 @@ class MessagePublic(BaseModel):
     actions: list[Action] = Field(default_factory=list)
     direct_answer: bool = False
     degraded: bool = False
+    interrupted: bool = Field(False, description="the visitor left mid-answer: content is what was written until then")
     feedback: Literal[-1, 1] | None = Field(None, description="the visitor's thumbs: 1 up, -1 down")
     created_at: datetime
 

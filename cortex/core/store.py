@@ -419,7 +419,7 @@ async def delete_conversation(conn: asyncpg.Connection, *, workspace_id: uuid.UU
     return status.endswith(" 1")
 
 
-_MESSAGE_COLUMNS = "id, role, content, citations, actions, direct_answer, degraded, feedback, created_at"
+_MESSAGE_COLUMNS = "id, role, content, citations, actions, direct_answer, degraded, interrupted, feedback, created_at"
 
 
 async def add_message(
@@ -434,6 +434,7 @@ async def add_message(
     actions: list[dict[str, Any]] | None = None,
     direct_answer: bool = False,
     degraded: bool = False,
+    interrupted: bool = False,
     tokens_in: int = 0,
     tokens_out: int = 0,
     author_id: uuid.UUID | None = None,
@@ -443,8 +444,8 @@ async def add_message(
         "WITH counted AS (UPDATE conversations SET message_count = message_count + 1, last_message_at = now() "
         "WHERE id = $3 AND workspace_id = $2) "
         "INSERT INTO messages (id, workspace_id, conversation_id, role, content, citations, actions, direct_answer, "
-        f"degraded, tokens_in, tokens_out, author_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-        f"RETURNING {_MESSAGE_COLUMNS}",
+        "degraded, interrupted, tokens_in, tokens_out, author_id) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_MESSAGE_COLUMNS}",
         message_id,
         workspace_id,
         conversation_id,
@@ -454,6 +455,7 @@ async def add_message(
         actions or [],
         direct_answer,
         degraded,
+        interrupted,
         tokens_in,
         tokens_out,
         author_id,
@@ -522,8 +524,8 @@ async def message_for_event(
 ) -> asyncpg.Record | None:
     """A message with what its consumers need: its conversation, the visitor's profile, the bot's language."""
     return await conn.fetchrow(
-        "SELECT m.id, m.role, m.content, m.citations, m.actions, m.direct_answer, m.degraded, m.created_at, "
-        "m.conversation_id, c.profile_id, b.language FROM messages m "
+        "SELECT m.id, m.role, m.content, m.citations, m.actions, m.direct_answer, m.degraded, m.interrupted, "
+        "m.created_at, m.conversation_id, c.profile_id, b.language FROM messages m "
         "JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = m.workspace_id "
         "JOIN bots b ON b.id = c.bot_id AND b.workspace_id = c.workspace_id "
         "WHERE m.id = $1 AND m.workspace_id = $2",

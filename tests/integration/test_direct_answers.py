@@ -120,6 +120,18 @@ async def test_a_visitor_who_disconnects_stops_the_generation(
             lambda: _latest(llm.streams, streams_before), within_s=10, what="the upstream stream to end"
         )
         assert outcome == "abandoned"
+
+        # What the visitor was shown is kept in the transcript, marked as cut short.
+        async def kept() -> dict | None:
+            transcript = await http.get(f"/api/conversations?bot_id={bot['id']}", headers=owner.headers)
+            conversation = transcript.json()[0]["id"]
+            messages = (await http.get(f"/api/conversations/{conversation}", headers=owner.headers)).json()["messages"]
+            return next((m for m in messages if m["role"] == "bot"), None)
+
+        partial = await eventually(kept, within_s=10, what="the partial answer to be kept")
+        assert partial["interrupted"] is True
+        assert partial["content"] and llm.answer.startswith(partial["content"])
+        assert len(partial["content"]) < len(llm.answer)
     finally:
         llm.answer, llm.token_delay_s = answer, delay
 
