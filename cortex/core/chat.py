@@ -62,7 +62,13 @@ GUARDRAILS = (
 
 class RetrieverPort(Protocol):
     async def understand(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        question: str,
+        k: int = 0,
+        faq_threshold: float | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -392,7 +398,11 @@ class ChatPipeline:
         try:
             understood = await asyncio.wait_for(
                 self.retriever.understand(
-                    workspace_id=principal.workspace_id, bot_id=data.bot_id, question=data.message, k=RETRIEVAL_K
+                    workspace_id=principal.workspace_id,
+                    bot_id=data.bot_id,
+                    question=data.message,
+                    k=RETRIEVAL_K,
+                    faq_threshold=bot["direct_answer_threshold"],
                 ),
                 timeout=self.timeouts.retrieval_s,
             )

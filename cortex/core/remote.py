@@ -20,9 +20,17 @@ class RemoteRetriever:
         self.handle = handle
 
     async def understand(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        question: str,
+        k: int = 0,
+        faq_threshold: float | None = None,
     ) -> dict[str, Any]:
-        return await self.handle.understand.remote(workspace_id=workspace_id, bot_id=bot_id, question=question, k=k)
+        return await self.handle.understand.remote(
+            workspace_id=workspace_id, bot_id=bot_id, question=question, k=k, faq_threshold=faq_threshold
+        )
 
 
 class RemoteGuide:

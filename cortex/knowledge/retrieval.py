@@ -199,19 +199,36 @@ class Retriever:
         return {chunk_id: sum(a * b for a, b in zip(vector, other, strict=True)) for chunk_id, other in stored.items()}
 
     async def understand(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, question: str, k: int = 0
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        question: str,
+        k: int = 0,
+        faq_threshold: float | None = None,
     ) -> dict[str, Any]:
         """Chat's first step, in one call: the question's embedding (for the answer cache), the
-        closest FAQ, and with `k`, the k best passages, looked up alongside the FAQ (wasted only when
-        the FAQ answers directly; saved a second round trip every other time)."""
+        closest FAQ, and with `k`, the k best passages, looked up alongside the FAQ. An FAQ at or
+        above `faq_threshold` answers directly, so then the passages are not waited for (and none
+        are returned)."""
         [vector] = await self.embed([question])
         faq_lookup = self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
         if k <= 0:
             match = await faq_lookup
             return {"vector": vector, "faq": match.as_dict() if match is not None else None}
-        match, passages = await asyncio.gather(
-            faq_lookup, self.search(workspace_id=workspace_id, bot_id=bot_id, query=question, k=k, vector=vector)
+        searching = asyncio.ensure_future(
+            self.search(workspace_id=workspace_id, bot_id=bot_id, query=question, k=k, vector=vector)
         )
+        try:
+            match = await faq_lookup
+        except BaseException:
+            searching.cancel()
+            raise
+        if match is not None and faq_threshold is not None and match.similarity >= faq_threshold:
+            # Left to finish rather than cancelled: cancelling a Postgres query costs a connection more.
+            _finish_quietly(searching)
+            return {"vector": vector, "faq": match.as_dict(), "passages": []}
+        passages = await searching
         return {
             "vector": vector,
             "faq": match.as_dict() if match is not None else None,
@@ -233,6 +250,20 @@ class Retriever:
         return FaqMatch(
             faq_id=faq_id, question=document, answer=str(metadata.get("answer", "")), similarity=round(similarity, 4)
         )
+
+
+# Searches nobody waits for any more, held until they finish (the loop keeps only weak references).
+_UNAWAITED: set[asyncio.Future[Any]] = set()
+
+
+def _finish_quietly(future: asyncio.Future[Any]) -> None:
+    def done(finished: asyncio.Future[Any]) -> None:
+        _UNAWAITED.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.debug("an unneeded search failed: %r", finished.exception())
+
+    _UNAWAITED.add(future)
+    future.add_done_callback(done)
 
 
 class LazyRetriever:
