@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from cortex.stack import RAY_SERVE_TUNING, SERVE_CONFIG
+from cortex.stack import CLUSTER_NOFILE, SERVE_CONFIG, serve_tuning
 
 IMAGE = "cortex:0.1.0"
 HEADER = (
@@ -30,7 +30,7 @@ def _env() -> list[dict[str, Any]]:
         {"name": "CORTEX_CHROMA_URL", "value": "http://chroma:8000"},
         secret("CORTEX_SMTP_URL", "smtp-url"),
         {"name": "HF_HUB_OFFLINE", "value": "1"},
-        *({"name": name, "value": value} for name, value in RAY_SERVE_TUNING.items()),
+        *({"name": name, "value": value} for name, value in serve_tuning(CLUSTER_NOFILE).items()),
     ]
 
 

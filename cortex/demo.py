@@ -94,7 +94,7 @@ FAQS: list[dict[str, Any]] = [
         "question": "What does make run start?",
         "answer": (
             "Everything on this machine, from Python packages: Postgres, Valkey (Redis), Chroma, an SMTP "
-            "sink that keeps mail in `.cortex/mail`, a local Ray head with its dashboard, and nine Ray "
+            "sink that keeps mail in `.cortex/mail`, a local Ray head with its dashboard, and ten Ray "
             "Serve applications behind one gateway at {url}. Your data stays in `.cortex/` across "
             "restarts; `make down` stops everything and `make status` reports each part."
         ),

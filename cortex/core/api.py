@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from cortex.core import live, schemas
+from cortex.core import schemas
 from cortex.core.answers import AnswerCache
 from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.core.service import CoreService
@@ -162,46 +162,6 @@ async def post_agent_message(
 ) -> schemas.MessagePublic:
     """An agent's reply in a handed-off conversation; the visitor sees it live."""
     return await service.post_agent_message(principal, conversation_id, data)
-
-
-def live_hub(request: Request) -> live.LiveHub:
-    """The replica's one subscription, started on the first stream."""
-    state = request.app.state
-    if getattr(state, "live_hub", None) is None:
-        resources: ServiceResources = state.resources
-        assert resources.redis is not None
-        state.live_hub = live.LiveHub(resources.redis)
-        resources.spawn(state.live_hub.run(resources.stopping), name="live-hub")
-    return state.live_hub
-
-
-@router.get("/conversations/{conversation_id}/stream", tags=["handoff"], response_class=StreamingResponse)
-async def stream_conversation(
-    conversation_id: uuid.UUID,
-    request: Request,
-    principal: Chatter,
-    service: Service,
-    after: Annotated[
-        str | None, Query(max_length=64, description="resume after this message id or ISO time; 'start': all")
-    ] = None,
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
-) -> StreamingResponse:
-    """Server-sent events of one conversation as they happen: `status` first, then `message`s.
-
-    The visitor's token for this conversation, or a member of the workspace. Each message event
-    carries its id; a reconnect with `Last-Event-ID` (or `?after=`) replays what was missed. A
-    `: keep-alive` comment comes every 15 s; the stream ends after ~100 s and the client resumes.
-    """
-    settings = request.app.state.resources.settings
-    events = await service.open_stream(
-        principal,
-        conversation_id,
-        cursor_text=last_event_id or after,
-        hub=live_hub(request),
-        heartbeat_s=settings.live_heartbeat_s,
-        max_duration_s=settings.live_stream_max_s,
-    )
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # -- visitor profiles ------------------------------------------------------------------------------

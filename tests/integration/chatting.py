@@ -114,14 +114,14 @@ class LiveStream:
 async def live_stream(
     http: httpx.AsyncClient, conversation_id: str, headers: dict[str, str], *, params: dict | None = None
 ) -> AsyncIterator[LiveStream]:
-    """Open GET /api/conversations/{id}/stream and read it in the background until the block ends."""
+    """Open GET /api/live/conversations/{id}/stream and read it in the background until the block ends."""
     stream = LiveStream()
     opened: asyncio.Future[httpx.Response] = asyncio.get_running_loop().create_future()
 
     async def read() -> None:
         try:
             async with http.stream(
-                "GET", f"/api/conversations/{conversation_id}/stream", headers=headers, params=params, timeout=60
+                "GET", f"/api/live/conversations/{conversation_id}/stream", headers=headers, params=params, timeout=60
             ) as response:
                 opened.set_result(response)
                 if response.status_code != 200:

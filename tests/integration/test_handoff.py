@@ -140,7 +140,7 @@ async def test_handoff_rules_and_stream_access(http: httpx.AsyncClient) -> None:
     assert (await http.post(f"{base}/takeover", headers=owner.headers)).json()["assigned_agent"] == owner.user_id
 
     # A visitor streams only their own conversation; members of another workspace see nothing.
-    stream_path = f"{base}/stream"
+    stream_path = f"/api/live/conversations/{conversation_id}/stream"
     assert (await http.get(stream_path, headers=stranger_visitor.headers)).status_code == 404
     assert (await http.get(stream_path, headers=(await register(http)).headers)).status_code == 404
     assert (await http.get(stream_path)).status_code == 401

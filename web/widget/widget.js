@@ -528,7 +528,7 @@ async function listen() {
   const conversationId = state.conversationId;
   try {
     const headers = state.lastMessageId ? { "Last-Event-ID": state.lastMessageId } : {};
-    const response = await api(`/api/conversations/${encodeURIComponent(conversationId)}/stream`, { signal: controller.signal, headers });
+    const response = await api(`/api/live/conversations/${encodeURIComponent(conversationId)}/stream`, { signal: controller.signal, headers });
     if (response.status === 404) return;
     if (!response.ok) throw new Error(`stream ${response.status}`);
     state.liveRetry = 0;

@@ -31,6 +31,7 @@ def test_messages_carry_their_id_so_a_reconnect_resumes_after_them() -> None:
         "actions": [],
         "direct_answer": False,
         "degraded": False,
+        "interrupted": False,
         "created_at": datetime.now(UTC),
     }
     frame = sse(message_update(row, conversation_id)).decode()
@@ -76,6 +77,7 @@ def _message(content: str, second: int) -> dict:
         "actions": [],
         "direct_answer": False,
         "degraded": False,
+        "interrupted": False,
         "created_at": datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC),
     }
 

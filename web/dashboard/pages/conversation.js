@@ -123,7 +123,7 @@ export default async function renderConversation(root, ctx) {
   ctx.setTitle(`Conversation with ${conversation.visitor_id || "a visitor"}`);
 
   // -- live updates ----------------------------------------------------------------------------------
-  followStream(`/api/conversations/${conversationId}/stream`, {
+  followStream(`/api/live/conversations/${conversationId}/stream`, {
     lastEventId: lastMessageId || "start",
     signal: ctx.signal,
     onState: (state, error) => {
