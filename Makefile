@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
-	bench-knowledge bench-retrieval bench-ingest
+	bench-sessions bench-knowledge bench-knowledge-subset bench-retrieval bench-ingest bench-embedder \
+	bench-llm-quality
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,10 +49,21 @@ bench-tools:
 bench-gateway: $(STAMP) bench-tools
 	$(BIN)/python -m bench.gateway
 
-bench: bench-gateway bench-chat bench-knowledge
+# Everything in one go, under 20 minutes on 2 cores: SciFact on an 800-document subset here
+# (bench-knowledge ingests all 5,183, ~10 more minutes).
+bench: bench-gateway bench-chat bench-embedder bench-knowledge-subset bench-sessions
+	$(BIN)/python -m bench.scale
+
+bench-knowledge-subset: $(STAMP)
+	$(BIN)/python -m bench.knowledge retrieval ingest --docs 800
 
 bench-chat: $(STAMP) bench-tools
 	$(BIN)/python -m bench.chat
+
+# 7,500 idle widget sessions (open SSE streams) on one node while 50 visitors chat (5-7 min:
+# starting the stack and opening the streams take most of it).
+bench-sessions: $(STAMP)
+	$(BIN)/python -m bench.sessions
 
 # SciFact is ingested once through the real Ray job, then searched: both results in one run.
 bench-knowledge: $(STAMP)
@@ -66,3 +78,8 @@ bench-ingest: $(STAMP)
 # The embedder's backends raw in one process, then its Serve deployment under 64 callers (~3 min).
 bench-embedder: $(STAMP)
 	$(BIN)/python -m bench.embedder
+
+# The local chat model's answers on 30 bank-FAQ questions, one thread (~3 min; ~5 more per 0.5B
+# candidate): not part of `bench`. Compare a candidate with ARGS='--model name=/path/model.gguf'.
+bench-llm-quality: $(STAMP)
+	$(BIN)/python -m bench.llm_quality $(ARGS)

@@ -1,7 +1,7 @@
 """Knowledge on real data: BEIR SciFact ingested through the real path, then searched.
 
     python -m bench.knowledge [retrieval] [ingest] [--docs N]
-        (make bench-retrieval / make bench-ingest: the whole corpus; make bench: --docs 1200)
+        (make bench-retrieval / make bench-ingest: the whole corpus; make bench: --docs 800)
 
 One embedded stack: the SciFact corpus (5,183 abstracts) is uploaded as a `.jsonl` collection
 through the API and ingested by the real Ray job (chunk → embed on an actor pool → Chroma +
