@@ -19,12 +19,9 @@ import uuid
 
 import httpx
 
-from bench.load import running_monolith, summarize, write_result, wrk
-from cortex.stack import ephemeral_stack
-from tests.openai_server import OpenAIServer
+from bench.load import UNLIMITED, bench_stack, running_monolith, stand_in_llm, summarize, write_result, wrk
 
 ORIGIN = "https://bench.example"
-UNLIMITED = {"free": {"workspace": 10**9, "api_key": 10**9, "visitor": 10**9, "ip": 10**9}}
 PASSAGES = [
     {"id": "hours", "title": "Opening hours", "text": "The bakery is open from 7am to 6pm, Monday to Saturday."},
     {"id": "delivery", "title": "Delivery", "text": "We deliver cakes within 10 km for a fee of 5 euros."},
@@ -144,41 +141,45 @@ def _ttft(base: str, bot_id: str, token: str) -> dict:
 
 
 def main() -> None:
-    fake_llm = OpenAIServer(answer="The bakery is open from 7am to 6pm [1].").start()
-    env = {
+    with stand_in_llm() as llm_url:
+        _main(llm_url)
+
+
+def stack_env(llm_url: str) -> dict[str, str]:
+    return {
         "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED),
         "CORTEX_LOG_LEVEL": "WARNING",
-        "CORTEX_LLM_URL": fake_llm.url,
+        "CORTEX_LLM_URL": llm_url,
         "CORTEX_LLM_MODEL": "zero-latency-stand-in",
         # The same first-turn question again and again would be served from the answer cache:
         # overhead and turns/s measure the whole pipeline, so the cache is off for this bench.
         "CORTEX_ANSWER_CACHE_TTL_S": "0",
     }
-    try:
-        with ephemeral_stack(env, prefix="cxc") as stack, running_monolith() as monolith_url:
-            serve_url = stack.http_url
-            bot_id, token = _setup(serve_url, backend="openai")
-            headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
-            body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
-            for url in (serve_url, monolith_url):  # warm: model loads, pools, caches
-                wrk(url + "/api/chat", connections=4, seconds=4, headers=headers, body=body)
-            c1 = wrk(serve_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
-            c1_mono = wrk(monolith_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
-            runs: dict[str, list[dict]] = {"serve": [], "monolith": []}
-            for _ in range(2):
-                runs["serve"].append(
-                    wrk(serve_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
-                )
-                runs["monolith"].append(
-                    wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
-                )
-            faq_body = {"bot_id": bot_id, "message": FAQ_QUESTION, "stream": False}
-            wrk(serve_url + "/api/chat", connections=1, seconds=3, headers=headers, body=faq_body)  # warm
-            direct = wrk(serve_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=faq_body)
-            local_bot, local_token = _setup(serve_url, backend="local")
-            speed = _ttft(serve_url, local_bot, local_token)
-    finally:
-        fake_llm.stop()
+
+
+def _main(llm_url: str) -> None:
+    with bench_stack(stack_env(llm_url), prefix="cxc") as stack, running_monolith() as monolith_url:
+        serve_url = stack.http_url
+        bot_id, token = _setup(serve_url, backend="openai")
+        headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+        body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
+        for url in (serve_url, monolith_url):  # warm: model loads, pools, caches
+            wrk(url + "/api/chat", connections=4, seconds=4, headers=headers, body=body)
+        c1 = wrk(serve_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
+        c1_mono = wrk(monolith_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=body)
+        runs: dict[str, list[dict]] = {"serve": [], "monolith": []}
+        for _ in range(2):
+            runs["serve"].append(
+                wrk(serve_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
+            )
+            runs["monolith"].append(
+                wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
+            )
+        faq_body = {"bot_id": bot_id, "message": FAQ_QUESTION, "stream": False}
+        wrk(serve_url + "/api/chat", connections=1, seconds=3, headers=headers, body=faq_body)  # warm
+        direct = wrk(serve_url + "/api/chat", connections=1, seconds=SECONDS, headers=headers, body=faq_body)
+        local_bot, local_token = _setup(serve_url, backend="local")
+        speed = _ttft(serve_url, local_bot, local_token)
     serve_tps = summarize(runs["serve"], "rps")["median"]
     mono_tps = summarize(runs["monolith"], "rps")["median"]
     c32 = {

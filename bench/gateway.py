@@ -15,14 +15,11 @@ import uuid
 
 import httpx
 
-from bench.load import running_monolith, summarize, write_result, wrk
-from cortex.stack import ephemeral_stack
+from bench.load import UNLIMITED, bench_stack, running_monolith, summarize, write_result, wrk
 
 CONCURRENCY = 32
 SECONDS = 10
 ROUNDS = 3
-# Benchmarks measure throughput, not the abuse limits: lift every per-plan limit.
-UNLIMITED = {"free": {"workspace": 10**9, "api_key": 10**9, "visitor": 10**9, "ip": 10**9}}
 
 
 def _register(base_url: str) -> str:
@@ -69,9 +66,11 @@ def _fields(runs: dict[str, list[dict[str, float]]]) -> dict:
     }
 
 
+STACK_ENV = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING"}
+
+
 def main() -> None:
-    env = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "WARNING"}
-    with ephemeral_stack(env, prefix="cxb") as stack, running_monolith() as monolith_url:
+    with bench_stack(STACK_ENV, prefix="cxb") as stack, running_monolith() as monolith_url:
         targets = {"serve": stack.http_url, "monolith": monolith_url}
         token = _register(stack.http_url)
         headers = {"Authorization": f"Bearer {token}"}

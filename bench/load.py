@@ -137,3 +137,53 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
+
+
+# -- one stack for the whole suite -----------------------------------------------------------------
+# Every per-plan limit lifted: benchmarks measure throughput, not the abuse limits.
+UNLIMITED = {plan: {kind: 10**9 for kind in ("workspace", "api_key", "visitor", "ip")} for plan in ("free", "pro")}
+# What the zero-latency LLM stand-in answers (chat and sessions ask the bakery bot).
+STAND_IN_ANSWER = "The bakery is open from 7am to 6pm [1]."
+# Set by bench/suite.py while its one stack runs: the stack, the environment it started with,
+# and its LLM stand-in's URL.
+_shared: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def stand_in_llm() -> Iterator[str]:
+    """The URL of a local OpenAI-format server answering STAND_IN_ANSWER at once (the suite's, in a suite)."""
+    if "llm_url" in _shared:
+        yield _shared["llm_url"]
+        return
+    from tests.openai_server import OpenAIServer
+
+    server = OpenAIServer(answer=STAND_IN_ANSWER).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def bench_stack(env: dict[str, str], *, prefix: str) -> Iterator[Any]:
+    """A stack with `env`: the suite's shared one (which must have been started with it), or a new one."""
+    from cortex.stack import ephemeral_stack
+
+    if "stack" in _shared:
+        differing = {key: value for key, value in env.items() if _shared["env"].get(key) != value}
+        if differing:
+            raise RuntimeError(f"the suite's stack was started without {differing}")
+        yield _shared["stack"]
+        return
+    with ephemeral_stack(env, prefix=prefix) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def shared(stack: Any, env: dict[str, str], llm_url: str) -> Iterator[None]:
+    """While inside, bench_stack() and stand_in_llm() hand out `stack` and `llm_url`."""
+    _shared.update(stack=stack, env=env, llm_url=llm_url)
+    try:
+        yield
+    finally:
+        _shared.clear()

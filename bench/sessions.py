@@ -18,7 +18,7 @@ store functions (7,500 first chat turns through the API would take ~10 min of CP
 tokens are AuthService.visitor_token's (the code behind POST /api/auth/visitor-token) claims,
 re-signed per visitor with the same key. The chatters' conversations start with real turns.
 Every stream opens through HAProxy to the `live` application; the one Serve override (a request
-timeout longer than the streams' life) is in `_serve_config_for`, and the result's `note` names it.
+timeout longer than the streams' life) is in `serve_config_for_sessions`, and the result's `note` names it.
 
 Run: make bench-sessions  (python -m bench.sessions [--sessions N])
 """
@@ -44,10 +44,8 @@ import orjson
 import psutil
 
 from bench.chat import QUESTION, _teach
-from bench.gateway import UNLIMITED
-from bench.load import write_result
-from cortex.stack import Stack, ephemeral_stack, haproxy_maxconn
-from tests.openai_server import OpenAIServer
+from bench.load import UNLIMITED, bench_stack, stand_in_llm, write_result
+from cortex.stack import Stack, haproxy_maxconn
 
 SESSIONS = 7_500
 CHATTERS = 50
@@ -159,7 +157,19 @@ async def _sse_events(reader: asyncio.StreamReader, *, chunked: bool) -> Any:
 # -- the stack and its data ----------------------------------------------------------------------
 
 
-def _serve_config_for() -> Any:
+def stack_env(llm_url: str) -> dict[str, str]:
+    return {
+        "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED),
+        "CORTEX_LOG_LEVEL": "WARNING",
+        "CORTEX_LLM_URL": llm_url,
+        "CORTEX_LLM_MODEL": "zero-latency-stand-in",
+        "CORTEX_ANSWER_CACHE_TTL_S": "0",  # as bench.chat: every turn runs the whole pipeline
+        "CORTEX_LIVE_HEARTBEAT_S": str(HEARTBEAT_S),
+        "CORTEX_LIVE_STREAM_MAX_S": str(STREAM_MAX_S),
+    }
+
+
+def serve_config_for_sessions() -> Any:
     """serve_config with Serve's request timeout above the streams' life (see the note in the result)."""
     original = Stack.serve_config
 
@@ -453,6 +463,21 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
         flush=True,
     )
 
+    # A burst of streams opened and closed first: the live replica's database pool and HAProxy
+    # reach their working size (in production streams come and go all the time), so the memory
+    # before holds those fixed costs and the growth after is the open streams' own.
+    warm = [Session(c, t) for c, t in zip(conversation_ids[:OPEN_CONCURRENCY], idle_tokens, strict=False)]
+    warming = asyncio.Semaphore(OPEN_CONCURRENCY)
+    warm_tasks = [asyncio.create_task(session.run(host, port, warming)) for session in warm]
+    warm_deadline = time.perf_counter() + OPEN_TIMEOUT_S
+    while time.perf_counter() < warm_deadline:
+        await asyncio.sleep(0.1)
+        if all(s.ready or s.error or s.ended for s in warm):
+            break
+    for task in warm_tasks:
+        task.cancel()
+    await asyncio.gather(*warm_tasks, return_exceptions=True)
+
     await _chat_phase(base, bot_id, chat_tokens, WARMUP_SECONDS)
     baseline = await _chat_phase(base, bot_id, chat_tokens, CHAT_SECONDS)
     print(f"  baseline: {baseline['turns']} turns, p99 {baseline['p99_ms']} ms", flush=True)
@@ -642,11 +667,11 @@ def _print(fields: dict[str, Any]) -> None:
     print(f"agent reply -> stream   p50 {agent['p50_ms']} ms, p99 {agent['p99_ms']} ms ({agent['not_arrived']} lost)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--chatters", action="store_true", help=argparse.SUPPRESS)  # the chat subprocess
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.chatters:
         job = json.loads(sys.stdin.read())
         print(json.dumps(asyncio.run(_chatters(job["base"], job["bot_id"], job["tokens"], job["seconds"]))))
@@ -655,23 +680,10 @@ def main() -> None:
     # Every process below (Ray, its HAProxy and replicas) inherits this limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    fake_llm = OpenAIServer(answer="The bakery is open from 7am to 6pm [1].").start()
-    env = {
-        "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED),
-        "CORTEX_LOG_LEVEL": "WARNING",
-        "CORTEX_LLM_URL": fake_llm.url,
-        "CORTEX_LLM_MODEL": "zero-latency-stand-in",
-        "CORTEX_ANSWER_CACHE_TTL_S": "0",  # as bench.chat: every turn runs the whole pipeline
-        "CORTEX_LIVE_HEARTBEAT_S": str(HEARTBEAT_S),
-        "CORTEX_LIVE_STREAM_MAX_S": str(STREAM_MAX_S),
-    }
     started = time.perf_counter()
-    try:
-        with _serve_config_for(), ephemeral_stack(env, prefix="cxs") as stack:
-            setup = _setup(stack.http_url)
-            fields = asyncio.run(_measure(stack, setup, args.sessions))
-    finally:
-        fake_llm.stop()
+    with stand_in_llm() as llm_url, serve_config_for_sessions(), bench_stack(stack_env(llm_url), prefix="cxs") as stack:
+        setup = _setup(stack.http_url)
+        fields = asyncio.run(_measure(stack, setup, args.sessions))
     fields["wall_s"] = round(time.perf_counter() - started, 1)
     fields["limits"] = {
         "haproxy_maxconn": haproxy_maxconn(hard),
@@ -689,7 +701,8 @@ def main() -> None:
         f"Bench overrides, so streams outlive the run: Serve request_timeout_s {REQUEST_TIMEOUT_S} (120 ends every "
         f"stream older than that) and live stream max {STREAM_MAX_S} s (100). Heartbeat as in production "
         f"({HEARTBEAT_S} s). rss_mb_per_1k: growth of the "
-        "summed RSS of every stack process from before the streams open to one heartbeat after all are open, "
+        "summed RSS of every stack process from before the streams open (after a burst of 200 opened and closed, "
+        "so pools are at working size) to one heartbeat after all are open, "
         "per 1,000 open streams; the bench client's own growth is not included. Not in the measured p99: the "
         "reconnect of every stream after 100 s that production has (production_estimate, derived from the "
         "measured CPU per open). Other work shares the 2 cores: see each chat phase's load_avg_1m."

@@ -13,6 +13,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that drops its kept-alive connection is normal here, not a traceback on stderr."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class OpenAIServer:
     def __init__(self, answer: str = "We open at 7am [1].", token_delay_s: float = 0.0) -> None:
         self.answer = answer
@@ -21,7 +30,7 @@ class OpenAIServer:
         self.cut_after_first_token = False  # drop the connection mid-answer
         self.requests: list[dict] = []
         self.streams: list[str] = []  # per streamed answer: "completed", or "abandoned" by the client
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
