@@ -22,12 +22,13 @@ class Embedder:
     def __init__(self) -> None:
         self.embedder = SentenceEmbedder()
 
-    # No wait: a batch is whatever has queued up while the previous one computed, so a lone chat
-    # query is encoded at once (a 5 ms wait cost every turn 5 ms) and a burst still batches. Two
-    # batches at once: while one computes, the event loop takes in the next requests. Under 64
-    # callers on 2 cores one batch at a time reached ~0.75 of the raw model's queries/s (batches
-    # of ~2), two 0.9-1.0, and waits of 10-20 ms were slower (bench/embedder.py).
-    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
+    # 5 ms: long enough to gather a burst of chat queries, short against a ~10 ms encode; a lone
+    # query waits all of it (~5 ms of a chat turn at 1 concurrent). Without the wait a batch is
+    # whatever queued while the last one computed: under 64 callers that reached 0.76 of the raw
+    # model's queries/s against 0.95 with it (bench/embedder.py, `tuning`). Two batches at once:
+    # while one computes, the event loop takes in the next requests; one at a time reached ~0.75
+    # (batches of ~2), and waits of 10-20 ms were slower.
+    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.005, max_concurrent_batches=2)
     async def embed_one(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
 
