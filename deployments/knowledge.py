@@ -22,13 +22,13 @@ class Embedder:
     def __init__(self) -> None:
         self.embedder = SentenceEmbedder()
 
-    # 5 ms: long enough to gather a burst of chat queries, short against a ~10 ms encode; a lone
-    # query waits all of it (~5 ms of a chat turn at 1 concurrent). Without the wait a batch is
-    # whatever queued while the last one computed: under 64 callers that reached 0.76 of the raw
-    # model's queries/s against 0.95 with it (bench/embedder.py, `tuning`). Two batches at once:
-    # while one computes, the event loop takes in the next requests; one at a time reached ~0.75
-    # (batches of ~2), and waits of 10-20 ms were slower.
-    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.005, max_concurrent_batches=2)
+    # No wait: a batch is whatever queued while the last one computed, so a lone chat query is
+    # encoded at once. Under 64 callers on 2 cores the bench cannot tell no wait from a 5 ms one
+    # (0.76-0.99 against 0.73-0.95 of the raw model's queries/s over two runs, bench/embedder.py
+    # `tuning`), while a chat turn at 1 concurrent was 68 against 78 ms, an FAQ answer 57 against
+    # 74 (bench/chat.py). Two batches at once: while one computes, the event loop takes in the next
+    # requests; one at a time reached ~0.75 (batches of ~2), and waits of 10-20 ms were slower.
+    @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
     async def embed_one(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
 
