@@ -44,7 +44,8 @@ import orjson
 import psutil
 
 from bench.chat import QUESTION, _teach
-from bench.load import UNLIMITED, bench_stack, stand_in_llm, write_result
+from bench.chat import stack_env as chat_stack_env
+from bench.load import bench_stack, stand_in_llm, write_result
 from cortex.stack import Stack, haproxy_maxconn
 
 SESSIONS = 7_500
@@ -162,12 +163,9 @@ async def _sse_events(reader: asyncio.StreamReader, *, chunked: bool) -> Any:
 
 
 def stack_env(llm_url: str) -> dict[str, str]:
+    """bench.chat's settings (every turn runs the whole pipeline), and the streams' own."""
     return {
-        "CORTEX_RATE_LIMITS": json.dumps(UNLIMITED),
-        "CORTEX_LOG_LEVEL": "WARNING",
-        "CORTEX_LLM_URL": llm_url,
-        "CORTEX_LLM_MODEL": "zero-latency-stand-in",
-        "CORTEX_ANSWER_CACHE_TTL_S": "0",  # as bench.chat: every turn runs the whole pipeline
+        **chat_stack_env(llm_url),
         "CORTEX_LIVE_HEARTBEAT_S": str(HEARTBEAT_S),
         "CORTEX_LIVE_STREAM_MAX_S": str(STREAM_MAX_S),
     }
