@@ -332,7 +332,9 @@ class ChatPipeline:
                 tokens_in = sum(len(m["content"]) for m in prompt) // 4
                 partial = sanitize_answer("".join(answer_parts))
                 _detach(
-                    self._keep_interrupted(principal, data, conversation_id, relevant, partial, tokens_in, tokens_out)
+                    self._keep_interrupted(
+                        principal, data, conversation_id, relevant, partial, tokens_in, tokens_out, degraded
+                    )
                 )
                 raise
             except Exception as exc:  # noqa: BLE001 - the visitor gets an answer, never a broken stream
@@ -465,6 +467,7 @@ class ChatPipeline:
         partial: str,
         tokens_in: int,
         tokens_out: int,
+        degraded: bool,
     ) -> None:
         """The part of an answer written before the visitor left, and the tokens it cost."""
         try:
@@ -480,10 +483,11 @@ class ChatPipeline:
                         role="bot",
                         content=answer,
                         citations=[citation(p) for p in cited],
+                        degraded=degraded,
                         interrupted=True,
                         tokens_in=tokens_in,
                         tokens_out=tokens_out,
-                        event_extra={"degraded": False, "answered": True, "interrupted": True},
+                        event_extra={"degraded": degraded, "answered": True, "interrupted": True},
                     )
                 await store.add_usage(
                     conn, workspace_id=principal.workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
