@@ -44,10 +44,11 @@ class Readiness:
 class ServiceResources:
     """What one replica of a service holds: its Postgres pool, a Redis client, background tasks."""
 
-    def __init__(self, service: str, settings: Settings, *, schema: str | None = None) -> None:
+    def __init__(self, service: str, settings: Settings, *, schema: str | None = None, relay: bool = True) -> None:
         self.service = service
         self.settings = settings
         self.schema = schema or (service if service in SCHEMAS else None)
+        self.relay = relay
         self.db: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.http: httpx.AsyncClient | None = None
@@ -69,13 +70,14 @@ class ServiceResources:
             self.db = await create_pool(
                 self.settings.service_database_url(self.schema), self.settings, schema=self.schema
             )
-            relay = OutboxRelay(
-                pool=self.db,
-                redis=self.redis,
-                schema=self.schema,
-                poll_interval_s=self.settings.bus_poll_interval_s,
-            )
-            self.spawn(relay.run(self._stop), name=f"outbox-relay-{self.schema}")
+            if self.relay:
+                relay = OutboxRelay(
+                    pool=self.db,
+                    redis=self.redis,
+                    schema=self.schema,
+                    poll_interval_s=self.settings.bus_poll_interval_s,
+                )
+                self.spawn(relay.run(self._stop), name=f"outbox-relay-{self.schema}")
 
     @property
     def stopping(self) -> asyncio.Event:
@@ -156,6 +158,7 @@ def create_service_app(
     schema: str | None = None,
     max_body_bytes: int | None = None,
     open_cors_paths: Sequence[str] = (),
+    relay: bool = True,
 ) -> FastAPI:
     """A service's FastAPI ingress: shared middleware, error envelope, healthz/readyz, docs.
 
@@ -165,6 +168,8 @@ def create_service_app(
     `open_cors_paths`: endpoints any site's pages may call (path suffixes): the widget's token
     exchange, which checks the caller's Origin against the widget key itself. Bearer tokens,
     never cookies, so answering any origin gives a page nothing it could not fetch anyway.
+    `relay`: publish the schema's outbox from this application's replicas; off for an application
+    that writes no events (its schema's own service publishes them).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -178,7 +183,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resources = ServiceResources(service, settings, schema=schema)
+        resources = ServiceResources(service, settings, schema=schema, relay=relay)
         await resources.start()
         for loop in background:
             resources.spawn(loop(resources), name=getattr(loop, "__name__", "background"))

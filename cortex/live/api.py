@@ -66,4 +66,5 @@ async def stream_conversation(
 
 def create_app() -> FastAPI:
     """The `live` application: shared middleware, health endpoints and the stream route."""
-    return create_service_app("live", routers=[router], schema="core")
+    # Streams only read: core's replicas publish core's outbox, this one need not wake for it.
+    return create_service_app("live", routers=[router], schema="core", relay=False)
