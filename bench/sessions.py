@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import sys
 import time
 import uuid
@@ -46,7 +45,7 @@ import psutil
 from bench.chat import QUESTION, _teach
 from bench.chat import stack_env as chat_stack_env
 from bench.load import bench_stack, stand_in_llm, write_result
-from cortex.stack import Stack, haproxy_maxconn
+from cortex.stack import Stack, haproxy_maxconn, raise_nofile
 
 SESSIONS = 7_500
 CHATTERS = 50
@@ -695,16 +694,15 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     # Every process below (Ray, its HAProxy and replicas) inherits this limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    nofile = raise_nofile()
     started = time.perf_counter()
     with stand_in_llm() as llm_url, serve_config_for_sessions(), bench_stack(stack_env(llm_url), prefix="cxs") as stack:
         setup = _setup(stack.http_url)
         fields = asyncio.run(_measure(stack, setup, args.sessions))
     fields["wall_s"] = round(time.perf_counter() - started, 1)
     fields["limits"] = {
-        "haproxy_maxconn": haproxy_maxconn(hard),
-        "nofile_hard": hard,
+        "haproxy_maxconn": haproxy_maxconn(nofile),
+        "nofile_hard": nofile,
         "serve_request_timeout_s": REQUEST_TIMEOUT_S,
         "stream_max_s": STREAM_MAX_S,
     }

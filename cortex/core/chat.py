@@ -14,13 +14,14 @@ import html
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
 
 from cortex import bus
+from cortex.background import keep_running
 from cortex.core import schemas, store
 from cortex.core.answers import AnswerCache
 from cortex.errors import NotFound
@@ -203,17 +204,6 @@ async def _record_message(
     )
 
 
-# Work that must outlive the request that started it (a cancelled turn's last write): held here
-# so the event loop does not drop the task before it finishes.
-_DETACHED: set[asyncio.Task[None]] = set()
-
-
-def _detach(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _DETACHED.add(task)
-    task.add_done_callback(_DETACHED.discard)
-
-
 class ChatPipeline:
     """Collaborators are injected: Serve handles in the cluster, local objects in tests."""
 
@@ -331,10 +321,11 @@ class ChatPipeline:
                 # being torn down.
                 tokens_in = sum(len(m["content"]) for m in prompt) // 4
                 partial = sanitize_answer("".join(answer_parts))
-                _detach(
+                keep_running(
                     self._keep_interrupted(
                         principal, data, conversation_id, relevant, partial, tokens_in, tokens_out, degraded
-                    )
+                    ),
+                    what="keeping an interrupted answer",
                 )
                 raise
             except Exception as exc:  # noqa: BLE001 - the visitor gets an answer, never a broken stream
@@ -470,30 +461,27 @@ class ChatPipeline:
         degraded: bool,
     ) -> None:
         """The part of an answer written before the visitor left, and the tokens it cost."""
-        try:
-            async with self.db.acquire() as conn, conn.transaction():
-                if partial:
-                    answer, cited = number_citations(partial, relevant)
-                    await _record_message(
-                        conn,
-                        workspace_id=principal.workspace_id,
-                        bot_id=data.bot_id,
-                        conversation_id=conversation_id,
-                        message_id=uuid.uuid4(),
-                        role="bot",
-                        content=answer,
-                        citations=[citation(p) for p in cited],
-                        degraded=degraded,
-                        interrupted=True,
-                        tokens_in=tokens_in,
-                        tokens_out=tokens_out,
-                        event_extra={"degraded": degraded, "answered": True, "interrupted": True},
-                    )
-                await store.add_usage(
-                    conn, workspace_id=principal.workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
+        async with self.db.acquire() as conn, conn.transaction():
+            if partial:
+                answer, cited = number_citations(partial, relevant)
+                await _record_message(
+                    conn,
+                    workspace_id=principal.workspace_id,
+                    bot_id=data.bot_id,
+                    conversation_id=conversation_id,
+                    message_id=uuid.uuid4(),
+                    role="bot",
+                    content=answer,
+                    citations=[citation(p) for p in cited],
+                    degraded=degraded,
+                    interrupted=True,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    event_extra={"degraded": degraded, "answered": True, "interrupted": True},
                 )
-        except Exception as exc:  # noqa: BLE001 - nobody is waiting for this answer any more
-            log.warning("could not keep an interrupted answer: %r", exc)
+            await store.add_usage(
+                conn, workspace_id=principal.workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
+            )
 
     async def _remember(self, data: schemas.ChatIn, vector: list[float], answer: str, citations: list[dict]) -> None:
         """A grounded first-turn answer is kept for the next visitor who asks the same thing."""

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from cortex.background import keep_running
 from cortex.knowledge import store
 from cortex.knowledge.vectors import VectorStore, chunk_collection, faq_collection
 from cortex.settings import Settings
@@ -226,7 +227,7 @@ class Retriever:
             raise
         if match is not None and faq_threshold is not None and match.similarity >= faq_threshold:
             # Left to finish rather than cancelled: cancelling a Postgres query costs a connection more.
-            _finish_quietly(searching)
+            keep_running(searching, what="a search the FAQ made unneeded")
             return {"vector": vector, "faq": match.as_dict(), "passages": []}
         passages = await searching
         return {
@@ -250,20 +251,6 @@ class Retriever:
         return FaqMatch(
             faq_id=faq_id, question=document, answer=str(metadata.get("answer", "")), similarity=round(similarity, 4)
         )
-
-
-# Searches nobody waits for any more, held until they finish (the loop keeps only weak references).
-_UNAWAITED: set[asyncio.Future[Any]] = set()
-
-
-def _finish_quietly(future: asyncio.Future[Any]) -> None:
-    def done(finished: asyncio.Future[Any]) -> None:
-        _UNAWAITED.discard(finished)
-        if not finished.cancelled() and finished.exception() is not None:
-            log.debug("an unneeded search failed: %r", finished.exception())
-
-    _UNAWAITED.add(future)
-    future.add_done_callback(done)
 
 
 class LazyRetriever:
