@@ -767,7 +767,10 @@ def ephemeral_stack(env: dict[str, str] | None = None, *, prefix: str = "cx") ->
 # measured with the chat benchmark's turns on 2 cores (CPU per turn, all processes):
 # - HAProxy in front of direct ingress (the default Python proxy collapsed to ~22 rps).
 # - Throughput-optimised mode: user code and the handle router share the replica's event loop
-#   (no cross-thread hop per request and per handle call), request logs are buffered.
+#   (no cross-thread hop per request and per handle call). It also holds a replica's log records
+#   back until 1,000 have gathered (flushing early only for errors), so a warning could show up
+#   hours late or die with the replica: with access logs off there are few records, and each is
+#   written as it comes (a buffer of 1).
 # - Serve's own metrics are exported every second instead of every 100 ms, and the controller
 #   loop runs every 0.5 s instead of 0.1 s: together they took ~30 ms of CPU per chat turn at
 #   7 turns/s, idle overhead that a 2-core node pays whether or not anyone chats.
@@ -776,6 +779,7 @@ def ephemeral_stack(env: dict[str, str] | None = None, *, prefix: str = "cx") ->
 RAY_SERVE_TUNING = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
 }

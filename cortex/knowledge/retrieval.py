@@ -30,8 +30,10 @@ Mode = Literal["hybrid", "dense", "lexical"]
 # half and high by the other still meets, cheap enough (one HNSW query, one BM25 query).
 MIN_CANDIDATES = 50
 SNIPPET_CHARS = 300
-# BM25 over one bot's chunks answers in milliseconds; past this the hybrid ranking goes on without it.
-LEXICAL_TIMEOUT_S = 2.0
+# BM25 over one bot's chunks answers in milliseconds; past this the hybrid ranking goes on without
+# it. Well inside chat's whole retrieval deadline (CORTEX_RETRIEVAL_TIMEOUT_S, 2 s), so a stuck
+# lexical half costs the answer its BM25 ranking, not all of its passages.
+LEXICAL_TIMEOUT_S = 0.8
 
 log = logging.getLogger("cortex.knowledge.retrieval")
 
