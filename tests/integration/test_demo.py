@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 
 from cortex.demo import FAQS, OWNER_EMAIL, SUGGESTED_QUESTIONS, Demo, demo_file, ensure_demo, sections_of_docs
 from cortex.widget.demo_page import REDIS_KEY
+from tests.replica_logs import log_offsets, replica_problems
 from tests.stack_fixtures import RunningStack
 
 
@@ -84,14 +86,25 @@ async def test_the_demo_key_allows_the_stack_origin_and_the_bot_answers_how_to_e
     assert answer["citations"] and answer["citations"][0]["title"] == "How do I embed the widget?"
 
     # A question no FAQ answers is answered from the docs, citing their sections. (On a busy
-    # machine retrieval can miss its 2 s deadline: the answer says so, `degraded`; ask again.)
+    # machine retrieval can miss its deadline: the answer says so, `degraded`; ask again, for up
+    # to a minute. A failure says how each try went and what the replicas logged meanwhile.)
     body["message"] = "How do I swap the embedding model?"
-    for _ in range(6):
+    since = log_offsets(running_stack.stack)
+    tries: list[str] = []
+    deadline = time.monotonic() + 60
+    while True:
+        started = time.monotonic()
         answer = (await http.post("/api/chat", json=body, headers=visitor, timeout=120)).json()
-        if not answer["degraded"]:
+        tries.append(f"{'degraded' if answer['degraded'] else 'answered'} in {time.monotonic() - started:.2f}s")
+        if not answer["degraded"] or time.monotonic() > deadline:
             break
         await asyncio.sleep(2)
-    assert any("Swapping the embedding model" in c["title"] for c in answer["citations"]), answer
+    titles = [citation["title"] for citation in answer["citations"]]
+    if not any("Swapping the embedding model" in title for title in titles):
+        pytest.fail(
+            f"the docs' section was not cited; tries: {tries}; last answer {answer['content'][:120]!r} "
+            f"citing {titles}; the replicas logged: {replica_problems(running_stack.stack, since=since)}"
+        )
 
 
 async def test_building_the_demo_again_changes_nothing(
