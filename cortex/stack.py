@@ -129,7 +129,7 @@ class Stack:
                 "CORTEX_HOME": str(self.home),
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
-                **serve_tuning(raise_nofile()),
+                **serve_tuning(raise_nofile(), str(Path(sys.executable).parent / "cortex-haproxy")),
                 "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy_dir / "haproxy.cfg"),
                 "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy_dir / "admin.sock"),
                 "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy_dir),
@@ -793,8 +793,14 @@ def haproxy_maxconn(nofile: int) -> int:
     return max(1024, min(100_000, int(nofile / 2.6)))
 
 
-def serve_tuning(nofile: int) -> dict[str, str]:
-    return {**RAY_SERVE_TUNING, "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn(nofile))}
+def serve_tuning(nofile: int, haproxy_guard: str) -> dict[str, str]:
+    """Serve's settings for a node with `nofile` descriptors whose HAProxy is started through
+    `haproxy_guard` (the `cortex-haproxy` program: cortex/haproxy_guard.py)."""
+    return {
+        **RAY_SERVE_TUNING,
+        "RAY_SERVE_HAPROXY_MAXCONN": str(haproxy_maxconn(nofile)),
+        "RAY_SERVE_HAPROXY_BINARY_PATH": haproxy_guard,
+    }
 
 
 def raise_nofile() -> int:

