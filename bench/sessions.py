@@ -9,7 +9,11 @@ while CHATTERS other visitors chat, and reports:
   all are open and have heartbeated, in total and per process group (the live replica, HAProxy,
   Serve's proxy, Redis, Postgres, the rest);
 - the chatting visitors' whole-turn latency (POST /api/chat with a zero-latency LLM stand-in)
-  with no idle session open (baseline) and with all open, in the same run;
+  with no idle session open (baseline) and with all open, in the same run. Each chatter waits
+  2-6 s after an answer before its next message (THINK_S): the offered load stays below what
+  the node serves, so the p99 shows what the open streams add, not the tail of a saturated queue
+  (50 chatters back to back kept 2 cores saturated: p50 2.4 s, and a p99 ratio that moved
+  between 1.26 and 1.94 from one run to the next);
 - an agent's reply (takeover, then POST /conversations/{id}/messages) until it arrives on the
   visitor's open stream, with all sessions open.
 
@@ -30,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -42,6 +47,7 @@ import httpx
 import orjson
 import psutil
 
+from bench import plots
 from bench.chat import QUESTION, _teach
 from bench.chat import stack_env as chat_stack_env
 from bench.load import bench_stack, stand_in_llm, write_result
@@ -50,9 +56,12 @@ from cortex.stack import Stack, haproxy_maxconn, raise_nofile
 SESSIONS = 7_500
 CHATTERS = 50
 ORIGIN = "https://bench.example"
-# Each phase of chat turns: long enough for ~200 turns at the ~12 turns/s this node does.
-CHAT_SECONDS = 20
-WARMUP_SECONDS = 6
+# A chatter's pause after an answer before its next message, uniform in this range (seconds):
+# 50 chatters offer ~12 turns/s, about half of what this node serves with no stream open.
+THINK_S = (2.0, 6.0)
+# Each phase of chat turns: ~500 turns at that pace, so the p99 is the 5th-slowest, not the 2nd.
+CHAT_SECONDS = 40
+WARMUP_SECONDS = 8
 # The production heartbeat (settings.live_heartbeat_s): a keep-alive costs the live replica CPU
 # per stream (see `heartbeat_cpu_ms`), so a shorter one would load the chat phase unlike production.
 # Every session is held at least one interval before memory is read, and must have heartbeated.
@@ -389,7 +398,8 @@ async def _chat_phase(base: str, bot_id: str, tokens: list[str], seconds: float)
 
 
 async def _chatters(base: str, bot_id: str, tokens: list[str], seconds: float) -> dict[str, Any]:
-    """Each visitor chats turn after turn in one conversation for `seconds` (closed loop)."""
+    """Each visitor chats in one conversation for `seconds`, pausing THINK_S after each answer
+    (the first message after a random part of a pause, so the visitors do not start in step)."""
     latencies: list[float] = []
     errors: dict[str, int] = defaultdict(int)
     deadline = time.monotonic() + seconds
@@ -399,6 +409,8 @@ async def _chatters(base: str, bot_id: str, tokens: list[str], seconds: float) -
         async def visitor(token: str) -> None:
             headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
             conversation_id = None
+            pause = random.Random(token)
+            await asyncio.sleep(pause.uniform(0, THINK_S[1]))
             while time.monotonic() < deadline:
                 body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
                 if conversation_id:
@@ -414,6 +426,7 @@ async def _chatters(base: str, bot_id: str, tokens: list[str], seconds: float) -
                     continue
                 latencies.append((time.perf_counter() - started) * 1000)
                 conversation_id = response.json()["conversation_id"]
+                await asyncio.sleep(min(pause.uniform(*THINK_S), max(0.0, deadline - time.monotonic())))
 
         await asyncio.gather(*(visitor(token) for token in tokens))
     cpu = psutil.Process().cpu_times()
@@ -502,8 +515,16 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
     cpu_at_start = _cpu_s(processes)
     open_started = time.perf_counter()
     tasks = [asyncio.create_task(session.run(host, port, opening)) for session in sessions]
+    # The ramp, once a second: seconds, streams open, the stream path's RSS growth (MB) so far.
+    ramp: list[tuple[float, int, float]] = []
+    stream_rss_before = sum(rss_before.get(g, 0.0) for g in STREAM_PATH)
     while time.perf_counter() - open_started < OPEN_DEADLINE_S:  # every stream ready, or failed
         await asyncio.sleep(0.25)
+        elapsed = time.perf_counter() - open_started
+        if not ramp or elapsed - ramp[-1][0] >= 1.0:
+            stream_rss = sum(_rss_mb(processes).get(g, 0.0) for g in STREAM_PATH)
+            opened = sum(1 for s in sessions if s.ready and not s.ended)
+            ramp.append((round(elapsed, 1), opened, round(stream_rss - stream_rss_before, 1)))
         if all(s.ready or s.error or s.ended for s in sessions):
             break
     late = [(s, t) for s, t in zip(sessions, tasks, strict=True) if not (s.ready or s.error or s.ended)]
@@ -556,6 +577,7 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
         if s.error or not s.ready:
             failures[s.error or ("ended before ready" if s.ended else "not ready")] += 1
     heartbeats = [s.heartbeats for s in still_open]
+    ramp.append((round(settle_s + open_s, 1), count, round(stream_delta, 1)))
     return {
         "sessions": count,
         "sessions_requested": sessions_wanted,
@@ -584,6 +606,8 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
             "client_cpu_ms_per_open": round(client_cpu_open / len(ready) * 1000, 2) if ready else None,
             "retry_field_seen": sum(1 for s in ready if s.retry_seen),
             "failures": dict(failures),
+            # Sampled each second while streams open (the last row: one heartbeat after all are).
+            "ramp": {"columns": ["seconds", "streams_open", "stream_path_rss_growth_mb"], "rows": ramp},
         },
         "heartbeats": {
             "interval_s": HEARTBEAT_S,
@@ -711,8 +735,10 @@ def main(argv: list[str] | None = None) -> None:
         "functions (no first chat turn: no messages, no conversation.started event); the first token from "
         "AuthService.visitor_token, the rest its claims re-signed with the same key per visitor. Streams opened "
         "through HAProxy with a raw asyncio HTTP/1.1 client in the bench process; the 50 chatters in a separate "
-        "process (httpx), each in its own conversation. Streams go to the `live` application (its own replicas, "
-        "thousands of request slots each), with HAProxy's maxconn from the descriptor limit as `make run` sets it. "
+        f"process (httpx), each in its own conversation, pausing {THINK_S[0]:g}-{THINK_S[1]:g} s after each answer "
+        "(below saturation: the p99 is the streams' interference, not a full queue's tail). Streams go to the "
+        "`live` application (its own replicas, thousands of request slots each), with HAProxy's maxconn from the "
+        "descriptor limit as `make run` sets it. "
         f"Bench overrides, so streams outlive the run: Serve request_timeout_s {REQUEST_TIMEOUT_S} (120 ends every "
         f"stream older than that) and live stream max {STREAM_MAX_S} s (100). Heartbeat as in production "
         f"({HEARTBEAT_S} s). rss_mb_per_1k: growth of the "
@@ -724,8 +750,9 @@ def main(argv: list[str] | None = None) -> None:
         "reconnect of every stream after 100 s that production has (production_estimate, derived from the "
         "measured CPU per open). Other work shares the 2 cores: see each chat phase's load_avg_1m."
     )
-    write_result("sessions", fields, "make bench-sessions")
+    written = write_result("sessions", fields, "make bench-sessions")
     _print(fields)
+    print(f"  plot: {plots.sessions(json.loads(written.read_text()))}")
 
 
 if __name__ == "__main__":
