@@ -37,6 +37,7 @@ from cortex.knowledge.fetch import (
     SafeFetcher,
     UnsupportedContentType,
 )
+from cortex.knowledge.visibility import drop_hidden
 
 log = logging.getLogger("cortex.knowledge.crawler")
 
@@ -372,7 +373,7 @@ def _tokens(value: str | None) -> set[str]:
 
 
 def analyse_html(body: bytes, *, url: str, charset: str | None = None, robots_header: str = "") -> PageAnalysis:
-    """Parse a page once for links and directives, and extract its main text with trafilatura."""
+    """Read a page's links and directives, and extract its main text with trafilatura, hidden text left out."""
     parser = None
     if charset:
         try:
@@ -399,6 +400,8 @@ def analyse_html(body: bytes, *, url: str, charset: str | None = None, robots_he
         if "canonical" in _tokens(link.get("rel")) and link.get("href"):
             canonical = canonicalize_url(link.get("href", ""), base=base)
             break
+    # Links no visitor can see are not followed either: hidden links are the classic crawler trap.
+    drop_hidden(document)
     links: dict[str, None] = {}
     for anchor in document.iter("a"):
         href = anchor.get("href")
@@ -410,14 +413,19 @@ def analyse_html(body: bytes, *, url: str, charset: str | None = None, robots_he
     if not title:
         heading = document.find(".//h1")
         title = " ".join(heading.text_content().split()) if heading is not None else ""
-    text = trafilatura.extract(
-        body,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        favor_recall=True,
-        output_format="markdown",
-    )
+    # trafilatura's own decoding and parse (what extract(body) does), with hidden elements removed in between.
+    tree = trafilatura.load_html(body)
+    text = None
+    if tree is not None:
+        drop_hidden(tree)
+        text = trafilatura.extract(
+            tree,
+            url=url,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=True,
+            output_format="markdown",
+        )
     return PageAnalysis(
         title=title,
         text=(text or "").strip(),

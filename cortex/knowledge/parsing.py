@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -27,6 +28,7 @@ from pypdf.errors import DependencyError, LimitReachedError
 
 from cortex.errors import CortexError
 from cortex.knowledge.schemas_common import RowError
+from cortex.knowledge.visibility import is_hidden
 
 Kind = Literal["pdf", "docx", "html", "markdown", "text", "csv", "jsonl"]
 ErrorCode = Literal["empty", "encrypted", "corrupt", "unsupported", "too_large"]
@@ -764,10 +766,58 @@ _HTML_BLOCKS = frozenset(
     "thead tfoot tr ul br hr caption details summary".split()
 )
 _HTML_HEAD_TAGS = frozenset("base link meta noscript script style template title".split())
+_HTML_RAW_TEXT = frozenset("iframe noembed noframes noscript script style textarea title xmp".split())  # no tags inside
+_HTML_FOREIGN = frozenset({"svg", "math"})  # the only elements where "<x/>" really is empty
+# Open elements that an end tag cannot reach past ("</div>" is ignored while a <table> in the div is open).
+_HTML_SCOPE_BARRIERS = frozenset("applet button marquee math object select svg table template".split())
+_HTML_BLOCK_ENDS = frozenset(
+    "address article aside blockquote body caption center details dialog dir div dl dd dt fieldset figcaption "
+    "figure footer form header hgroup html li main menu nav ol section summary td th ul".split()
+)
+
+
+@dataclass(frozen=True)
+class _ImpliedEnd:
+    """When an element whose end tag may be omitted ends anyway (the HTML spec's rules, simplified)."""
+
+    starts: frozenset[str]  # start tags that end it
+    ends: frozenset[str]  # end tags (of its parents) that end it
+    shields: frozenset[str]  # elements that, open inside it, keep those start tags from ending it
+
+
+_HTML_LIST_SHIELDS = _HTML_SCOPE_BARRIERS | frozenset(
+    "article aside blockquote details dialog dl fieldset figure footer form header main menu nav ol section ul".split()
+)
+_HTML_CELL_END = _ImpliedEnd(
+    starts=frozenset("td th tr tbody thead tfoot".split()),
+    ends=frozenset("tr tbody thead tfoot table body html".split()),
+    shields=frozenset({"table", "template"}),
+)
+_HTML_IMPLIED_ENDS = {
+    "p": _ImpliedEnd(
+        starts=frozenset(
+            "address article aside blockquote center details dialog dir div dl dd dt fieldset figcaption figure "
+            "footer form h1 h2 h3 h4 h5 h6 header hgroup hr li main menu nav ol p pre section summary ul".split()
+        ),
+        ends=_HTML_BLOCK_ENDS,
+        shields=_HTML_SCOPE_BARRIERS,
+    ),
+    "li": _ImpliedEnd(starts=frozenset({"li"}), ends=_HTML_BLOCK_ENDS, shields=_HTML_LIST_SHIELDS),
+    "dt": _ImpliedEnd(starts=frozenset({"dt", "dd"}), ends=_HTML_BLOCK_ENDS, shields=_HTML_LIST_SHIELDS),
+    "dd": _ImpliedEnd(starts=frozenset({"dt", "dd"}), ends=_HTML_BLOCK_ENDS, shields=_HTML_LIST_SHIELDS),
+    "tr": _ImpliedEnd(
+        starts=frozenset("tr tbody thead tfoot".split()),
+        ends=frozenset("tbody thead tfoot table body html".split()),
+        shields=frozenset({"table", "template"}),
+    ),
+    "td": _HTML_CELL_END,
+    "th": _HTML_CELL_END,
+}
 _HTML_HEADINGS = {f"h{level}": level for level in range(1, 7)}
 # Escape-style codecs browsers refuse (UTF-7 was an XSS vector); such pages are decoded as if undeclared.
 _HTML_IGNORED_CHARSETS = frozenset({"utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape"})
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_HTML_TAG_OPEN = re.compile(r"<[A-Za-z!/?]")  # "<" before anything else is just text
 
 
 class _HtmlExtractor(HTMLParser):
@@ -779,7 +829,8 @@ class _HtmlExtractor(HTMLParser):
         self.title_parts: list[str] = []
         self.first_h1 = ""
         self._skip_tag: str | None = None  # outermost dropped element; everything inside is ignored
-        self._skip_depth = 0
+        self._skip_depth = 0  # elements of that name open, itself included
+        self._skip_inner: Counter[str] = Counter()  # other elements open inside it
         self._in_head = False
         self._in_title = False
         self._heading_level: int | None = None
@@ -788,16 +839,65 @@ class _HtmlExtractor(HTMLParser):
         self._text: list[str] = []
 
     def _drop(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-        if tag in _HTML_DROP_TAGS:
-            return True
-        if tag in _HTML_OPTIONAL_END:
-            return False  # its end tag may never come, and skipping "until </p>" could swallow the page
+        """Whether an element is left out: hidden from people (it may carry injected text), or boilerplate."""
         values = dict(attrs)
-        if (values.get("role") or "").lower() in _HTML_DROP_ROLES or "hidden" in values:
-            return True
-        if (values.get("aria-hidden") or "").lower() == "true":
+        if tag in _HTML_DROP_TAGS or is_hidden(tag, values):
+            return True  # even a <p> or <li>: _HTML_IMPLIED_ENDS ends the skip where its omitted end tag would be
+        if tag in _HTML_OPTIONAL_END:
+            return False  # a boilerplate hint is not worth the risk of skipping past an omitted end tag
+        if (values.get("role") or "").lower() in _HTML_DROP_ROLES:
             return True
         return bool(_HTML_DROP_CLASSES.intersection((values.get("class") or "").lower().split()))
+
+    def _start_skip(self, tag: str) -> None:
+        self._skip_tag, self._skip_depth = tag, 1
+        self._skip_inner.clear()
+        if tag in _HTML_RAW_TEXT:
+            self.set_cdata_mode(tag)
+
+    def _skip_start_tag(self, tag: str) -> bool:
+        """Follow a start tag inside the dropped element; True when it implicitly ends that element."""
+        implied = _HTML_IMPLIED_ENDS.get(self._skip_tag or "")
+        if implied and tag in implied.starts and not any(self._skip_inner[name] for name in implied.shields):
+            self._skip_tag = None
+            return True
+        if tag == self._skip_tag:
+            self._skip_depth += 1
+        elif tag not in _HTML_VOID:
+            self._skip_inner[tag] += 1
+        if tag in _HTML_RAW_TEXT:
+            self.set_cdata_mode(tag)  # html.parser would read tags in it, and a "</div>" there must not end a <div>
+        return False
+
+    def _skip_end_tag(self, tag: str) -> bool:
+        """Follow an end tag inside the dropped element; True when a parent's end tag implicitly ends it."""
+        if self._skip_inner[tag] > 0:
+            self._skip_inner[tag] -= 1
+            return False
+        shielded = any(self._skip_inner[name] for name in _HTML_SCOPE_BARRIERS)
+        if tag == self._skip_tag:
+            if self._skip_depth > 1 or not shielded:
+                self._skip_depth -= 1
+                if self._skip_depth == 0:
+                    self._skip_tag = None
+            return False
+        implied = _HTML_IMPLIED_ENDS.get(self._skip_tag or "")
+        if implied and tag in implied.ends and not shielded:
+            self._skip_tag = None
+            return True
+        return False  # a stray end tag, or one of an ancestor the dropped element was never closed in: keep skipping
+
+    def parse_comment(self, i: int, report: int = 1) -> int:
+        """A comment never closed runs to the end of the page, as in browsers (html.parser would make it text)."""
+        end = super().parse_comment(i, report)
+        return len(self.rawdata) if end < 0 else end
+
+    def parse_html_declaration(self, i: int) -> int:
+        """Read "<![CDATA[...]]>" and any other "<![" as browsers do in HTML: a comment up to the next ">"."""
+        if self.rawdata.startswith("<![", i):
+            end = self.rawdata.find(">", i + 3)
+            return len(self.rawdata) if end < 0 else end + 1
+        return super().parse_html_declaration(i)
 
     def _end_paragraph(self) -> None:
         if self._text:
@@ -815,9 +915,7 @@ class _HtmlExtractor(HTMLParser):
         self._heading_parts = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._skip_tag is not None:
-            if tag == self._skip_tag:
-                self._skip_depth += 1
+        if self._skip_tag is not None and not self._skip_start_tag(tag):
             return
         if tag == "head":
             self._in_head = True
@@ -826,10 +924,10 @@ class _HtmlExtractor(HTMLParser):
             return
         elif self._in_head and tag not in _HTML_HEAD_TAGS:
             self._in_head = False  # like browsers: body content implicitly closes an unclosed <head>
-        if self._in_head:
+        if tag not in _HTML_VOID and tag != "head" and self._drop(tag, attrs):
+            self._start_skip(tag)  # in <head> too: a <noscript> there may hold body tags
             return
-        if tag not in _HTML_VOID and self._drop(tag, attrs):
-            self._skip_tag, self._skip_depth = tag, 1
+        if self._in_head:
             return
         if tag in _HTML_HEADINGS or (tag in _HTML_BLOCKS and tag != "br"):
             self._end_heading()
@@ -843,15 +941,15 @@ class _HtmlExtractor(HTMLParser):
             self._append(" ")  # a cell or line break inside a heading still separates words
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._skip_tag is None and tag in ("br", "hr"):
+        foreign = tag in _HTML_FOREIGN or self._skip_tag in _HTML_FOREIGN
+        foreign = foreign or any(self._skip_inner[name] for name in _HTML_FOREIGN)
+        if tag not in _HTML_VOID and not foreign:
+            self.handle_starttag(tag, attrs)  # HTML ignores "/>" here: "<div hidden/>" hides what follows it
+        elif self._skip_tag is None and tag in ("br", "hr"):
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if self._skip_tag is not None:
-            if tag == self._skip_tag:
-                self._skip_depth -= 1
-                if self._skip_depth == 0:
-                    self._skip_tag = None
+        if self._skip_tag is not None and not self._skip_end_tag(tag):
             return
         if tag == "title":
             self._in_title = False
@@ -915,19 +1013,17 @@ def _decode_html(data: bytes) -> str:
 
 
 def _defuse_html(text: str) -> str:
-    """Escape markup that can never complete, so html.parser stays linear on hostile input.
+    """Cut off a tag the file ends in, so html.parser never rescans for a ">" that does not come.
 
     html.parser rescans to the end of the input for every construct it cannot close (a "</" with no ">"
-    after it, a "<!--" with no "-->"), which is quadratic. Such constructs are text by the HTML spec anyway.
+    after it), which is quadratic. Browsers show none of it: a tag the file ends in is dropped.
     """
     last_gt = text.rfind(">")
-    head, tail = text[: last_gt + 1], text[last_gt + 1 :].replace("<", "&lt;")
-    last_comment_end = head.rfind("-->")
-    if last_comment_end >= 0:
-        head = head[: last_comment_end + 3] + head[last_comment_end + 3 :].replace("<!--", "&lt;!--")
-    else:
-        head = head.replace("<!--", "&lt;!--")
-    return head.replace("<![", "&lt;![") + tail
+    tail = text[last_gt + 1 :]
+    unfinished_tag = _HTML_TAG_OPEN.search(tail)
+    if unfinished_tag:
+        tail = tail[: unfinished_tag.start()]
+    return text[: last_gt + 1] + tail.replace("<", "&lt;")
 
 
 def _parse_html(data: bytes, *, max_chars: int) -> ParsedDocument:
