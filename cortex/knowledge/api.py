@@ -15,7 +15,7 @@ from cortex.http.security import Principal, require
 from cortex.knowledge import jobs, objects, schemas
 from cortex.knowledge.index import Embed, Indexer
 from cortex.knowledge.retrieval import Retriever
-from cortex.knowledge.service import KnowledgeService, watch_jobs
+from cortex.knowledge.service import KnowledgeService, faq_upgrader, watch_jobs
 from cortex.knowledge.vectors import VectorStore
 from cortex.settings import get_settings
 
@@ -23,6 +23,7 @@ router = APIRouter()
 
 FILE_KINDS = ("file", "collection")
 CRAWL_KINDS = ("crawl",)
+FAQ_IMPORT_KINDS = ("faq_import",)
 # Multipart framing around the file: the body limit is the file limit plus this.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -125,26 +126,45 @@ async def delete_file(source_id: uuid.UUID, principal: Admin, service: Service) 
 
 @router.post("/faqs", status_code=201, response_model=schemas.FaqPublic, tags=["faqs"])
 async def create_faq(data: schemas.FaqIn, request: Request, principal: Admin, service: Service) -> schemas.FaqPublic:
+    """Add an FAQ (one asking the same question is replaced); it answers as soon as this returns."""
     await _bot(service, principal, data.bot_id, request)
-    [faq] = await service.create_faqs(principal, data.bot_id, [data.model_dump(exclude={"bot_id"})])
-    return faq
+    return await service.create_faq(principal, data)
 
 
-@router.post("/faqs/import", response_model=schemas.FaqImportResult, tags=["faqs"])
+@router.post("/faqs/import", status_code=202, response_model=schemas.SourcePublic, tags=["faqs"])
 async def import_faqs(
     request: Request,
     principal: Admin,
     service: Service,
     bot_id: Annotated[uuid.UUID, Form()],
-    file: Annotated[UploadFile, File(description="CSV (question, answer, tags, enabled) or JSON")],
+    file: Annotated[
+        UploadFile, File(description="CSV (question, answer, tags, phrasings, enabled) or JSON (a list of those)")
+    ],
     format: Annotated[Literal["csv", "json"] | None, Form()] = None,
-) -> schemas.FaqImportResult:
-    """Bulk import: every row is validated; good rows are imported, bad ones reported by line number."""
+) -> schemas.SourcePublic:
+    """Bulk import, as a Ray job. Rows are validated now: bad ones are listed by line in `row_errors`
+    (all bad: 422). The good ones are imported all together or not at all: poll
+    `GET /faqs/imports/{id}` until `status` is `ready` (or `failed`, with the FAQs as they were);
+    `progress` says {stage, faqs_total, faqs_done}."""
     await _bot(service, principal, bot_id, request)
-    data = await _read_upload(file, service.settings.max_body_bytes)
+    data = await _read_upload(file, service.settings.upload_max_bytes)
     if not data.strip():
         raise Invalid("the file is empty")
-    return await service.import_faqs(principal, bot_id, data, format)
+    return await service.import_faqs(principal, bot_id=bot_id, filename=file.filename or "faqs", data=data, fmt=format)
+
+
+@router.get("/faqs/imports", response_model=list[schemas.SourcePublic], tags=["faqs"])
+async def list_faq_imports(
+    principal: Viewer, service: Service, bot_id: Annotated[uuid.UUID | None, Query()] = None
+) -> list[schemas.SourcePublic]:
+    """Bulk imports, newest first."""
+    return await service.list_sources(principal, bot_id=bot_id, kinds=FAQ_IMPORT_KINDS)
+
+
+@router.get("/faqs/imports/{source_id}", response_model=schemas.SourceDetail, tags=["faqs"])
+async def get_faq_import(source_id: uuid.UUID, principal: Viewer, service: Service) -> schemas.SourceDetail:
+    """An import's status, progress ({stage, faqs_total, faqs_done}), rejected rows and job."""
+    return await service.get_source(principal, source_id, kinds=FAQ_IMPORT_KINDS)
 
 
 @router.get("/faqs", response_model=list[schemas.FaqPublic], tags=["faqs"])
@@ -152,7 +172,9 @@ async def list_faqs(
     principal: Viewer,
     service: Service,
     bot_id: Annotated[uuid.UUID | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the question or answer")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in the question, a phrasing or the answer")
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[schemas.FaqPublic]:
@@ -279,7 +301,7 @@ async def check_chroma(resources: ServiceResources) -> None:
 
 
 def local_embed() -> Embed:
-    from cortex.core.remote import LocalEmbed
+    from cortex.models.embedder import LocalEmbed
 
     return LocalEmbed()
 
@@ -289,14 +311,15 @@ def create_app(make_embed: Callable[[], Embed] | None = None) -> FastAPI:
     from cortex.knowledge.events import consume
 
     settings = get_settings()
+    make_embed = make_embed or local_embed
     app = create_service_app(
         "knowledge",
         routers=[router],
         checks=[Readiness("chroma", check_chroma)],
-        background=[consume, watch_jobs],
+        background=[consume, watch_jobs, faq_upgrader(make_embed)],
         settings=settings,
         max_body_bytes=max(settings.max_body_bytes, settings.upload_max_bytes + MULTIPART_OVERHEAD),
     )
-    app.state.make_embed = make_embed or local_embed
+    app.state.make_embed = make_embed
     app.state.knowledge = None
     return app

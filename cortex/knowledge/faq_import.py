@@ -5,20 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cortex.knowledge.parsing import ParseError, decode_text
-from cortex.knowledge.schemas_common import RowError
+from cortex.knowledge.schemas_common import (
+    QUESTION_MAX_CHARS,
+    QUESTION_MIN_CHARS,
+    RowError,
+    clean_phrasings,
+    question_key,
+)
+
+__all__ = ["FaqFormat", "FaqImport", "FaqRow", "parse_faq_import", "question_key"]
 
 FaqFormat = Literal["csv", "json"]
 
-QUESTION_MIN_CHARS = 3  # "FAQ" is the shortest question worth matching
-QUESTION_MAX_CHARS = 500  # a question longer than a paragraph is content, not a question
 ANSWER_MAX_CHARS = 5_000  # ~800 words: past that an answer belongs in a document, not an FAQ
 MAX_TAGS = 20
 MAX_TAG_CHARS = 40
-DEFAULT_MAX_ROWS = 5_000  # one bot's FAQ; larger sets are document collections
+# 20,000 rows: twice the 10,000-FAQ imports that must work. An import is embedded in bounded
+# batches and written in one transaction, so the limit is about time (~3 texts to embed per FAQ,
+# minutes on 2 cores for the largest file) and the request body (CORTEX_MAX_BODY_BYTES), not memory.
+DEFAULT_MAX_ROWS = 20_000
 
 _TRUE = frozenset({"1", "true", "yes", "y", "on", "enabled"})
 _FALSE = frozenset({"0", "false", "no", "n", "off", "disabled"})
@@ -33,6 +42,7 @@ class FaqRow:
     tags: list[str] = field(default_factory=list)
     enabled: bool = True
     line: int = 0  # CSV: physical line where the record starts; JSON: 1-based item index
+    phrasings: list[str] = field(default_factory=list)  # other ways to ask the question
 
 
 @dataclass(frozen=True)
@@ -41,11 +51,7 @@ class FaqImport:
 
     rows: list[FaqRow]
     errors: list[RowError]
-
-
-def question_key(question: str) -> str:
-    """The identity of a question for duplicate detection: case- and whitespace-insensitive."""
-    return " ".join(question.casefold().split())
+    format: FaqFormat = "csv"  # as given, or detected
 
 
 def _tags(value: Any, problems: list[str]) -> list[str]:
@@ -71,6 +77,24 @@ def _tags(value: Any, problems: list[str]) -> list[str]:
     if long_tags:
         problems.append(f'tag "{long_tags[0][:MAX_TAG_CHARS]}…" is longer than {MAX_TAG_CHARS} characters')
     return tags
+
+
+def _phrasings(value: Any, question: str, problems: list[str]) -> list[str]:
+    """A list, or text separated by ';' or '|' (like tags): a CSV cell holds them all."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raw = value.replace("|", ";").split(";")
+    elif isinstance(value, list) and all(isinstance(phrasing, str) for phrasing in value):
+        raw = value
+    else:
+        problems.append("phrasings must be text separated by ';' or '|', or a list of strings")
+        return []
+    try:
+        return clean_phrasings(raw, question=question)
+    except ValueError as error:
+        problems.append(str(error))
+        return []
 
 
 def _enabled(value: Any, problems: list[str]) -> bool:
@@ -110,10 +134,11 @@ def _row(record: dict[str, Any], line: int, problems: list[str]) -> FaqRow | Non
         elif len(answer) > ANSWER_MAX_CHARS:
             problems.append(f"answer must be at most {ANSWER_MAX_CHARS} characters, it has {len(answer)}")
     tags = _tags(record.get("tags"), problems)
+    phrasings = _phrasings(record.get("phrasings"), question, problems)
     enabled = _enabled(record.get("enabled"), problems)
     if problems:
         return None
-    return FaqRow(question=question, answer=answer, tags=tags, enabled=enabled, line=line)
+    return FaqRow(question=question, answer=answer, tags=tags, enabled=enabled, line=line, phrasings=phrasings)
 
 
 def _validate(records: list[tuple[int, Any]], unit: Literal["line", "item"]) -> FaqImport:
@@ -161,8 +186,8 @@ def _csv_records(text: str, max_rows: int) -> list[tuple[int, Any]]:
                     found = ", ".join(name for name in header if name) or "nothing"
                     raise ParseError(
                         "unsupported",
-                        f"The first row must name the columns question and answer (optional: tags, enabled); "
-                        f"found {found}.",
+                        "The first row must name the columns question and answer "
+                        f"(optional: tags, phrasings, enabled); found {found}.",
                     )
                 continue
             if len(records) >= max_rows:
@@ -193,7 +218,7 @@ def _json_records(text: str, max_rows: int) -> list[tuple[int, Any]]:
 
 
 def parse_faq_import(data: bytes, *, fmt: FaqFormat | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> FaqImport:
-    """Parse a CSV (question, answer[, tags][, enabled]) or JSON FAQ upload; fmt None means detect it."""
+    """Parse a CSV (question, answer[, tags][, phrasings][, enabled]) or JSON FAQ upload; fmt None means detect it."""
     if not data.strip():
         raise ParseError("empty", "This file is empty.")
     text = decode_text(data)
@@ -210,4 +235,4 @@ def parse_faq_import(data: bytes, *, fmt: FaqFormat | None = None, max_rows: int
         result = _validate(_csv_records(text, max_rows), "line")
     if not result.rows and not result.errors:
         raise ParseError("empty", "This file has no FAQs.")
-    return result
+    return replace(result, format=fmt)

@@ -7,9 +7,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SourceKind = Literal["file", "collection", "crawl", "faq"]
+from cortex.knowledge.schemas_common import (
+    MAX_PHRASINGS,
+    QUESTION_MAX_CHARS,
+    QUESTION_MIN_CHARS,
+    clean_phrasings,
+)
+
+# faq_import: one bulk FAQ import (its upload, line errors and job); the FAQs themselves live in the
+# bot's one `faq` source.
+SourceKind = Literal["file", "collection", "crawl", "faq", "faq_import"]
 SourceStatus = Literal["pending", "queued", "running", "ready", "failed", "paused", "cancelled"]
 PageStatus = Literal["queued", "fetched", "not_modified", "failed", "skipped"]
 
@@ -89,9 +98,17 @@ class FileFromUrl(Strict):
     name: str | None = Field(None, max_length=255)
 
 
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+Question = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=QUESTION_MIN_CHARS, max_length=QUESTION_MAX_CHARS)
+]
 Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# Blank entries and repeats are dropped, so the list may be longer before cleaning than after.
+Phrasings = Annotated[list[str], Field(max_length=4 * MAX_PHRASINGS), AfterValidator(clean_phrasings)]
+PHRASINGS_HELP = (
+    f"other ways visitors ask the question (each {QUESTION_MIN_CHARS}–{QUESTION_MAX_CHARS} characters, "
+    f"at most {MAX_PHRASINGS}); repeats and the question itself are dropped"
+)
 
 
 class FaqIn(Strict):
@@ -99,13 +116,20 @@ class FaqIn(Strict):
     question: Question
     answer: Answer
     tags: list[Tag] = Field(default_factory=list, max_length=20)
+    phrasings: Phrasings = Field(default_factory=list, description=PHRASINGS_HELP)
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _drop_the_question(self) -> FaqIn:
+        self.phrasings = clean_phrasings(self.phrasings, question=self.question)
+        return self
 
 
 class FaqUpdate(Strict):
     question: Question | None = None
     answer: Answer | None = None
     tags: list[Tag] | None = Field(None, max_length=20)
+    phrasings: Phrasings | None = Field(None, description=PHRASINGS_HELP)
     enabled: bool | None = None
 
 
@@ -115,15 +139,10 @@ class FaqPublic(BaseModel):
     question: str
     answer: str
     tags: list[str]
+    phrasings: list[str]
     enabled: bool
     created_at: datetime
     updated_at: datetime
-
-
-class FaqImportResult(BaseModel):
-    imported: int
-    errors: list[RowErrorOut]
-    faqs: list[FaqPublic]
 
 
 Schedule = Literal["daily", "weekly", "monthly"]

@@ -13,8 +13,8 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import httpx
@@ -23,17 +23,17 @@ from cortex.errors import Conflict, Invalid, NotFound, PayloadTooLarge, Unavaila
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal
 from cortex.knowledge import jobs, objects, schemas, store
-from cortex.knowledge.faq_import import parse_faq_import
+from cortex.knowledge.faq_import import FaqFormat, parse_faq_import
 from cortex.knowledge.fetch import AddressPolicy, FetchError
-from cortex.knowledge.index import Indexer
+from cortex.knowledge.index import Embed, FaqDraft, Indexer
 from cortex.knowledge.parsing import ParseError, sniff
 from cortex.knowledge.retrieval import Retriever
+from cortex.knowledge.schemas_common import clean_phrasings
+from cortex.knowledge.vectors import VectorStore
 
 log = logging.getLogger("cortex.knowledge")
 
 ACTIVE = ("queued", "running")
-# Bulk FAQ imports are written in slices so one transaction never holds thousands of rows.
-FAQ_WRITE_SLICE = 500
 
 
 def source_public(row: asyncpg.Record) -> schemas.SourcePublic:
@@ -342,65 +342,64 @@ class KnowledgeService:
         return [schemas.PagePublic(**dict(row)) for row in rows]
 
     # -- FAQs ----------------------------------------------------------------------------------------
-    async def _faq_source_id(self, conn: asyncpg.Connection, principal: Principal, bot_id: uuid.UUID) -> uuid.UUID:
-        return (await store.faq_source(conn, workspace_id=principal.workspace_id, bot_id=bot_id))["id"]
-
-    async def create_faqs(
-        self, principal: Principal, bot_id: uuid.UUID, rows: list[dict[str, Any]]
-    ) -> list[schemas.FaqPublic]:
-        """Store FAQs (an existing question is updated) and index them; returns them as stored."""
-        written: list[asyncpg.Record] = []
-        for start in range(0, len(rows), FAQ_WRITE_SLICE):
-            async with self.db.acquire() as conn, conn.transaction():
-                source_id = await self._faq_source_id(conn, principal, bot_id)
-                written.extend(
-                    await store.create_faqs(
-                        conn,
-                        workspace_id=principal.workspace_id,
-                        bot_id=bot_id,
-                        rows=rows[start : start + FAQ_WRITE_SLICE],
-                    )
-                )
-        await self._index_faqs(principal, bot_id, source_id, written)
-        return [faq_public(row) for row in written]
-
-    async def _index_faqs(
-        self, principal: Principal, bot_id: uuid.UUID, source_id: uuid.UUID, faqs: list[asyncpg.Record]
-    ) -> None:
-        await self.indexer.write_faqs(
-            workspace_id=principal.workspace_id, bot_id=bot_id, source_id=source_id, faqs=faqs
+    async def create_faq(self, principal: Principal, data: schemas.FaqIn) -> schemas.FaqPublic:
+        """Store one FAQ (an FAQ asking the same question is replaced) and index it, before answering."""
+        draft = FaqDraft(
+            id=uuid.uuid4(),
+            question=data.question,
+            answer=data.answer,
+            tags=data.tags,
+            phrasings=data.phrasings,
+            enabled=data.enabled,
         )
-        async with self.db.acquire() as conn:
-            counts = await store.count_chunks(conn, workspace_id=principal.workspace_id, source_id=source_id)
-            await store.update_source(
-                conn,
-                workspace_id=principal.workspace_id,
-                source_id=source_id,
-                fields={
-                    "chunk_count": counts["chunks"],
-                    "document_count": counts["documents"],
-                    "indexed_at": datetime.now(UTC),
-                },
-            )
+        [row] = await self.indexer.write_faqs(workspace_id=principal.workspace_id, bot_id=data.bot_id, faqs=[draft])
+        return faq_public(row)
 
     async def import_faqs(
-        self, principal: Principal, bot_id: uuid.UUID, data: bytes, fmt: str | None
-    ) -> schemas.FaqImportResult:
-        """Validate every row; import the good ones and report the bad ones with their line numbers."""
-        try:
-            parsed = parse_faq_import(data, fmt=fmt)  # type: ignore[arg-type]
+        self, principal: Principal, *, bot_id: uuid.UUID, filename: str, data: bytes, fmt: FaqFormat | None
+    ) -> schemas.SourcePublic:
+        """Validate every row now (bad ones are on the record by line), keep the upload, and import
+        the good rows all together in a Ray job (202: follow `status` and `progress` on the record)."""
+        try:  # 20,000 rows take a moment: off the event loop, which other requests share
+            parsed = await asyncio.to_thread(parse_faq_import, data, fmt=fmt)
         except ParseError as error:
             raise Invalid(error.message, details={"code": error.code}) from None
-        faqs = await self.create_faqs(
-            principal,
-            bot_id,
-            [{"question": r.question, "answer": r.answer, "tags": r.tags, "enabled": r.enabled} for r in parsed.rows],
-        )
-        return schemas.FaqImportResult(
-            imported=len(faqs),
-            errors=[schemas.RowErrorOut(line=e.line, unit=e.unit, message=e.message) for e in parsed.errors],
-            faqs=faqs,
-        )
+        row_errors = [{"line": e.line, "unit": e.unit, "message": e.message} for e in parsed.errors]
+        if not parsed.rows:
+            raise Invalid(
+                "No row of this file is a valid FAQ; nothing was imported.",
+                details=[
+                    {
+                        "field": "file",
+                        "type": "row_error",
+                        **error,
+                        "message": f"{error['unit']} {error['line']}: {error['message']}",
+                    }
+                    for error in row_errors
+                ],
+            )
+        source_id = uuid.uuid4()
+        key = objects.object_key(workspace_id=principal.workspace_id, source_id=source_id)
+        await objects.put(self.objects, key, data)
+        async with self.db.acquire() as conn:
+            row = await store.create_source(
+                conn,
+                workspace_id=principal.workspace_id,
+                bot_id=bot_id,
+                source_id=source_id,
+                kind="faq_import",
+                name=_safe_name(filename),
+                fields={
+                    "content_type": parsed.format,
+                    "size_bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "object_key": key,
+                    "config": {"format": parsed.format},
+                    "row_errors": row_errors,
+                    "progress": {"stage": "queued", "faqs_total": len(parsed.rows), "faqs_done": 0},
+                },
+            )
+        return await self._submit(row, "faqs", "--source", str(source_id))
 
     async def list_faqs(
         self, principal: Principal, *, bot_id: uuid.UUID | None, search: str | None, limit: int, offset: int
@@ -419,28 +418,36 @@ class KnowledgeService:
         return faq_public(row)
 
     async def update_faq(self, principal: Principal, faq_id: uuid.UUID, data: schemas.FaqUpdate) -> schemas.FaqPublic:
-        changes = data.model_dump(exclude_unset=True)
-        changes = {key: value for key, value in changes.items() if value is not None}
-        async with self.db.acquire() as conn, conn.transaction():
-            try:
-                row = await store.update_faq(conn, workspace_id=principal.workspace_id, faq_id=faq_id, changes=changes)
-            except asyncpg.UniqueViolationError:
-                raise Conflict("this bot already has an FAQ with that question") from None
-            if row is None:
-                raise NotFound("FAQ not found")
-            source_id = await self._faq_source_id(conn, principal, row["bot_id"])
-        await self._index_faqs(principal, row["bot_id"], source_id, [row])
-        return faq_public(row)
+        """Change an FAQ; it is re-indexed as a new version, so its old vectors answer until it is saved."""
+        changes = {key: value for key, value in data.model_dump(exclude_unset=True).items() if value is not None}
+        async with self.db.acquire() as conn:
+            row = await store.get_faq(conn, workspace_id=principal.workspace_id, faq_id=faq_id)
+        if row is None:
+            raise NotFound("FAQ not found")
+        merged = {key: changes.get(key, row[key]) for key in ("question", "answer", "tags", "phrasings", "enabled")}
+        draft = FaqDraft(
+            id=faq_id, **{**merged, "phrasings": clean_phrasings(merged["phrasings"], question=merged["question"])}
+        )
+        try:
+            written = await self.indexer.write_faqs(
+                workspace_id=principal.workspace_id,
+                bot_id=row["bot_id"],
+                faqs=[draft],
+                by="id",
+                expected_versions={faq_id: row["version"]},
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict("this bot already has an FAQ with that question") from None
+        if not written:
+            async with self.db.acquire() as conn:
+                if await store.get_faq(conn, workspace_id=principal.workspace_id, faq_id=faq_id) is None:
+                    raise NotFound("FAQ not found")
+            raise Conflict("this FAQ was changed by someone else meanwhile; reload it and try again")
+        return faq_public(written[0])
 
     async def delete_faq(self, principal: Principal, faq_id: uuid.UUID) -> None:
-        async with self.db.acquire() as conn, conn.transaction():
-            row = await store.delete_faq(conn, workspace_id=principal.workspace_id, faq_id=faq_id)
-            if row is None:
-                raise NotFound("FAQ not found")
-            source_id = await self._faq_source_id(conn, principal, row["bot_id"])
-        await self.indexer.remove_faqs(
-            workspace_id=principal.workspace_id, bot_id=row["bot_id"], source_id=source_id, faq_ids=[str(faq_id)]
-        )
+        if await self.indexer.remove_faq(workspace_id=principal.workspace_id, faq_id=faq_id) is None:
+            raise NotFound("FAQ not found")
 
     # -- search --------------------------------------------------------------------------------------
     async def search(self, principal: Principal, data: schemas.SearchIn) -> schemas.SearchOut:
@@ -530,6 +537,7 @@ async def _reconcile(pool: asyncpg.Pool, launcher: jobs.JobLauncher) -> None:
             )
             if current is None or current["job_id"] != row["job_id"] or current["status"] not in ACTIVE:
                 continue
+            again = "import the file again" if row["kind"] == "faq_import" else "use re-index to try again"
             await store.update_source(
                 conn,
                 workspace_id=row["workspace_id"],
@@ -537,7 +545,7 @@ async def _reconcile(pool: asyncpg.Pool, launcher: jobs.JobLauncher) -> None:
                 fields={
                     "status": "failed",
                     "error_code": "job_failed",
-                    "error": "The ingestion job stopped unexpectedly; use re-index to try again.",
+                    "error": f"The ingestion job stopped unexpectedly; {again}.",
                 },
             )
             await store.finish_job(conn, job_id=row["job_id"], status=state.status, message=state.message)
@@ -563,3 +571,56 @@ async def _start_due_crawls(pool: asyncpg.Pool, launcher: jobs.JobLauncher) -> N
                 conn, workspace_id=row["workspace_id"], source_id=row["id"], job_id=job_id, entrypoint=command
             )
             await launcher.submit(job_id=job_id, entrypoint=command, metadata={"source_id": str(row["id"])})
+
+
+# FAQs upgraded per round: a few batches of the Embedder, so one round stays short.
+UPGRADE_FAQS_PER_ROUND = 200
+
+
+def faq_upgrader(make_embed: Callable[[], Embed]) -> Callable[[ServiceResources], Awaitable[None]]:
+    """A background loop that re-indexes FAQs stored before versions (version 0), whose single
+    vector matching no longer reads, as versioned vectors; then it idles. `make_embed` is called
+    only if there is something to upgrade."""
+
+    async def upgrade_unversioned_faqs(resources: ServiceResources) -> None:
+        assert resources.db is not None
+        indexer: Indexer | None = None
+        while not resources.stopping.is_set():
+            try:
+                async with resources.db.acquire() as conn:
+                    rows = await store.unversioned_faqs(conn, limit=UPGRADE_FAQS_PER_ROUND)
+                if not rows:
+                    break
+                if indexer is None:
+                    vectors = VectorStore(resources.settings.resolved_chroma_url())
+                    indexer = Indexer(pool=resources.db, vectors=vectors, embed=make_embed())
+                await upgrade_faqs(indexer, rows)
+            except Exception:
+                log.exception("upgrading FAQs to versioned vectors failed; trying again")
+                try:
+                    await asyncio.wait_for(resources.stopping.wait(), timeout=WATCH_INTERVAL_S)
+                except TimeoutError:
+                    pass
+        await resources.stopping.wait()  # a background task that ends fails the replica's health check
+
+    return upgrade_unversioned_faqs
+
+
+async def upgrade_faqs(indexer: Indexer, rows: list[asyncpg.Record]) -> None:
+    """Re-write FAQs stored before versions under versioned vectors, a bot at a time; the vector
+    each had under its bare id goes once its row names the new version."""
+    by_bot: dict[tuple[uuid.UUID, uuid.UUID], list[asyncpg.Record]] = {}
+    for row in rows:
+        by_bot.setdefault((row["workspace_id"], row["bot_id"]), []).append(row)
+    for (workspace_id, bot_id), faqs in by_bot.items():
+        # Every replica runs this: the version check lets one write win, the others' vectors go.
+        await indexer.write_faqs(
+            workspace_id=workspace_id,
+            bot_id=bot_id,
+            faqs=[
+                FaqDraft(row["id"], row["question"], row["answer"], row["tags"], row["phrasings"], row["enabled"])
+                for row in faqs
+            ],
+            by="id",
+            expected_versions={row["id"]: 0 for row in faqs},
+        )

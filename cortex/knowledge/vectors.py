@@ -1,9 +1,10 @@
 """The dense half of a bot's knowledge: Chroma collections, written and read with our own embeddings.
 
-Per bot, `bot_<id>` holds a vector per chunk and `faq_<id>` a vector per FAQ question (for
-direct answers). Every vector carries its workspace id and every query filters on it, so even
-a wrong bot id cannot reach another tenant's knowledge. Chroma's default embedding function is
-never used: vectors always come from the Embedder the caller passes.
+Per bot, `bot_<id>` holds a vector per chunk and `faq_<id>` the vectors FAQ matching compares a
+question with (for direct answers): one per FAQ question, per alternative phrasing and per answer,
+under ids that name the FAQ's version (`faq_vector_ids`). Every vector carries its workspace id and
+every query filters on it, so even a wrong bot id cannot reach another tenant's knowledge. Chroma's
+default embedding function is never used: vectors always come from the Embedder the caller passes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ def chunk_collection(bot_id: uuid.UUID) -> str:
 
 def faq_collection(bot_id: uuid.UUID) -> str:
     return f"faq_{bot_id.hex}"
+
+
+def faq_vector_id(faq_id: uuid.UUID | str, version: int, kind: str) -> str:
+    """`kind`: "q" (the question), "p<n>" (its n-th alternative phrasing) or "a" (the answer)."""
+    return f"{faq_id}:{version}:{kind}"
+
+
+def faq_vector_ids(faq_id: uuid.UUID | str, version: int, phrasings: int) -> list[str]:
+    """Every vector id one version of an FAQ has (an FAQ stored before versions had its id alone)."""
+    if version == 0:
+        return [str(faq_id)]
+    kinds = ["q", *(f"p{index}" for index in range(phrasings)), "a"]
+    return [faq_vector_id(faq_id, version, kind) for kind in kinds]
 
 
 class VectorStore:
@@ -63,9 +77,10 @@ class VectorStore:
         *,
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]],
-        documents: Sequence[str],
+        documents: Sequence[str] | None,
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
+        """`documents` None: vectors whose text is read from Postgres only (Chroma then indexes no text)."""
         if not ids:
             return
         collection = await self._collection(name, create=True)
@@ -74,7 +89,7 @@ class VectorStore:
             await collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=[list(vector) for vector in embeddings[start:end]],
-                documents=list(documents[start:end]),
+                documents=list(documents[start:end]) if documents is not None else None,
                 metadatas=list(metadatas[start:end]),
             )
 

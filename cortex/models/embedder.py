@@ -12,6 +12,7 @@ the backends against each other.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -90,6 +91,17 @@ def _load_sentence_transformer(threads: int) -> SentenceTransformer:
     # Ray limits a fractional-CPU actor to one thread; the model's matrix products want the cores it sees.
     torch.set_num_threads(threads)
     return SentenceTransformer(str(model_dir()), device="cpu")
+
+
+class LocalEmbed:
+    """The embedder in this process, off the event loop: `await embed(texts)` where no Embedder
+    deployment is at hand (the monolith baseline, the CLI, ingestion jobs, tests)."""
+
+    def __init__(self) -> None:
+        self.embedder = Embedder()
+
+    async def __call__(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embedder.embed, texts)
 
 
 def main() -> int:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
+from cortex.knowledge.retrieval import FaqScoring, LazyRetriever
 from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
 
 from .accounts import register
 from .chatting import eventually, make_bot, visitor_of
+from .db import service_conn
 
 HOURS = [
     {
@@ -47,6 +50,68 @@ async def test_an_faq_match_is_answered_directly_with_its_citation(http: httpx.A
     # A different question is not forced onto the FAQ.
     other = await visitor.say("What is the capital of Peru?")
     assert other["direct_answer"] is False
+
+
+async def test_a_question_worded_like_an_faqs_phrasing_is_answered_directly(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    owner = await register(http, workspace="Widgets")
+    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    faq = await http.post(
+        "/api/knowledge/faqs",
+        json={
+            "bot_id": bot["id"],
+            "question": "How do I embed the widget?",
+            "answer": "Paste the one-line script tag from Embed into your site's pages.",
+            "phrasings": ["How do I put the chat on my website?"],
+        },
+        headers=owner.headers,
+    )
+    assert faq.status_code == 201, faq.text
+    visitor = await visitor_of(http, owner, bot)
+    reply = await visitor.say("How can I put the chat on my web site?")
+    assert reply["direct_answer"] is True, reply
+    assert reply["content"] == "Paste the one-line script tag from Embed into your site's pages."
+    assert reply["citations"][0]["source_id"] == faq.json()["id"]
+
+    # What the match was made of: the phrasing's similarity, the answer's, the words'; weighed by FaqScoring.
+    retriever = LazyRetriever(settings, LocalEmbed())
+    match = await retriever.match_faq(
+        workspace_id=uuid.UUID(owner.workspace_id), bot_id=uuid.UUID(bot["id"]), question="put the chat on my website"
+    )
+    assert match is not None and match.faq_id == faq.json()["id"]
+    assert set(match.features) == {"question", "answer", "lexical"}
+    assert match.similarity == pytest.approx(FaqScoring().score(match.features), abs=1e-3)
+    assert match.features["question"] > 0.8 and match.features["lexical"] > 0.5
+
+    # Without the phrasing, the same question is left to the model.
+    await http.patch(f"/api/knowledge/faqs/{faq.json()['id']}", json={"phrasings": []}, headers=owner.headers)
+    assert (await visitor.say("How can I put the chat on my web site?"))["direct_answer"] is False
+
+
+async def test_an_faq_is_answered_only_while_its_row_says_so(http: httpx.AsyncClient, settings: Settings) -> None:
+    owner = await register(http, workspace="Rows")
+    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    faqs = []
+    for question, answer in (("Do you rent tandems?", "Yes, 40 euros a day."), ("Do you sell helmets?", "Yes.")):
+        response = await http.post(
+            "/api/knowledge/faqs",
+            json={"bot_id": bot["id"], "question": question, "answer": answer},
+            headers=owner.headers,
+        )
+        assert response.status_code == 201, response.text
+        faqs.append(response.json())
+    visitor = await visitor_of(http, owner, bot)
+    assert (await visitor.say("do you rent tandems?"))["direct_answer"] is True
+
+    # Disabled: not answered, though it is kept.
+    await http.patch(f"/api/knowledge/faqs/{faqs[0]['id']}", json={"enabled": False}, headers=owner.headers)
+    assert (await visitor.say("do you rent tandems?"))["direct_answer"] is False
+    # Its row gone, as an interrupted delete would leave it (the vectors still in Chroma): never answered.
+    async with service_conn(settings, "knowledge") as conn:
+        await conn.execute("DELETE FROM faqs WHERE id = $1", uuid.UUID(faqs[1]["id"]))
+    reply = await visitor.say("do you sell helmets?")
+    assert reply["direct_answer"] is False and reply["content"] != "Yes."
 
 
 async def test_a_repeated_question_is_answered_from_the_cache_until_knowledge_changes(

@@ -238,11 +238,29 @@ async def test_faqs_crud_and_bulk_import_with_bad_rows_reported(
         files={"file": ("faqs.csv", buffer.getvalue().encode(), "text/csv")},
         headers=owner.headers,
     )
-    assert response.status_code == 200, response.text
-    result = response.json()
+    assert response.status_code == 202, response.text
+    started = response.json()
     distinct = {row["Question"].strip().lower() for row in rows}
-    assert result["imported"] == len(distinct)
-    assert [error["line"] for error in result["errors"]][-2:] == bad_lines
+    # The bad rows are reported at once, by line; the good ones are imported by a job.
+    assert started["progress"]["faqs_total"] == len(distinct) and started["name"] == "faqs.csv"
+    assert [error["line"] for error in started["row_errors"]][-2:] == bad_lines
+    result = await _wait_ready(http, owner, f"/api/knowledge/faqs/imports/{started['id']}")
+    assert result["status"] == "ready" and result["document_count"] == len(distinct), result
+    assert result["row_errors"] == started["row_errors"]
+    imports = (await http.get(f"/api/knowledge/faqs/imports?bot_id={bot['id']}", headers=owner.headers)).json()
+    assert [record["id"] for record in imports] == [started["id"]]
+
+    # A file with no valid row is refused whole, each row's problem listed.
+    refused = await http.post(
+        "/api/knowledge/faqs/import",
+        data={"bot_id": bot["id"]},
+        files={"file": ("bad.csv", b"question,answer\nHi,\n", "text/csv")},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert [d["message"] for d in refused.json()["error"]["details"]] == [
+        "line 2: question must be 3–500 characters, it has 2; answer is empty"
+    ]
 
     [top, *_] = await _search(http, owner, bot, rows[1]["Question"])
     assert rows[1]["Answer"][:40] in top["text"]
@@ -250,14 +268,25 @@ async def test_faqs_crud_and_bulk_import_with_bad_rows_reported(
     faq = (
         await http.post(
             "/api/knowledge/faqs",
-            json={"bot_id": bot["id"], "question": "Do you ship to Norway?", "answer": "Yes, in 3 to 5 days."},
+            json={
+                "bot_id": bot["id"],
+                "question": "Do you ship to Norway?",
+                "answer": "Yes, in 3 to 5 days.",
+                "phrasings": ["Can I order from Oslo?", "do you ship to NORWAY?", "Delivery to Bergen?"],
+            },
             headers=owner.headers,
         )
     ).json()
+    assert faq["phrasings"] == ["Can I order from Oslo?", "Delivery to Bergen?"]  # the question itself dropped
     updated = await http.patch(
-        f"/api/knowledge/faqs/{faq['id']}", json={"answer": "Yes, within a week."}, headers=owner.headers
+        f"/api/knowledge/faqs/{faq['id']}",
+        json={"answer": "Yes, within a week.", "phrasings": ["Can I order from Oslo?"]},
+        headers=owner.headers,
     )
     assert updated.status_code == 200 and updated.json()["answer"] == "Yes, within a week."
+    assert updated.json()["phrasings"] == ["Can I order from Oslo?"]
+    found = await http.get(f"/api/knowledge/faqs?bot_id={bot['id']}&q=Oslo", headers=owner.headers)
+    assert [f["id"] for f in found.json()] == [faq["id"]]  # the FAQ list searches phrasings too
     [top, *_] = await _search(http, owner, bot, "shipping to Norway")
     assert "within a week" in top["text"]
     assert (await http.delete(f"/api/knowledge/faqs/{faq['id']}", headers=owner.headers)).status_code == 204
@@ -267,6 +296,13 @@ async def test_faqs_crud_and_bulk_import_with_bad_rows_reported(
         "/api/knowledge/faqs", json={"bot_id": bot["id"], "question": "?", "answer": ""}, headers=owner.headers
     )
     assert bad.status_code == 422
+    for phrasings in (["no"], [f"Variant {n}?" for n in range(21)], "not a list"):
+        bad = await http.post(
+            "/api/knowledge/faqs",
+            json={"bot_id": bot["id"], "question": "Is there parking?", "answer": "Yes.", "phrasings": phrasings},
+            headers=owner.headers,
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"].startswith("body.phrasings")
 
 
 async def test_a_crawl_indexes_every_reachable_page_once_and_records_broken_links(

@@ -74,6 +74,13 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         headers=owner_a.headers,
     )
     assert faq.status_code == 201, faq.text
+    faq_import = await http.post(
+        "/api/knowledge/faqs/import",
+        data={"bot_id": bot["id"]},
+        files={"file": ("a-faqs.csv", b"question,answer\nWhat is tenant A's VIP code?,A-VIP-CODE\n", "text/csv")},
+        headers=owner_a.headers,
+    )
+    assert faq_import.status_code == 202, faq_import.text
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     owner_b = await register(http, workspace="Tenant B")
@@ -91,6 +98,7 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "file": upload.json(),
         "crawl": crawl.json(),
         "faq": faq.json(),
+        "faq_import": faq_import.json(),
     }
 
 
@@ -130,6 +138,8 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["crawl"]["id"]
     if param == "source_id" and "/files/" in path:
         return tenants["file"]["id"]
+    if param == "source_id" and "/faqs/imports/" in path:
+        return tenants["faq_import"]["id"]
     if param == "faq_id":
         return tenants["faq"]["id"]
     if param == "session_id":
@@ -156,7 +166,9 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         tenants["profile"]["email"],
         tenants["file"]["id"],
         tenants["crawl"]["id"],
+        tenants["faq_import"]["id"],
         "A-SECRET-CODE",
+        "a-faqs.csv",
     ]
 
 
@@ -224,6 +236,8 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
     assert (await http.get(f"/api/knowledge/files/{tenants['file']['id']}", headers=a.headers)).status_code == 200
     crawl = (await http.get(f"/api/knowledge/crawl/{tenants['crawl']['id']}", headers=a.headers)).json()
     assert crawl["schedule_s"] is None
+    faq_import = await http.get(f"/api/knowledge/faqs/imports/{tenants['faq_import']['id']}", headers=a.headers)
+    assert faq_import.status_code == 200 and faq_import.json()["name"] == "a-faqs.csv"
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:

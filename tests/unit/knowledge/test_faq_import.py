@@ -159,3 +159,50 @@ def test_real_bank_faq_json_export_imports() -> None:
     assert 1_200 < len(result.rows) <= 1_316  # 1,316 distinct questions, one answer over 5,000 characters
     assert result.rows[0].tags == ["security"]
     assert all(error.unit == "item" for error in result.errors)
+
+
+def test_phrasings_column_is_split_like_tags_and_drops_repeats_and_the_question() -> None:
+    data = (
+        b"question,answer,phrasings\n"
+        b'How do I embed the widget?,Paste the script tag.,"How do I put the chat on my website?| add  the chat ;'
+        b' ADD THE CHAT;how do I embed the WIDGET?;;"\n'
+        b"Do you ship abroad?,Yes.,\n"
+    )
+    result = parse_faq_import(data, fmt="csv")
+    assert [row.phrasings for row in result.rows] == [["How do I put the chat on my website?", "add the chat"], []]
+    assert not result.errors
+
+
+def test_phrasings_are_validated_and_reported_on_their_row() -> None:
+    items = [
+        {"question": "Opening hours?", "answer": "9 to 5.", "phrasings": ["When are you open?", "When do you close?"]},
+        {"question": "Parking?", "answer": "Yes.", "phrasings": ["ok"]},
+        {
+            "question": "Returns?",
+            "answer": "30 days.",
+            "phrasings": [f"Can I return it after {n} days?" for n in range(21)],
+        },
+        {"question": "Gift cards?", "answer": "Yes.", "phrasings": ["x" * 501]},
+        {"question": "Delivery?", "answer": "Daily.", "phrasings": [1, 2]},
+        {"question": "Vouchers?", "answer": "No.", "phrasings": "Do you sell vouchers? | Any coupons?"},
+    ]
+    result = parse_faq_import(json.dumps(items).encode(), fmt="json")
+    assert [(row.line, row.phrasings) for row in result.rows] == [
+        (1, ["When are you open?", "When do you close?"]),
+        (6, ["Do you sell vouchers?", "Any coupons?"]),
+    ]
+    assert [str(error) for error in result.errors] == [
+        'item 2: phrasing "ok" must be 3–500 characters, it has 2',
+        "item 3: at most 20 phrasings allowed, found 21",
+        f'item 4: phrasing "{"x" * 40}…" must be 3–500 characters, it has 501',
+        "item 5: phrasings must be text separated by ';' or '|', or a list of strings",
+    ]
+
+
+def test_an_import_of_ten_thousand_faqs_is_accepted() -> None:
+    items = [
+        {"question": f"What is the price of product {index}?", "answer": f"{index} euros."} for index in range(10_000)
+    ]
+    result = parse_faq_import(json.dumps(items).encode(), fmt=None)
+    assert len(result.rows) == 10_000 and not result.errors and result.format == "json"
+    assert error_of(json.dumps(items * 3).encode(), fmt="json").code == "too_large"  # 30,000 rows
