@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
 	bench-sessions bench-knowledge bench-knowledge-subset bench-retrieval bench-ingest bench-embedder \
-	bench-llm-quality
+	bench-llm-quality bench-local-models
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,7 +80,12 @@ bench-ingest: $(STAMP)
 bench-embedder: $(STAMP)
 	$(BIN)/python -m bench.embedder
 
-# The local chat model's answers on 30 bank-FAQ questions, one thread (~3 min; ~5 more per 0.5B
-# candidate): not part of `bench`. Compare a candidate with ARGS='--model name=/path/model.gguf'.
+# Every answer backend on the shipped question sets, through the real stack (~10 min: the local
+# model answers ~300 questions on one thread).
 bench-llm-quality: $(STAMP)
 	$(BIN)/python -m bench.llm_quality $(ARGS)
+
+# Local GGUF chat models on 30 bank-FAQ questions, one thread (~3 min; ~5 more per 0.5B candidate).
+# Compare a candidate with ARGS='--model name=/path/model.gguf'.
+bench-local-models: $(STAMP)
+	$(BIN)/python -m bench.local_models $(ARGS)

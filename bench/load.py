@@ -77,10 +77,17 @@ def summarize(runs: list[dict[str, float]], key: str) -> dict[str, float]:
 def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
     """bench/results/<name>.json with the fields BENCH.md requires of every result."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    # Dirty: tracked files differ from the commit (the results being written are not counted).
+    changes = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     result = {
         **fields,
         "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": commit,
+        "git_dirty": bool(changes),
         "machine": {"cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1)},
         "command": command,
     }

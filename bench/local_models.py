@@ -1,7 +1,7 @@
 """The local chat model's answers on bank-FAQ questions: how much of the right answer, how much invented.
 
-    python -m bench.llm_quality [--model NAME=PATH.gguf[:fold-system] ...] [--questions 30]
-                                                                         (make bench-llm-quality)
+    python -m bench.local_models [--model NAME=PATH.gguf[:fold-system] ...] [--questions 30]
+                                                                         (make bench-local-models)
 
 Swapping the local model (the GGUF that `cortex.models.llm.LocalLLM` runs) changes every answer of
 every bot without an LLM endpoint, and a bigger model is not always a better one on one CPU: compare
@@ -280,7 +280,7 @@ def _rate(tokens: int, seconds: float) -> float | None:
 def run_in_child(candidate: Candidate, items: list[dict[str, Any]]) -> dict[str, Any]:
     """A fresh interpreter per model, so load time and peak RSS are that model's alone."""
     child = subprocess.run(
-        [sys.executable, "-m", "bench.llm_quality", "--child", json.dumps(asdict(candidate))],
+        [sys.executable, "-m", "bench.local_models", "--child", json.dumps(asdict(candidate))],
         input=json.dumps(items),
         stdout=subprocess.PIPE,
         text=True,
@@ -402,7 +402,7 @@ def main() -> None:
         },
         "answers": answers,
     }
-    path = write_result("llm_quality", fields, command="make bench-llm-quality")
+    path = write_result("local_models", fields, command="make bench-local-models")
     print_table(summaries)
     print(f"\n{path}")
 

@@ -52,11 +52,14 @@ SUGGESTED_QUESTIONS = [
 ]
 
 # Written for the demo. `{url}` is the gateway's public URL. The first questions are the
-# suggested ones word for word: the 135M local model answers poorly, so the questions a
-# newcomer clicks first get an exact answer (an FAQ match skips the model).
+# suggested ones word for word, so the questions a newcomer clicks first get the exact answer
+# (an FAQ match answers directly); each FAQ has a few other ways to ask it, as an owner would add
+# (written apart from bench/data/answers, whose questions none repeats); other questions are
+# answered from the docs.
 FAQS: list[dict[str, Any]] = [
     {
         "question": "How do I embed the widget?",
+        "phrasings": ["How do I add the chat to my site?", "Where do I paste the script tag?"],
         "answer": (
             "Paste one line into every page of your site, just before the closing `body` tag: a `script` "
             "tag that loads `{url}/embed.js`, with your bot's public key (`pk_…`) in its `data-bot-key` "
@@ -69,6 +72,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "How do I add my website?",
+        "phrasings": ["Can the bot read my website?", "How do I crawl my site?"],
         "answer": (
             "Let your bot crawl it: **Bots → your bot → Knowledge → Website**, enter the start URL and "
             "pick a re-crawl schedule (daily, weekly or monthly; only changed pages are indexed again). "
@@ -81,6 +85,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "How do I connect my own LLM?",
+        "phrasings": ["Can I use OpenAI, vLLM or Ollama?", "How do I change the model that answers?"],
         "answer": (
             "Cortex answers with a small local model by default. For any OpenAI-compatible endpoint "
             "(OpenAI, vLLM, Ollama, a hosted model) set `CORTEX_LLM_URL` (the base URL, without `/v1`), "
@@ -92,6 +97,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "What does make run start?",
+        "phrasings": ["What runs on my machine after make run?"],
         "answer": (
             "Everything on this machine, from Python packages: Postgres, Valkey (Redis), Chroma, an SMTP "
             "sink that keeps mail in `.cortex/mail`, a local Ray head with its dashboard, and ten Ray "
@@ -102,6 +108,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "How do I teach the bot from my own files?",
+        "phrasings": ["How do I upload documents?", "Which files can the bot learn from?"],
         "answer": (
             "Upload them in **Bots → your bot → Knowledge → Files**: PDF, DOCX, HTML, Markdown, TXT, CSV, "
             "or a `.jsonl` collection. Each upload runs a Ray ingestion job and the file turns *ready* "
@@ -112,6 +119,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "Can I call my bot with the OpenAI Python client?",
+        "phrasings": ["Is there an OpenAI-compatible API?"],
         "answer": (
             "Yes. Point the client at `{url}/v1`, pass an API key (dashboard: **API and widget keys**) as "
             "`api_key` and the bot's id as the model:\n\n"
@@ -124,6 +132,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "How do I change how the widget looks?",
+        "phrasings": ["How do I change the widget's colour?"],
         "answer": (
             "In **Bots → your bot → Appearance**: colour, position (bottom right or left), launcher "
             "text, title, avatar and up to four suggested questions, with a live preview. The same fields "
@@ -133,6 +142,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "How do I deploy Cortex on Kubernetes?",
+        "phrasings": ["Does Cortex run on KubeRay?"],
         "answer": (
             "With KubeRay. `cortex render-cluster` renders the RayService manifest from serve_config.yaml "
             "(committed as `cluster/base/rayservice.yaml`); `kubectl apply -k cluster/base` deploys it once "
@@ -143,6 +153,7 @@ FAQS: list[dict[str, Any]] = [
     },
     {
         "question": "Can the bot book appointments?",
+        "phrasings": ["Can I book an appointment?", "Can visitors schedule a meeting in the chat?"],
         "answer": (
             "Not yet. Calendar booking is planned for the workflows service (`/api/langgraph`), but no "
             "calendar is connected and the bot cannot check availability or book today."
@@ -302,8 +313,9 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
                 "primary_color": "#0f766e",
                 "suggested_questions": SUGGESTED_QUESTIONS,
             },
-            # The configured endpoint when there is one; otherwise the local model.
-            "llm": {"backend": "openai" if settings.llm_url else "local"},
+            # `auto`: the configured endpoint when there is one; otherwise the extractive backend,
+            # which answers with the docs' own sentences and invents nothing.
+            "llm": {"backend": "auto"},
         },
     )
     for faq in FAQS:
@@ -315,6 +327,7 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
                 "question": faq["question"],
                 "answer": faq["answer"].format(url=base),
                 "tags": faq["tags"],
+                "phrasings": faq["phrasings"],
             },
         )
     key = api.post("/api/auth/widget-keys", 201, json={"bot_id": bot["id"], "allowed_origins": demo_origins(settings)})

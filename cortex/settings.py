@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, description="root secret; generated under home in local mode")
 
     # -- chat ------------------------------------------------------------------------------------
-    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset: the local model")
+    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset: extractive answers")
     llm_api_key: str | None = Field(None, description="API key for CORTEX_LLM_URL")
     llm_model: str = Field("", description="model name sent to CORTEX_LLM_URL")
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")

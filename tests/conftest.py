@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tests.replica_logs import log_offsets, replica_problems  # noqa: E402
-from tests.stack_fixtures import http, redis_client, running_stack, settings  # noqa: E402,F401 - fixtures
+from tests.stack_fixtures import demo_build, http, redis_client, running_stack, settings  # noqa: E402,F401 - fixtures
 
 _LOG_OFFSETS = pytest.StashKey[dict[str, int]]()
 

@@ -17,6 +17,7 @@ import psutil
 import pytest
 import redis.asyncio as aioredis
 
+from cortex.demo import Demo, ensure_demo
 from cortex.settings import Settings
 from cortex.stack import Stack, ephemeral_stack, free_port, port_open
 from tests.openai_server import OpenAIServer
@@ -82,6 +83,25 @@ def running_stack() -> Iterator[RunningStack]:
     assert not [port for port in ports if port_open("127.0.0.1", port)], "ports still open after down"
     home = str(stack.home)
     assert not [p for p in psutil.process_iter(["cmdline"]) if home in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.fixture(scope="session")
+def demo_build(running_stack: RunningStack) -> tuple[Demo, list[str]]:
+    """The demo `make run` builds (from scratch), and what building it printed.
+
+    Its bot answers on `auto`: extractively on a machine without an LLM endpoint. The test stack
+    has an endpoint (the stand-in), so the bot is set to `extractive`, what `auto` is on `make run`.
+    """
+    lines: list[str] = []
+    demo = ensure_demo(running_stack.settings, reset=True, echo=lines.append, base_url=running_stack.url)
+    with httpx.Client(base_url=running_stack.url, timeout=30) as client:
+        login = client.post("/api/auth/login", json={"email": demo.owner_email, "password": demo.password})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        bot = client.get(f"/api/bots/{demo.bot_id}", headers=headers).json()
+        assert bot["llm"]["backend"] == "auto", "the demo bot follows the installation's default"
+        patched = client.patch(f"/api/bots/{demo.bot_id}", json={"llm": {"backend": "extractive"}}, headers=headers)
+        assert patched.status_code == 200, patched.text
+    return demo, lines
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 
 from cortex.models.embedder import DIMENSIONS
 
-PREFIX = "cortex:answers"
+# The version moves on when what an answer is made of changes, so no reply written the old way is replayed.
+PREFIX = "cortex:answers:v2"
 # 4 tables of 6 bits: a paraphrase at cosine 0.95 shares a bucket in at least one table with
 # probability ~0.95 (per bit 1 - acos(0.95)/pi = 0.90; 1 - (1 - 0.90^6)^4), and a bucket holds
 # ~1/64 of a bot's entries, so a lookup compares a handful of vectors.

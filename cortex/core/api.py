@@ -243,6 +243,7 @@ async def chat_pipeline(request: Request) -> ChatPipeline:
         db=resources.db,
         timeouts=timeouts,
         answer_cache=getattr(state, "answer_cache", None),
+        default_backend="openai" if resources.settings.llm_url else "extractive",
         **state.chat_collaborators,
     )
 

@@ -3,7 +3,6 @@ in one process (the monolith baseline and `cortex` tools). Same ports, same pipe
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -11,6 +10,7 @@ from typing import Any
 
 from cortex.helper.guide import Guidance, Guide
 from cortex.knowledge.retrieval import LazyRetriever
+from cortex.models.embedder import LocalEmbed
 from cortex.models.llm import FallbackLLM, GenerationParams, LLMBackend, LocalLLM, OpenAICompatibleLLM, RoutedLLM
 from cortex.settings import Settings
 
@@ -27,9 +27,15 @@ class RemoteRetriever:
         question: str,
         k: int = 0,
         faq_threshold: float | None = None,
+        evidence: bool = False,
     ) -> dict[str, Any]:
         return await self.handle.understand.remote(
-            workspace_id=workspace_id, bot_id=bot_id, question=question, k=k, faq_threshold=faq_threshold
+            workspace_id=workspace_id,
+            bot_id=bot_id,
+            question=question,
+            k=k,
+            faq_threshold=faq_threshold,
+            evidence=evidence,
         )
 
 
@@ -63,18 +69,6 @@ def llm_backend(settings: Settings, local: LLMBackend | None = None) -> LLMBacke
         remote = OpenAICompatibleLLM(base_url=settings.llm_url, api_key=settings.llm_api_key, model=settings.llm_model)
         backends["openai"] = FallbackLLM(remote, local)
     return RoutedLLM(backends)
-
-
-class LocalEmbed:
-    """The embedder in this process, off the event loop."""
-
-    def __init__(self) -> None:
-        from cortex.models.embedder import Embedder
-
-        self.embedder = Embedder()
-
-    async def __call__(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embedder.embed, texts)
 
 
 def local_collaborators(settings: Settings) -> dict[str, Any]:

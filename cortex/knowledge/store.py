@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -214,43 +215,46 @@ async def write_chunks(
     workspace_id: uuid.UUID,
     bot_id: uuid.UUID,
     source_id: uuid.UUID,
-    document_key: str,
-    chunks: Sequence[dict[str, Any]],
+    documents: Sequence[tuple[str, Sequence[dict[str, Any]]]],
 ) -> tuple[int, list[str]]:
-    """Make a document's chunks exactly `chunks` ({id, ord, title, url, text}); returns (added, removed ids).
+    """Make each document's chunks exactly the given ones ({id, ord, title, url, text}), for
+    (document key, chunks) pairs; returns (added, removed ids).
 
     Chunk ids are content hashes, so an unchanged chunk is left alone and a re-run adds nothing.
     Call inside a transaction: the chunks, their terms and the bot's statistics change together.
     """
-    keep = [chunk["id"] for chunk in chunks]
+    keys = [key for key, _ in documents]
+    rows = [(key, chunk) for key, chunks in documents for chunk in chunks]
+    keep = [chunk["id"] for _, chunk in rows]
     removed = await conn.fetch(
-        "DELETE FROM chunks WHERE bot_id = $1 AND source_id = $2 AND document_key = $3 AND NOT (id = ANY($4)) "
+        "DELETE FROM chunks WHERE bot_id = $1 AND source_id = $2 AND document_key = ANY($3) AND NOT (id = ANY($4)) "
         "AND workspace_id = $5 RETURNING id, length",
         bot_id,
         source_id,
-        document_key,
+        keys,
         keep,
         workspace_id,
     )
     added = await conn.fetch(
         """
         INSERT INTO chunks (bot_id, id, workspace_id, source_id, document_key, ord, title, url, text, length)
-        SELECT $1, c.id, $2, $3, $4, c.ord, c.title, c.url, c.text,
+        SELECT $1, c.id, $2, $3, c.document_key, c.ord, c.title, c.url, c.text,
                (SELECT coalesce(sum(array_length(t.positions, 1)), 0)
                   FROM unnest(to_tsvector('english', c.title || ' ' || c.text)) t)
-          FROM unnest($5::text[], $6::int[], $7::text[], $8::text[], $9::text[]) AS c(id, ord, title, url, text)
+          FROM unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[])
+               AS c(id, document_key, ord, title, url, text)
         ON CONFLICT (bot_id, id) DO NOTHING
         RETURNING id, length
         """,
         bot_id,
         workspace_id,
         source_id,
-        document_key,
         keep,
-        [chunk["ord"] for chunk in chunks],
-        [chunk.get("title") or "" for chunk in chunks],
-        [chunk.get("url") for chunk in chunks],
-        [chunk["text"] for chunk in chunks],
+        [key for key, _ in rows],
+        [chunk["ord"] for _, chunk in rows],
+        [chunk.get("title") or "" for _, chunk in rows],
+        [chunk.get("url") for _, chunk in rows],
+        [chunk["text"] for _, chunk in rows],
     )
     if added:
         await conn.execute(
@@ -316,6 +320,30 @@ async def count_chunks(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, sou
     return {"chunks": row["chunks"], "documents": row["documents"]}
 
 
+async def existing_chunk_ids(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, chunk_ids: Sequence[str]
+) -> set[str]:
+    """Which of these chunks are indexed already (their vectors need not be computed again)."""
+    rows = await conn.fetch(
+        "SELECT id FROM chunks WHERE bot_id = $1 AND id = ANY($2) AND workspace_id = $3",
+        bot_id,
+        list(chunk_ids),
+        workspace_id,
+    )
+    return {row["id"] for row in rows}
+
+
+async def refresh_source_counts(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, source_id: uuid.UUID) -> None:
+    """The source's chunk and document counts as its chunks are now, and when it was last indexed."""
+    await conn.execute(
+        "UPDATE sources s SET chunk_count = c.chunks, document_count = c.documents, indexed_at = now(), "
+        "updated_at = now() FROM (SELECT count(*) AS chunks, count(DISTINCT document_key) AS documents "
+        "FROM chunks WHERE source_id = $1 AND workspace_id = $2) c WHERE s.id = $1 AND s.workspace_id = $2",
+        source_id,
+        workspace_id,
+    )
+
+
 async def document_keys(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, source_id: uuid.UUID) -> list[str]:
     rows = await conn.fetch(
         "SELECT DISTINCT document_key FROM chunks WHERE source_id = $1 AND workspace_id = $2", source_id, workspace_id
@@ -365,6 +393,30 @@ async def lexical_search(
     )
 
 
+async def term_rarity(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, terms: Sequence[str]
+) -> tuple[dict[str, float], list[str]]:
+    """Each term's BM25 idf in the bot's chunks, and the terms no chunk has (unknown to this bot:
+    they get the highest idf); ({}, []) for a bot with no chunks. Terms are Porter2 stems, as the
+    index keeps them."""
+    rows = await conn.fetch(
+        """
+        SELECT q.term, s.chunks::float8 AS n, count(t.chunk_id)::float8 AS df
+          FROM bots b
+          JOIN bot_index_stats s ON s.bot_id = b.id
+          CROSS JOIN unnest($3::text[]) AS q(term)
+          LEFT JOIN chunk_terms t ON t.bot_id = b.id AND t.term = q.term
+         WHERE b.id = $1 AND b.workspace_id = $2 AND s.chunks > 0
+         GROUP BY q.term, s.chunks
+        """,
+        bot_id,
+        workspace_id,
+        list(terms),
+    )
+    idf = {row["term"]: math.log(1 + (row["n"] - row["df"] + 0.5) / (row["df"] + 0.5)) for row in rows}
+    return idf, sorted(row["term"] for row in rows if not row["df"])
+
+
 async def chunks_by_ids(
     conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, chunk_ids: Sequence[str]
 ) -> list[asyncpg.Record]:
@@ -379,34 +431,125 @@ async def chunks_by_ids(
 
 # -- FAQs ----------------------------------------------------------------------------------------
 
-FAQ_COLUMNS = "id, bot_id, question, answer, tags, enabled, created_at, updated_at"
+FAQ_COLUMNS = "id, bot_id, question, answer, tags, phrasings, enabled, version, created_at, updated_at"
+# The identity of a question: the unique index faqs_question is on this expression.
+_QUESTION_KEY = "lower(regexp_replace(btrim({}), '\\s+', ' ', 'g'))"
 
 
-async def create_faqs(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+async def next_faq_version(conn: asyncpg.Connection) -> int:
+    """A version no other FAQ write has (one sequence for all: concurrent writers never share one)."""
+    return int(await conn.fetchval("SELECT nextval('faq_versions')"))
+
+
+async def faq_ids_by_question(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, questions: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """The bot's FAQs that ask these questions (case and spacing ignored): {question as given: FAQ id}."""
+    rows = await conn.fetch(
+        f"""
+        SELECT q.question, f.id FROM unnest($3::text[]) AS q(question)
+          JOIN faqs f ON f.bot_id = $1 AND f.workspace_id = $2
+           AND {_QUESTION_KEY.format("f.question")} = {_QUESTION_KEY.format("q.question")}
+        """,
+        bot_id,
+        workspace_id,
+        list(questions),
+    )
+    return {row["question"]: row["id"] for row in rows}
+
+
+async def faqs_by_ids(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    faq_ids: Sequence[uuid.UUID],
+    for_update: bool = False,
 ) -> list[asyncpg.Record]:
-    """Insert FAQs; a question the bot already has (case and spacing ignored) is updated instead."""
+    """These FAQs as they are; `for_update` locks them until the transaction ends."""
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetch(
+        f"SELECT {FAQ_COLUMNS} FROM faqs WHERE bot_id = $1 AND workspace_id = $2 AND id = ANY($3) ORDER BY id{lock}",
+        bot_id,
+        workspace_id,
+        list(faq_ids),
+    )
+
+
+def _faq_records(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(row["id"]),
+            "question": row["question"],
+            "answer": row["answer"],
+            "tags": list(row.get("tags") or []),
+            "phrasings": list(row.get("phrasings") or []),
+            "enabled": bool(row.get("enabled", True)),
+            "expected_version": row.get("expected_version"),
+        }
+        for row in rows
+    ]
+
+
+_FAQ_RECORDSET = (
+    "jsonb_to_recordset($4::jsonb) AS f(id uuid, question text, answer text, tags jsonb, phrasings jsonb, "
+    "enabled bool, expected_version bigint)"
+)
+
+
+async def upsert_faqs(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    version: int,
+    rows: Sequence[dict[str, Any]],
+) -> list[asyncpg.Record]:
+    """Insert FAQs ({id, question, answer, tags, phrasings, enabled}) at `version`; a question the
+    bot already has (case and spacing ignored) is replaced instead, keeping its id."""
     return await conn.fetch(
         f"""
-        INSERT INTO faqs (id, workspace_id, bot_id, question, answer, tags, enabled)
-        SELECT f.id, $1, $2, f.question, f.answer, ARRAY(SELECT jsonb_array_elements_text(f.tags)), f.enabled
-          FROM jsonb_to_recordset($3::jsonb) AS f(id uuid, question text, answer text, tags jsonb, enabled bool)
-        ON CONFLICT (bot_id, lower(regexp_replace(btrim(question), '\\s+', ' ', 'g')))
-        DO UPDATE SET answer = EXCLUDED.answer, tags = EXCLUDED.tags, enabled = EXCLUDED.enabled, updated_at = now()
+        INSERT INTO faqs (id, workspace_id, bot_id, question, answer, tags, phrasings, enabled, version)
+        SELECT f.id, $1, $2, f.question, f.answer, ARRAY(SELECT jsonb_array_elements_text(f.tags)),
+               ARRAY(SELECT jsonb_array_elements_text(f.phrasings)), f.enabled, $3
+          FROM {_FAQ_RECORDSET}
+        ON CONFLICT (bot_id, {_QUESTION_KEY.format("question")})
+        DO UPDATE SET question = EXCLUDED.question, answer = EXCLUDED.answer, tags = EXCLUDED.tags,
+                      phrasings = EXCLUDED.phrasings, enabled = EXCLUDED.enabled, version = EXCLUDED.version,
+                      updated_at = now()
         RETURNING {FAQ_COLUMNS}
         """,
         workspace_id,
         bot_id,
-        [
-            {
-                "id": str(uuid.uuid4()),
-                "question": row["question"],
-                "answer": row["answer"],
-                "tags": list(row.get("tags") or []),
-                "enabled": bool(row.get("enabled", True)),
-            }
-            for row in rows
-        ],
+        version,
+        _faq_records(rows),
+    )
+
+
+async def replace_faqs(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    version: int,
+    rows: Sequence[dict[str, Any]],
+) -> list[asyncpg.Record]:
+    """Replace FAQs by id ({id, question, …, expected_version}) with their content at `version`; an FAQ
+    whose version is no longer `expected_version` (changed or deleted meanwhile) is left alone."""
+    return await conn.fetch(
+        f"""
+        UPDATE faqs SET question = f.question, answer = f.answer,
+               tags = ARRAY(SELECT jsonb_array_elements_text(f.tags)),
+               phrasings = ARRAY(SELECT jsonb_array_elements_text(f.phrasings)),
+               enabled = f.enabled, version = $3, updated_at = now()
+          FROM {_FAQ_RECORDSET}
+         WHERE faqs.id = f.id AND faqs.bot_id = $2 AND faqs.workspace_id = $1 AND faqs.version = f.expected_version
+        RETURNING {", ".join(f"faqs.{column.strip()}" for column in FAQ_COLUMNS.split(","))}
+        """,
+        workspace_id,
+        bot_id,
+        version,
+        _faq_records(rows),
     )
 
 
@@ -427,7 +570,8 @@ async def list_faqs(
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {FAQ_COLUMNS} FROM faqs WHERE workspace_id = $1 AND ($2::uuid IS NULL OR bot_id = $2) "
-        "AND ($3::text IS NULL OR question ILIKE '%' || $3 || '%' OR answer ILIKE '%' || $3 || '%') "
+        "AND ($3::text IS NULL OR question ILIKE '%' || $3 || '%' OR answer ILIKE '%' || $3 || '%' "
+        "OR array_to_string(phrasings, ' ') ILIKE '%' || $3 || '%') "
         "ORDER BY created_at, id LIMIT $4 OFFSET $5",
         workspace_id,
         bot_id,
@@ -437,24 +581,60 @@ async def list_faqs(
     )
 
 
-async def update_faq(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, faq_id: uuid.UUID, changes: dict[str, Any]
-) -> asyncpg.Record | None:
-    if not changes:
-        return await get_faq(conn, workspace_id=workspace_id, faq_id=faq_id)
-    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(changes))
+async def delete_faq(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"UPDATE faqs SET {assignments}, updated_at = now() WHERE id = $1 AND workspace_id = $2 "
-        f"RETURNING {FAQ_COLUMNS}",
-        faq_id,
-        workspace_id,
-        *changes.values(),
+        f"DELETE FROM faqs WHERE id = $1 AND workspace_id = $2 RETURNING {FAQ_COLUMNS}", faq_id, workspace_id
     )
 
 
-async def delete_faq(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, faq_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "DELETE FROM faqs WHERE id = $1 AND workspace_id = $2 RETURNING id, bot_id", faq_id, workspace_id
+async def faq_candidates(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    faq_ids: Sequence[uuid.UUID],
+    query: str,
+) -> list[asyncpg.Record]:
+    """The bot's enabled FAQs among `faq_ids`, each with `lexical`: the idf-weighted share of the
+    query's terms that its question or phrasings contain (0..1).
+
+    That is BM25 with k1 = 0 and b = 0 (a term counts once, length ignored: a question and its
+    phrasings are short and repeat their terms by design), divided by the score an FAQ containing
+    every query term would get; idf is Lucene's, over the bot's enabled FAQs. Normalised so, 0.6
+    means the same for every question, which a threshold calibrated on data needs: divided by the
+    best candidate's score instead, the best would score 1 however few words it shared, and
+    rank/(rank+k) would move with the question's length and an arbitrary k.
+    Cost: one pass over the bot's FAQs per query term (~15-25 ms at 10,000 FAQs, <1 ms at 100).
+    """
+    return await conn.fetch(
+        f"""
+        WITH query AS (
+            SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector('english', $4))
+        ), n AS (
+            SELECT count(*)::float8 AS n FROM faqs WHERE bot_id = $1 AND workspace_id = $2 AND enabled
+        ), weights AS (
+            SELECT q.term, ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+              FROM query q CROSS JOIN n CROSS JOIN LATERAL (
+                   SELECT count(*)::float8 AS df FROM faqs f
+                    WHERE f.bot_id = $1 AND f.workspace_id = $2 AND f.enabled AND f.terms @> ARRAY[q.term]
+              ) d
+        )
+        SELECT {FAQ_COLUMNS},
+               coalesce((SELECT sum(w.idf) FROM weights w WHERE faqs.terms @> ARRAY[w.term])
+                        / nullif((SELECT sum(idf) FROM weights), 0), 0)::float8 AS lexical
+          FROM faqs WHERE bot_id = $1 AND workspace_id = $2 AND id = ANY($3) AND enabled
+        """,
+        bot_id,
+        workspace_id,
+        list(faq_ids),
+        query,
+    )
+
+
+async def unversioned_faqs(conn: asyncpg.Connection, *, limit: int) -> list[asyncpg.Record]:
+    """FAQs written before versions, across tenants: for the service's one-time upgrade of their vectors."""
+    return await conn.fetch(
+        f"SELECT workspace_id, {FAQ_COLUMNS} FROM faqs WHERE version = 0 ORDER BY bot_id, id LIMIT $1", limit
     )
 
 

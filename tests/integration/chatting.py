@@ -19,7 +19,9 @@ ORIGIN = "https://shop.example"
 
 
 async def make_bot(http: httpx.AsyncClient, owner: Account, **fields: object) -> dict:
-    response = await http.post("/api/bots", json={"name": "Shop", **fields}, headers=owner.headers)
+    """A bot on the extractive backend (the product's default without an LLM endpoint) unless `llm` is given."""
+    body = {"name": "Shop", "llm": {"backend": "extractive"}, **fields}
+    response = await http.post("/api/bots", json=body, headers=owner.headers)
     assert response.status_code == 201, response.text
     return response.json()
 

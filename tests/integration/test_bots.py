@@ -31,7 +31,7 @@ async def test_an_owner_creates_configures_and_deletes_a_bot(http: httpx.AsyncCl
     assert created.status_code == 201, created.text
     bot = created.json()
     assert bot["appearance"]["primary_color"] == "#112233" and bot["llm"]["max_tokens"] == 200
-    assert bot["welcome_message"] and bot["direct_answer_threshold"] == 0.85
+    assert bot["welcome_message"] and bot["direct_answer_threshold"] == 0.8
 
     patched = await http.patch(f"/api/bots/{bot['id']}", json={"welcome_message": "Hello!"}, headers=owner.headers)
     assert patched.status_code == 200

@@ -1,8 +1,9 @@
 """The chat pipeline through the gateway: a widget visitor's streamed, cited, persisted answers.
 
 Knowledge is written with the real chunker, embedding model and indexes (Chroma and Postgres;
-the ingestion jobs use the same code); the answer comes from the local SmolLM2 model on llama.cpp,
-through the Serve graph: CoreAPI → (Retriever ‖ Guide) → LLM, streamed back as SSE.
+the ingestion jobs use the same code); the answer comes through the Serve graph, CoreAPI →
+(Retriever ‖ Guide) → answer, streamed back as SSE: extracted from the passages (the default
+without an endpoint), from the local SmolLM2 model on llama.cpp, or from the stand-in endpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import orjson
 import psutil
 import pytest
 
-from cortex.core.chat import BUDGET_EXHAUSTED, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
+from cortex.core.chat import BUDGET_EXHAUSTED, CANNOT_LOOK_UP, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
 from cortex.core.remote import LocalEmbed
 from cortex.knowledge.local import teach_documents
 from cortex.settings import Settings
@@ -79,12 +80,21 @@ def embed() -> LocalEmbed:
     return LocalEmbed()
 
 
-async def _bot(http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, **bot_fields) -> tuple[Account, dict]:
+async def _bot(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, *, llm: dict | None = None, **bot_fields
+) -> tuple[Account, dict]:
+    """A bakery bot that knows PASSAGES; it answers extractively (the product's default without an
+    endpoint; the test stack has one, the stand-in) unless `llm` says otherwise."""
     owner = await register(http)
     bot = (
         await http.post(
             "/api/bots",
-            json={"name": "Bakery", "system_prompt": "You are the bakery's helpful assistant.", **bot_fields},
+            json={
+                "name": "Bakery",
+                "system_prompt": "You are the bakery's helpful assistant.",
+                "llm": {"backend": "extractive", **(llm or {})},
+                **bot_fields,
+            },
             headers=owner.headers,
         )
     ).json()
@@ -200,7 +210,7 @@ async def test_after_handoff_the_bot_stays_quiet(
 async def test_an_exhausted_token_budget_gets_a_clear_message(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
 ) -> None:
-    owner, bot = await _bot(http, settings, embed, llm={"monthly_token_budget": 0})
+    owner, bot = await _bot(http, settings, embed, llm={"backend": "openai", "monthly_token_budget": 0})
     visitor = await _visitor(http, owner, bot)
     events, _ = await visitor.chat("When is the bakery open?")
     assert events[-1]["content"] == BUDGET_EXHAUSTED
@@ -220,7 +230,7 @@ async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(
     finally:
         await asyncio.to_thread(stack._start_chroma)
     assert response.status_code == 200
-    assert events[-1]["degraded"] is True and events[-1]["content"]
+    assert events[-1]["degraded"] is True and events[-1]["content"] == CANNOT_LOOK_UP
     transcript = (await http.get(f"/api/conversations/{events[-1]['conversation_id']}", headers=owner.headers)).json()
     assert transcript["messages"][-1]["degraded"] is True
 
@@ -234,7 +244,18 @@ async def test_a_bot_on_an_openai_compatible_endpoint_streams_its_answer(
     assert [e["text"] for e in events if e["event"] == "token"] == ["The ", "bakery ", "opens ", "at ", "7am ", "[1]."]
     assert events[-1]["content"] == "The bakery opens at 7am [1]." and events[-1]["degraded"] is False
     sent = running_stack.llm_server.requests[-1]["body"]
-    assert sent["stream"] is True and "<passages>" in sent["messages"][0]["content"]
+    assert sent["stream"] is True and sent["messages"][-1]["content"].startswith("<passages>")
+
+
+async def test_a_bot_on_the_local_model_streams_its_answer_through_the_llm_deployment(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    owner, bot = await _bot(http, settings, embed, llm={"backend": "local", "max_tokens": 48})
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("When is the bakery open?")
+    tokens = [e["text"] for e in events if e["event"] == "token"]
+    assert len(tokens) > 3 and events[-1]["content"] and events[-1]["degraded"] is False
+    assert events[-1]["content"] not in (DONT_KNOW, CANNOT_LOOK_UP)
 
 
 async def test_an_llm_failing_mid_answer_ends_the_turn_cleanly_and_degraded(

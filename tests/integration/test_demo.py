@@ -22,12 +22,8 @@ from tests.stack_fixtures import RunningStack
 
 
 @pytest.fixture(scope="module")
-async def built(running_stack: RunningStack) -> tuple[Demo, list[str]]:
-    lines: list[str] = []
-    demo = await asyncio.to_thread(
-        ensure_demo, running_stack.settings, reset=True, echo=lines.append, base_url=running_stack.url
-    )
-    return demo, lines
+def built(demo_build: tuple[Demo, list[str]]) -> tuple[Demo, list[str]]:
+    return demo_build
 
 
 def _origin(url: str) -> str:

@@ -24,12 +24,12 @@ export default function renderSettings(root, ctx, bot, onBotChange) {
 
   const leadBoxes = LEAD_FIELDS.map((f) => checkbox(f, { name: "lead_fields", value: f, checked: bot.lead_fields.includes(f), "data-testid": `lead-${f}` }));
 
-  const backend = h("select", { name: "llm.backend", value: bot.llm.backend, "data-testid": "llm-backend" }, h("option", { value: "local" }, "local (runs on this installation)"), h("option", { value: "openai" }, "openai (OpenAI-compatible API)"));
+  const backend = h("select", { name: "llm.backend", value: bot.llm.backend, "data-testid": "llm-backend" }, h("option", { value: "auto" }, "auto (the LLM endpoint if configured, else extractive)"), h("option", { value: "extractive" }, "extractive (your documents' own sentences, cited)"), h("option", { value: "local" }, "local (small model on this installation)"), h("option", { value: "openai" }, "openai (OpenAI-compatible API)"));
   const model = h("input", { name: "llm.model", maxlength: 200, value: bot.llm.model, placeholder: "the backend's default", "data-testid": "llm-model" });
   const temperature = h("input", { name: "llm.temperature", type: "number", min: 0, max: 2, step: 0.05, value: bot.llm.temperature, "data-testid": "llm-temperature" });
   const maxTokens = h("input", { name: "llm.max_tokens", type: "number", min: 16, max: 4096, step: 1, value: bot.llm.max_tokens, "data-testid": "llm-max-tokens" });
   const budget = h("input", { name: "llm.monthly_token_budget", type: "number", min: 0, step: 1000, value: bot.llm.monthly_token_budget, "data-testid": "llm-budget" });
-  const threshold = h("input", { name: "direct_answer_threshold", type: "number", min: 0, max: 1, step: 0.01, value: bot.direct_answer_threshold, "data-testid": "direct-answer-threshold" });
+  const threshold = h("input", { name: "direct_answer_threshold", type: "number", min: 0, max: 1.3, step: 0.01, value: bot.direct_answer_threshold, "data-testid": "direct-answer-threshold" });
 
   const saved = h("span", { class: "saved", role: "status", "aria-live": "polite" });
   const save = h("button", { type: "submit", class: "primary", "data-testid": "save-settings", disabled: !canEdit }, "Save settings");
@@ -53,7 +53,7 @@ export default function renderSettings(root, ctx, bot, onBotChange) {
       field("Temperature", temperature, "0 is focused and repeatable, 2 is very loose. 0.3 suits support."),
       field("Max tokens per answer", maxTokens, "16 – 4096."),
       field("Monthly token budget", budget, "0 blocks the language model: the bot gives direct answers only."),
-      field("Direct-answer threshold", threshold, "0 – 1. An FAQ at least this similar to the question is answered word for word, without the model."),
+      field("Direct-answer threshold", threshold, "0 – 1.3 (default 0.8). An FAQ whose match scores this or more (its question and phrasings, its answer and the words they share with the question) is answered word for word."),
     ),
     h("div", { class: "actions" }, save, saved),
   );
