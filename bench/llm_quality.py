@@ -1,6 +1,7 @@
 """Answer quality of every answer backend, end to end through the real stack.
 
-    python -m bench.llm_quality [--backends extractive,local,openai] [--limit N]   (make bench-llm-quality)
+    python -m bench.llm_quality [--backends extractive,local,openai] [--limit N] [--local-limit N]
+                                                                             (make bench-llm-quality)
 
 Two bots on one stack, built as a user would build them:
 - the demo bot (`cortex.demo.ensure_demo`: Cortex's own docs as one collection, and its FAQs);
@@ -77,13 +78,20 @@ class Client:
         return tokens
 
     def sign_in(self, email: str, password: str) -> None:
-        tokens = self.http.post("/api/auth/login", json={"email": email, "password": password}).raise_for_status()
+        self.credentials = {"email": email, "password": password}
+        tokens = self.http.post("/api/auth/login", json=self.credentials).raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {tokens.json()['access_token']}"
 
     def ask(self, bot_id: str, question: str) -> tuple[dict[str, Any], float]:
+        body = {"bot_id": bot_id, "message": question, "stream": False}
         started = time.perf_counter()
-        response = self.http.post("/api/chat", json={"bot_id": bot_id, "message": question, "stream": False})
+        response = self.http.post("/api/chat", json=body)
         elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code == 401:  # the access token (15 min) ran out during a long run
+            self.sign_in(**self.credentials)
+            started = time.perf_counter()
+            response = self.http.post("/api/chat", json=body)
+            elapsed = (time.perf_counter() - started) * 1000
         response.raise_for_status()
         return response.json(), elapsed
 
@@ -247,6 +255,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--limit", type=int, default=None, help="at most N items of each question set (a quick look)")
+    parser.add_argument(
+        "--local-limit",
+        type=int,
+        default=20,
+        help="at most N items of each set for the local model (~2 s an answer on one thread; 0: all)",
+    )
     args = parser.parse_args()
     backends = [name for name in args.backends.split(",") if name]
     bank = [json.loads(line) for line in _shared_faq().read_text().splitlines() if line.strip()]
@@ -285,7 +299,7 @@ def main() -> None:
                     bank_of=bank_of,
                     bank_rows=bank_rows,
                     source_text=source_text,
-                    limit=args.limit,
+                    limit=(args.local_limit or args.limit) if backend == "local" else args.limit,
                 )
                 print(f"  {backend}: {results[backend]['questions']} questions in {time.perf_counter() - started:.0f}s")
     report(results)
@@ -306,6 +320,8 @@ def main() -> None:
     }
     if args.limit:
         fields["subset"] = f"at most {args.limit} items of each question set"
+    elif "local" in backends and args.local_limit:
+        fields["subset"] = f"the local model answered the first {args.local_limit} items of each question set"
     path = write_result(
         "llm_quality",
         fields,

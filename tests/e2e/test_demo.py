@@ -41,11 +41,18 @@ async def test_the_demo_bot_answers_natural_questions_from_the_docs_with_citatio
     await launcher.wait_for(state="visible")
     await launcher.click()
     await frame.locator("#panel").wait_for(state="visible")
-    for number, (question, wanted, unwanted) in enumerate(QUESTIONS, start=1):
-        await ask(frame, question)
-        await wait_bot_answers(frame, number)
-        reply = frame.locator("li.message.bot[data-id]:not([data-id='welcome'])").nth(number - 1)
-        text = " ".join((await reply.locator(".bubble").inner_text()).split())
+    answers = 0
+    for question, wanted, unwanted in QUESTIONS:
+        # On a busy machine knowledge can miss chat's deadline: the bot says it cannot look it up
+        # now (never an answer without knowledge), and the visitor asks again, as a person would.
+        for _ in range(3):
+            await ask(frame, question)
+            answers += 1
+            await wait_bot_answers(frame, answers)
+            reply = frame.locator("li.message.bot[data-id]:not([data-id='welcome'])").nth(answers - 1)
+            text = " ".join((await reply.locator(".bubble").inner_text()).split())
+            if "can't look that up" not in text:
+                break
         for word in wanted:
             assert word.casefold() in text.casefold(), f"{question!r}: {word!r} missing from {text!r}"
         for word in unwanted:
