@@ -39,8 +39,6 @@ log = logging.getLogger("cortex.chat")
 PROTOCOL = "cortex-chat/1"  # versioned so old embeds keep working when events change
 HISTORY_WINDOW = 10  # messages; a 135M-2k-context model cannot use more, larger models do fine
 RETRIEVAL_K = 4
-# Cosine similarity below which a passage is not evidence (MiniLM: unrelated text ~0.1-0.25).
-MIN_PASSAGE_SIMILARITY = 0.35
 PASSAGE_CHARS = 900  # per passage in the prompt: keeps 4 passages + history inside 2k tokens
 
 DONT_KNOW = reply("dont_know")
@@ -360,9 +358,7 @@ class ChatPipeline:
         # The helper's guidance is asked for now, while the question is embedded and looked up.
         guidance_task = asyncio.ensure_future(self._advise(principal, data, conversation_id))
         try:
-            understood = await self._understand(
-                principal, data, bot, first_turn=not history, evidence=backend == "extractive"
-            )
+            understood = await self._understand(principal, data, bot, first_turn=not history)
             if understood.direct is not None:
                 guidance_task.cancel()
                 async for event in self._answer_directly(principal, data, conversation_id, understood.direct):
@@ -375,17 +371,15 @@ class ChatPipeline:
         retrieval_failed = understood.passages is None
         degraded = retrieval_failed or guidance_failed
         passages = understood.passages or []
-        # Whether the passages answer the question: for an extractive answer its sentences decide
-        # (a passage as a whole can be far from a question one of its sentences answers); for a
-        # model, the passages' own similarity.
-        if backend == "extractive":
-            extracted, relevant = self._extract(passages, understood), passages
-        else:
-            extracted, relevant = None, [p for p in passages if p.similarity >= MIN_PASSAGE_SIMILARITY]
+        # Whether the passages answer the question is decided by their sentences, whatever writes
+        # the answer (a passage as a whole can be far from a question one of its sentences answers,
+        # and near one it does not answer): retrieval confidence, not a model asked nicely.
+        extracted = self._extract(passages, understood)
+        relevant = passages if extracted is not None else []
         canned: str | None = None
         if retrieval_failed:
             canned = reply("cannot_look_up", language)  # never a model answering without knowledge
-        elif (backend == "extractive" and extracted is None) or not relevant:
+        elif not relevant:
             canned = reply("dont_know", language)
         elif backend != "extractive" and bot["tokens_used"] >= llm_settings.monthly_token_budget:
             canned = reply("budget", language)
@@ -393,7 +387,7 @@ class ChatPipeline:
         answer_parts: list[str] = []
         tokens_out = 0
         prompt: list[dict[str, str]] = []
-        if canned is None and extracted is not None:
+        if canned is None and backend == "extractive" and extracted is not None:
             async for piece in extractive.stream_text(extracted):
                 answer_parts.append(piece)
                 yield {"event": "token", "text": piece}
@@ -488,20 +482,20 @@ class ChatPipeline:
     @staticmethod
     def _extract(passages: list[Passage], understood: Understanding) -> str | None:
         """The extractive reply, its [n] marks numbering the passages; None when no sentence
-        answers the question."""
+        answers the question (then no backend answers: the bot says it does not know)."""
         picks = extractive.choose(
             understood.evidence, [p.similarity for p in passages], unknown_share=understood.unknown_share
         )
         return extractive.render(picks, {i: i + 1 for i in range(len(passages))}) if picks else None
 
     async def _understand(
-        self, principal: Principal, data: schemas.ChatIn, bot: asyncpg.Record, *, first_turn: bool, evidence: bool
+        self, principal: Principal, data: schemas.ChatIn, bot: asyncpg.Record, *, first_turn: bool
     ) -> Understanding:
         """One call to knowledge: the question's embedding, an answer that needs no LLM if there is
         one (an FAQ whose match clears the bot's threshold, or on a first turn a cached answer to a
-        question with the same meaning), the passages to answer from and, for an extractive
-        answer, their sentences measured against the question. A failing or slow lookup gives no
-        direct answer and no passages (None: retrieval failed)."""
+        question with the same meaning), the passages to answer from and their sentences measured
+        against the question (what decides whether they answer it, and an extractive answer). A
+        failing or slow lookup gives no direct answer and no passages (None: retrieval failed)."""
         try:
             understood = await asyncio.wait_for(
                 self.retriever.understand(
@@ -510,7 +504,7 @@ class ChatPipeline:
                     question=data.message,
                     k=RETRIEVAL_K,
                     faq_threshold=bot["direct_answer_threshold"],
-                    evidence=evidence,
+                    evidence=True,
                 ),
                 timeout=self.timeouts.retrieval_s,
             )

@@ -31,6 +31,9 @@ MAX_UNIT_CHARS = 700
 # 384 float32 are ~30 MB.
 CACHE_UNITS = 20_000
 
+# Fewer words than this and no closing punctuation: a heading or a line of code, not a sentence.
+SHORT_UNIT_WORDS = 6
+
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _ITEM = re.compile(r"^\s{0,6}(?:[-*+•]|\d{1,3}[.)])\s+")
@@ -102,6 +105,8 @@ def split_units(text: str) -> list[Unit]:
             return  # a question (an FAQ's own) answers nothing; a flattened table row reads as noise
         if kind == "sentence" and not units and not paragraph_started[0] and value[0].islower():
             return  # a chunk opening mid-sentence (the overlap with the chunk before): a fragment
+        if kind == "sentence" and len(value.split()) < SHORT_UNIT_WORDS and not _ENDED.search(value):
+            return  # a heading or a command line that parsing left as plain text, not a sentence
         units.append(Unit(_cut(value) if kind != "code" else value, kind, len(units)))
 
     def flush() -> None:

@@ -40,6 +40,13 @@ async def test_from_sign_up_to_a_working_bot_on_a_test_page_using_only_the_dashb
 
     await page.get_by_test_id("new-bot-name").fill("Acme helper")
     await page.get_by_test_id("create-bot").click()
+    # A new bot answers on `auto`: the installation's LLM endpoint, here the test stack's stand-in
+    # (whose fixed answer is about a bakery). The owner picks answers made of their own sentences.
+    backend = page.get_by_test_id("llm-backend")
+    await expect(backend).to_have_value("auto")
+    await backend.select_option("extractive")
+    await page.get_by_test_id("save-settings").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     await page.get_by_test_id("tab-knowledge").click()
     price_list = tmp_path / "acme-prices.txt"
     price_list.write_text(FILE_TEXT)
@@ -92,7 +99,7 @@ async def test_from_sign_up_to_a_working_bot_on_a_test_page_using_only_the_dashb
     await expect(header).to_have_css("background-color", "rgb(185, 28, 28)")  # the saved colour
     started = time.perf_counter()
     await ask(frame, "How much does a boiler service cost?")
-    await wait_bot_answers(frame, 1, timeout_ms=120_000)  # the local model writes this answer
+    await wait_bot_answers(frame, 1, timeout_ms=120_000)
     answer = frame.locator("li.message.bot[data-id]").last
     said = await answer.inner_text()
     print(f"dashboard-made bot answered in {time.perf_counter() - started:.1f}s: {said!r}")

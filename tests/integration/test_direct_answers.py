@@ -127,7 +127,11 @@ async def test_a_repeated_question_is_answered_from_the_cache_until_knowledge_ch
         embed=LocalEmbed(),
     )
     llm = running_stack.llm_server
-    first = await (await visitor_of(http, owner, bot)).say("When is the bike shop open on Saturdays?")
+    original, llm.answer = llm.answer, "The bike shop is open from 10am to 4pm on Saturdays [1]."
+    try:
+        first = await (await visitor_of(http, owner, bot)).say("When is the bike shop open on Saturdays?")
+    finally:
+        llm.answer = original
     assert first["direct_answer"] is False and first["citations"]
     calls = len(llm.requests)
 

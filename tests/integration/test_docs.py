@@ -66,7 +66,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def doc_env(http: httpx.AsyncClient, running_stack: RunningStack, site: str) -> dict[str, str]:
     """What the docs ask the reader to set: a login, an access token, an admin API key, a bot, a file, a key."""
     owner = await register(http, workspace="Docs")
-    bot = await make_bot(http, owner, name="Docs", llm={"backend": "openai"})
+    # Extractive, as on a fresh `make run`: the stand-in endpoint's fixed answer is about a bakery,
+    # so a model-written answer would cite nothing from the docs' file.
+    bot = await make_bot(http, owner, name="Docs", llm={"backend": "extractive"})
     api_key = await http.post(
         "/api/auth/api-keys", json={"name": "docs", "permissions": ["manage"]}, headers=owner.headers
     )

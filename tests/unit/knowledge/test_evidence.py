@@ -84,6 +84,11 @@ async def test_the_sentence_that_answers_scores_highest(embed) -> None:  # type:
     assert calls == [4], "the second time every unit's vector comes from the cache"
 
 
+def test_headings_and_command_lines_left_as_plain_text_are_not_sentences() -> None:
+    text = "Stop, status, start again\n\nmake down\n\n`make down` stops everything `make run` started."
+    assert [u.text for u in split_units(text)] == ["`make down` stops everything `make run` started."]
+
+
 def test_a_first_line_that_repeats_the_title_is_not_a_unit() -> None:
     faq = "Can the bot book appointments?\nNot yet. Calendar booking is planned."
     assert without_title(faq, "Can the bot book appointments?") == "Not yet. Calendar booking is planned."
