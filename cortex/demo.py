@@ -87,11 +87,12 @@ FAQS: list[dict[str, Any]] = [
         "question": "How do I connect my own LLM?",
         "phrasings": ["Can I use OpenAI, vLLM or Ollama?", "How do I change the model that answers?"],
         "answer": (
-            "Cortex answers with a small local model by default. For any OpenAI-compatible endpoint "
-            "(OpenAI, vLLM, Ollama, a hosted model) set `CORTEX_LLM_URL` (the base URL, without `/v1`), "
-            "`CORTEX_LLM_API_KEY` and `CORTEX_LLM_MODEL`, restart with `make down` and `make run`, then "
-            "choose the `openai` backend in **Bots → your bot → Settings**. If the endpoint fails before "
-            "answering, the bot falls back to the local model. More in docs/llm-and-calendar.md."
+            "Without one, Cortex answers with your documents' own sentences, cited. For any "
+            "OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a hosted model) set `CORTEX_LLM_URL` (the "
+            "base URL, without `/v1`), `CORTEX_LLM_API_KEY` and `CORTEX_LLM_MODEL`, and restart with "
+            "`make down` and `make run`: bots on the `auto` backend (the default) then write their answers "
+            "with it (**Bots → your bot → Settings**). If the endpoint fails before answering, the bot "
+            "falls back to the small local model. More in docs/llm-and-calendar.md."
         ),
         "tags": ["llm"],
     },
