@@ -64,7 +64,7 @@ _CONTROL = re.compile(
 # An answer built on passages that carry links or instructions to the reader is not shared with
 # other visitors through the answer cache: one poisoned page must not answer everyone.
 _UNSHAREABLE = re.compile(
-    r"https?://|\bwww\.|\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules?)\b"
+    r"https?://|\bwww\.|[\w.+-]+@[\w-]+\.[\w.]+|\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules?)\b"
     r"|\bsystem prompt\b|\byou (are|must) now\b",
     re.IGNORECASE | re.DOTALL,
 )
@@ -184,9 +184,14 @@ def follow_ups(bot: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "lead_form", "fields": list(bot["lead_fields"]) or ["email"]}, {"type": "handoff"}]
 
 
+def _prose(text: str) -> str:
+    """The text with its code spans and blocks blanked out: `items[1]` in a snippet is no citation."""
+    return _CODE.sub(lambda code: " " * len(code.group(0)), text)
+
+
 def cited_passages(answer: str, passages: list[Passage]) -> list[Passage]:
     """Only passages that were given to the model and that the answer points at ([n]); none when it points at none."""
-    marked = {int(n) for n in re.findall(r"\[(\d{1,2})\]", answer)}
+    marked = {int(n) for n in re.findall(r"\[(\d{1,2})\]", _prose(answer))}
     return [p for i, p in enumerate(passages, start=1) if i in marked]
 
 
@@ -227,12 +232,20 @@ def number_citations(answer: str, passages: list[Passage]) -> tuple[str, list[Pa
         number = new_number.get(int(match.group(2)))
         return f"{match.group(1)}[{number}]" if number else ""
 
-    return re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer), cited
+    parts: list[str] = []
+    position = 0
+    for code in _CODE.finditer(answer):  # code is copied as it is
+        parts.append(re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer[position : code.start()]))
+        parts.append(code.group(0))
+        position = code.end()
+    parts.append(re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer[position:]))
+    return "".join(parts), cited
 
 
-def shareable(answer: str, cited: list[Passage]) -> bool:
-    """Whether an answer may be served to other visitors from the answer cache."""
-    return not any(_UNSHAREABLE.search(text) for text in (answer, *(p.text for p in cited)))
+def shareable(answer: str, passages: list[Passage]) -> bool:
+    """Whether an answer may be served to other visitors from the answer cache: not when it, or a
+    passage it was written from, carries a link, an address or instructions to the reader."""
+    return not any(_UNSHAREABLE.search(text) for text in (answer, *(f"{p.title} {p.text}" for p in passages)))
 
 
 def citation(passage: Passage) -> dict[str, Any]:
@@ -375,7 +388,13 @@ class ChatPipeline:
         # the answer (a passage as a whole can be far from a question one of its sentences answers,
         # and near one it does not answer): retrieval confidence, not a model asked nicely.
         extracted = self._extract(passages, understood)
-        relevant = passages if extracted is not None else []
+        if extracted is None:
+            relevant: list[Passage] = []
+        elif backend == "extractive":
+            relevant = passages
+        else:  # a model reads only the passages with a sentence that answers on its own
+            answering = extractive.answering_passages(understood.evidence, [p.similarity for p in passages])
+            relevant = [p for index, p in enumerate(passages) if index in answering]
         canned: str | None = None
         if retrieval_failed:
             canned = reply("cannot_look_up", language)  # never a model answering without knowledge
@@ -385,9 +404,13 @@ class ChatPipeline:
             canned = reply("budget", language)
 
         answer_parts: list[str] = []
+        extracted_cited: list[Passage] = []
         tokens_out = 0
         prompt: list[dict[str, str]] = []
         if canned is None and backend == "extractive" and extracted is not None:
+            # Whole before it streams: the pieces are the stored answer's, numbered as its citations.
+            # Escaped, not stripped: the business's own text keeps a `<your-key>` placeholder or an `a < b`.
+            extracted, extracted_cited = number_citations(html.escape(extracted, quote=False), relevant)
             async for piece in extractive.stream_text(extracted):
                 answer_parts.append(piece)
                 yield {"event": "token", "text": piece}
@@ -427,10 +450,11 @@ class ChatPipeline:
             answer_parts = [canned]
             yield {"event": "token", "text": canned}
             answer, cited = canned, []
+        elif backend == "extractive":
+            answer, cited = "".join(answer_parts), extracted_cited  # sanitized and numbered before it streamed
         else:
             answer = sanitize_answer("".join(answer_parts)) or reply("dont_know", language)
-            if backend != "extractive":
-                answer = drop_unsupported_marks(answer, relevant)
+            answer = drop_unsupported_marks(answer, relevant)
             answer, cited = number_citations(answer, relevant)
         citations = [citation(p) for p in cited]
         # An answer that could not help offers the two ways on: leave details, or a person.
@@ -458,7 +482,9 @@ class ChatPipeline:
                 await store.add_usage(
                     conn, workspace_id=workspace_id, bot_id=data.bot_id, tokens=tokens_in + tokens_out
                 )
-        cacheable = canned is None and not degraded and citations and not history and shareable(answer, cited)
+        # A model read every passage it was given, cited or not; an extraction holds only what it cites.
+        read = cited if backend == "extractive" else relevant
+        cacheable = canned is None and not degraded and citations and not history and shareable(answer, read)
         if cacheable and understood.vector is not None:
             await self._remember(data, understood.vector, answer, citations)
         yield {
@@ -537,7 +563,8 @@ class ChatPipeline:
     async def _answer_directly(
         self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID, direct: DirectAnswer
     ) -> AsyncIterator[dict[str, Any]]:
-        answer = sanitize_answer(direct.answer)
+        # An FAQ's answer is the owner's text; a cached answer was sanitized when it was first given.
+        answer = sanitize_answer(direct.answer) if direct.kind == "faq" else direct.answer
         yield {"event": "token", "text": answer}
         bot_message_id = uuid.uuid4()
         async with self.db.acquire() as conn, conn.transaction():

@@ -64,6 +64,20 @@ def _score(unit: dict[str, Any], passage_similarity: float, scoring: ExtractiveS
     )
 
 
+def answering_passages(
+    evidence: Sequence[dict[str, Any]],
+    passage_similarities: Sequence[float],
+    scoring: ExtractiveScoring = DEFAULT_SCORING,
+) -> set[int]:
+    """The passages with a unit that clears the bar on its own: what a model is given to write from."""
+    return {
+        int(unit["passage"])
+        for unit in evidence
+        if int(unit["passage"]) < len(passage_similarities)
+        and _score(unit, passage_similarities[int(unit["passage"])], scoring) >= scoring.answer_floor
+    }
+
+
 def _repeats(text: str, kept: list[Pick], threshold: float) -> bool:
     words = content_set(text)
     for pick in kept:

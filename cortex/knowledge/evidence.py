@@ -144,10 +144,10 @@ def split_units(text: str) -> list[Unit]:
             if item:
                 flush()
             paragraph.append(line.strip())
-    if code is not None:  # an unclosed fence: a chunk boundary cut the block
-        add("code", "\n".join(code))
+    if code is not None:  # an unclosed fence: a chunk boundary cut the block; close it
+        add("code", "\n".join([*code, code[0].strip()[:3]]))
     flush()
-    if len(units) > 1 and units[-1].kind in ("sentence", "item") and not _ENDED.search(units[-1].text):
+    if len(units) > 1 and units[-1].kind == "sentence" and not _ENDED.search(units[-1].text):
         units.pop()  # the chunk ends mid-sentence: the rest is in the next chunk
     return units
 
@@ -162,18 +162,21 @@ class UnitVectors:
 
     async def vectors(self, texts: Sequence[str]) -> np.ndarray:
         keys = [hashlib.blake2b(text.encode(), digest_size=16).digest() for text in texts]
-        missing = list(dict.fromkeys(key for key in keys if key not in self._cache))
+        # The hits are taken before awaiting the embedder: a concurrent call may evict them meanwhile.
+        found = {key: self._cache[key] for key in keys if key in self._cache}
+        missing = list(dict.fromkeys(key for key in keys if key not in found))
         if missing:
             first_text = {key: text for key, text in zip(keys, texts, strict=True)}
             computed = await self.embed([first_text[key] for key in missing])
-            for key, vector in zip(missing, computed, strict=True):
-                self._cache[key] = np.asarray(vector, dtype=np.float32)
+            found.update(
+                (key, np.asarray(vector, dtype=np.float32)) for key, vector in zip(missing, computed, strict=True)
+            )
         for key in keys:
+            self._cache[key] = found[key]
             self._cache.move_to_end(key)
-        rows = np.stack([self._cache[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
         while len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-        return rows
+        return np.stack([found[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
 
 
 def without_title(text: str, title: str) -> str:

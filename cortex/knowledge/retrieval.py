@@ -80,7 +80,7 @@ class FaqMatch:
 
 
 # Nearest FAQ vectors read per question. An FAQ has a vector for its question, each phrasing and
-# its answer, so 20 still reach several FAQs when one has many phrasings; one HNSW query either way.
+# its answer, so 40 still reach ten or more FAQs when some have many phrasings; one HNSW query either way.
 FAQ_VECTORS_K = 40
 # FAQs scored per question: those with the nearest vectors. On the bank FAQ paraphrases
 # (bench/data/answers) the right FAQ is among the nearest 5 for 85% of questions, 10 for 92%,
@@ -312,6 +312,9 @@ class Retriever:
             # The share of the question's weight in words this bot's knowledge never uses
             # ("Slack" in "Does Cortex integrate with Slack?"): a sign it is asked about something else.
             total = sum(rarity.values())
+            # Identifiers ("cortex_llm_url", "embed.js") are split by Postgres's parser, so the index
+            # never holds them whole: not knowing one is no sign of an off-topic question.
+            unknown = [term for term in unknown if not any(mark in term for mark in "._/")]
             understood["unknown_share"] = round(sum(rarity[t] for t in unknown) / total, 4) if total else 0.0
         return understood
 

@@ -101,3 +101,10 @@ def test_citation_marks_are_renumbered_to_match_the_sources_shown() -> None:
     answer, cited = number_citations("We open at 7 [3] and close at 5 [1] [9].", passages)
     assert [p.source_id for p in cited] == ["doc-1", "doc-3"]
     assert answer == "We open at 7 [2] and close at 5 [1]."
+
+
+def test_brackets_inside_code_are_not_citations_and_stay_as_written() -> None:
+    passages = [_passage(1), _passage(2, "Use items[1] to get the second.")]
+    answer, cited = number_citations("Take the second item [2]:\n\n```python\nx = items[1]\n```", passages)
+    assert [p.source_id for p in cited] == ["doc-2"]
+    assert answer == "Take the second item [1]:\n\n```python\nx = items[1]\n```"

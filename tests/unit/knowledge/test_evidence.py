@@ -93,3 +93,10 @@ def test_a_first_line_that_repeats_the_title_is_not_a_unit() -> None:
     faq = "Can the bot book appointments?\nNot yet. Calendar booking is planned."
     assert without_title(faq, "Can the bot book appointments?") == "Not yet. Calendar booking is planned."
     assert without_title(faq, "Booking") == faq
+
+
+def test_a_list_that_ends_the_passage_keeps_its_last_item_and_a_cut_code_block_is_closed() -> None:
+    units = split_units("Opening hours:\n- Monday to Friday: 9-17\n- Saturday: 10-14")
+    assert [u.text for u in units] == ["Opening hours:", "Monday to Friday: 9-17", "Saturday: 10-14"]
+    [intro, code] = split_units("Install it:\n\n```bash\npip install cortex")
+    assert code.text == "```bash\npip install cortex\n```"
