@@ -55,15 +55,9 @@ def content_set(text: str) -> frozenset[str]:
     return frozenset(content_words(text))
 
 
-def overlap(query: str | frozenset[str], text: str | frozenset[str]) -> float:
-    """Share of the query's content words that the text contains (0 when the query has none)."""
-    wanted = query if isinstance(query, frozenset) else content_set(query)
-    present = text if isinstance(text, frozenset) else content_set(text)
-    return len(wanted & present) / len(wanted) if wanted else 0.0
-
-
 def weighted_overlap(query: frozenset[str], text: str | frozenset[str], weights: dict[str, float]) -> float:
-    """Like `overlap`, each query word counting by its weight (its rarity), 1 when it has none."""
+    """Share of the query's content words that the text contains, each word counting by its weight
+    (its rarity; 1 when it has none); 0 when the query has none."""
     present = text if isinstance(text, frozenset) else content_set(text)
     total = sum(weights.get(word, 1.0) for word in query)
     return sum(weights.get(word, 1.0) for word in query & present) / total if total else 0.0

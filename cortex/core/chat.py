@@ -16,7 +16,7 @@ import html
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -164,19 +164,28 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 
 
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)
+_MARK = re.compile(r"( ?)\[(\d{1,2})\]")
+
+
+def _by_code(text: str, prose: Callable[[str], str], code: Callable[[str], str]) -> str:
+    """`text` with its prose and its code spans and blocks each transformed their own way."""
+    parts: list[str] = []
+    position = 0
+    for span in _CODE.finditer(text):
+        parts += [prose(text[position : span.start()]), code(span.group(0))]
+        position = span.end()
+    parts.append(prose(text[position:]))
+    return "".join(parts)
 
 
 def sanitize_answer(text: str) -> str:
     """Plain text (and markdown) only: no HTML reaches the widget. Tags outside code are removed;
     inside code spans and blocks (a snippet to copy) they are kept as escaped text."""
-    parts: list[str] = []
-    position = 0
-    for code in _CODE.finditer(text):
-        parts.append(html.escape(_TAG.sub("", text[position : code.start()]), quote=False))
-        parts.append(html.escape(code.group(0), quote=False))
-        position = code.end()
-    parts.append(html.escape(_TAG.sub("", text[position:]), quote=False))
-    return "".join(parts).strip()
+    return _by_code(
+        text,
+        lambda prose: html.escape(_TAG.sub("", prose), quote=False),
+        lambda code: html.escape(code, quote=False),
+    ).strip()
 
 
 def follow_ups(bot: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -184,14 +193,11 @@ def follow_ups(bot: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "lead_form", "fields": list(bot["lead_fields"]) or ["email"]}, {"type": "handoff"}]
 
 
-def _prose(text: str) -> str:
-    """The text with its code spans and blocks blanked out: `items[1]` in a snippet is no citation."""
-    return _CODE.sub(lambda code: " " * len(code.group(0)), text)
-
-
 def cited_passages(answer: str, passages: list[Passage]) -> list[Passage]:
-    """Only passages that were given to the model and that the answer points at ([n]); none when it points at none."""
-    marked = {int(n) for n in re.findall(r"\[(\d{1,2})\]", _prose(answer))}
+    """Only passages that were given to the model and that the answer points at ([n]); none when it
+    points at none. `items[1]` in a code span or block is no citation."""
+    prose = _by_code(answer, str, lambda code: " " * len(code))
+    marked = {int(mark[2]) for mark in _MARK.finditer(prose)}
     return [p for i, p in enumerate(passages, start=1) if i in marked]
 
 
@@ -232,14 +238,7 @@ def number_citations(answer: str, passages: list[Passage]) -> tuple[str, list[Pa
         number = new_number.get(int(match.group(2)))
         return f"{match.group(1)}[{number}]" if number else ""
 
-    parts: list[str] = []
-    position = 0
-    for code in _CODE.finditer(answer):  # code is copied as it is
-        parts.append(re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer[position : code.start()]))
-        parts.append(code.group(0))
-        position = code.end()
-    parts.append(re.sub(r"( ?)\[(\d{1,2})\]", renumber, answer[position:]))
-    return "".join(parts), cited
+    return _by_code(answer, lambda prose: _MARK.sub(renumber, prose), str), cited  # code is copied as it is
 
 
 def shareable(answer: str, passages: list[Passage]) -> bool:
