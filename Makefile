@@ -34,7 +34,8 @@ status: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: $(STAMP) browser
+# The lint gate first: CI runs only `make test`.
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-unit: $(STAMP)
@@ -42,6 +43,10 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cortex deployments graphs ingest tests bench
+	# The import rules (pyproject's [tool.importlinter]): services apart, the library apart from its users.
+	$(BIN)/lint-imports --no-cache
+	# Types of the code that ships (pyproject's [tool.mypy]: pydantic's plugin, Ray's untyped parts).
+	$(BIN)/mypy cortex deployments graphs ingest
 
 bench-tools:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

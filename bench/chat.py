@@ -34,7 +34,7 @@ TTFT_SAMPLES = 12
 
 def _setup(base: str, backend: str) -> tuple[str, str]:
     """An owner, a bot with knowledge and an FAQ, and a visitor token: returns (bot_id, visitor token)."""
-    from cortex.core.remote import LocalEmbed  # noqa: F401 - imported lazily: loads the model
+    from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
     owner = (
         httpx.post(
@@ -97,8 +97,8 @@ def _setup(base: str, backend: str) -> tuple[str, str]:
 def _teach(workspace_id: str, bot_id: str) -> None:
     import asyncio
 
-    from cortex.core.remote import LocalEmbed
-    from cortex.knowledge.local import teach_documents
+    from cortex.knowledge.teach import teach_documents
+    from cortex.models.embedder import LocalEmbed
     from cortex.settings import get_settings
 
     asyncio.run(

@@ -256,7 +256,7 @@ async def _drive(handle: Any, queries: list[str], seconds: float) -> dict[str, f
 
 def measure_deployment(backend: EmbedderBackend, queries: list[str], seconds: float) -> dict[str, Any]:
     """Ray with only the Embedder deployment; batch settings tried, the best measured against the raw model."""
-    from cortex.stack import RAY_SERVE_TUNING
+    from cortex.serve_tuning import RAY_SERVE_TUNING
 
     # Serve's request path tuned as `cortex up` runs it (read when Ray is imported, so set first).
     # No HTTP here: no HAProxy, and no direct ingress, whose replicas take 30 s to drain at each redeploy.

@@ -33,7 +33,7 @@ from datetime import datetime
 import httpx
 
 from bench.load import UNLIMITED, bench_stack, write_result
-from tests.shared_data import SHARED_DATA
+from cortex.devtools.shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "scifact"
 MODES = ("dense", "lexical", "hybrid")

@@ -37,6 +37,7 @@ import httpx
 
 from bench.load import UNLIMITED, bench_stack, stand_in_llm, write_result
 from cortex.core.replies import REPLIES
+from cortex.devtools.shared_data import BANK_FAQ
 from cortex.text import content_set
 
 DATA = Path(__file__).parent / "data" / "answers"
@@ -53,15 +54,6 @@ TARGETS = {
 }
 
 
-def _shared_faq() -> Path:
-    from cortex.stack import PROJECT_ROOT
-
-    for candidate in (PROJECT_ROOT.parent / "shared", Path("/work/shared")):
-        if (candidate / "data" / "faq" / "bank_faqs.jsonl").is_file():
-            return candidate / "data" / "faq" / "bank_faqs.jsonl"
-    raise SystemExit("the shared bank FAQ (../shared/data/faq/bank_faqs.jsonl) is missing")
-
-
 def _lines(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
 
@@ -71,12 +63,6 @@ class Client:
 
     def __init__(self, base: str) -> None:
         self.http = httpx.Client(base_url=base, timeout=180)
-
-    def sign_up(self, email: str) -> dict[str, Any]:
-        body = {"email": email, "password": "bench password 12345", "workspace_name": "Answers bench"}
-        tokens = self.http.post("/api/auth/register", json=body).raise_for_status().json()
-        self.http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-        return tokens
 
     def sign_in(self, email: str, password: str) -> None:
         self.credentials = {"email": email, "password": password}
@@ -300,7 +286,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     backends = [name for name in args.backends.split(",") if name]
-    bank = [json.loads(line) for line in _shared_faq().read_text().splitlines() if line.strip()]
+    if not BANK_FAQ.is_file():
+        raise SystemExit(f"the shared bank FAQ ({BANK_FAQ}) is missing")
+    bank = [json.loads(line) for line in BANK_FAQ.read_text().splitlines() if line.strip()]
     bank_rows = {row["id"]: row for row in bank}
     with stand_in_llm() as llm_url:
         env = {

@@ -134,15 +134,14 @@ def running_monolith() -> Iterator[str]:
 
 
 def wait_http(url: str, timeout_s: float = 60) -> None:
-    import urllib.request
+    """Return once a GET of `url` answers 2xx."""
+    from cortex.stack.ports import http_ok
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
+        if http_ok(url):
+            return
+        time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -162,7 +161,7 @@ def stand_in_llm() -> Iterator[str]:
     if "llm_url" in _shared:
         yield _shared["llm_url"]
         return
-    from tests.openai_server import OpenAIServer
+    from cortex.devtools.openai_server import OpenAIServer
 
     server = OpenAIServer(answer=STAND_IN_ANSWER).start()
     try:

@@ -13,7 +13,7 @@ the stack runs offline.
 The task is the product's own retrieval-augmented answer. Questions are drawn from the shared bank
 FAQ (seeded, round-robin across its categories, one answer each, of a readable length); each gets
 its gold answer and two other answers of the same category as passages, in a seeded order, and is
-lightly paraphrased ("Quick question: ...?"). The prompt is `cortex.core.chat.build_prompt`
+lightly paraphrased ("Quick question: ...?"). The prompt is `cortex.core.prompt.build_prompt`
 (system prompt, guardrails, passages), the stops are the product's STOP_SEQUENCES, and decoding is
 fixed (temperature 0.2, seed 0) so two models see the same thing.
 
@@ -48,9 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import write_result
-from tests.shared_data import SHARED_DATA
+from cortex.devtools.shared_data import BANK_FAQ, SHARED_DATA
 
-FAQ = SHARED_DATA / "faq" / "bank_faqs.jsonl"
 SEED = 1234
 BOT = {"system_prompt": "", "name": "Acme Bank", "persona": ""}
 FOLD_SYSTEM = ":fold-system"
@@ -110,7 +109,7 @@ def default_candidates() -> list[Candidate]:
 
 def pick_items(count: int) -> list[dict[str, Any]]:
     """`count` FAQ questions across categories, each with its gold passage and two distractors."""
-    rows = [json.loads(line) for line in FAQ.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in BANK_FAQ.read_text().splitlines() if line.strip()]
     by_question: dict[str, list[dict]] = {}
     for row in rows:
         by_question.setdefault(row["question"].strip().lower(), []).append(row)
@@ -196,9 +195,8 @@ def score(answer: str, item: dict[str, Any]) -> dict[str, Any]:
 
 def messages_for(item: dict[str, Any], *, fold_system: bool) -> list[dict[str, str]]:
     """The product's prompt for this question and its three passages."""
-    from cortex.core.chat import build_prompt
-    from cortex.helper.guide import NO_GUIDANCE
-    from cortex.knowledge.retrieval import Passage
+    from cortex.contracts import NO_GUIDANCE, Passage
+    from cortex.core.prompt import build_prompt
 
     passages = [Passage(source_id=p["id"], title=p["title"], text=p["text"], score=1.0) for p in item["passages"]]
     messages = build_prompt(BOT, passages, NO_GUIDANCE, [], item["question"])  # type: ignore[arg-type]
@@ -390,9 +388,9 @@ def main() -> None:
         "settings": {
             "questions": len(items),
             "selection_seed": SEED,
-            "faq": str(FAQ.relative_to(SHARED_DATA.parent)),
+            "faq": str(BANK_FAQ.relative_to(SHARED_DATA.parent)),
             "passages": "the gold answer and 2 other answers of its category, in a seeded order",
-            "prompt": "cortex.core.chat.build_prompt",
+            "prompt": "cortex.core.prompt.build_prompt",
             "stop": "cortex.models.llm.STOP_SEQUENCES",
             "n_threads": 1,
             "n_ctx": N_CTX,

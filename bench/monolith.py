@@ -7,18 +7,18 @@ Run: ``uvicorn bench.monolith:app`` with the stack's CORTEX_* environment.
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.routing import Mount
 
+from cortex.inprocess import create_app
 from cortex.settings import APPLICATIONS
 
 
 def create_monolith() -> FastAPI:
     """One app; each service keeps its own lifespan (pool, Redis, background loops)."""
-    services = {name: importlib.import_module(f"cortex.{name}.api").create_app() for name in APPLICATIONS}
+    services = {name: create_app(name) for name in APPLICATIONS}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

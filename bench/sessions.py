@@ -19,7 +19,7 @@ while CHATTERS other visitors chat, and reports:
 
 The visitors and conversations of the idle sessions are written straight to Postgres with core's
 store functions (7,500 first chat turns through the API would take ~10 min of CPU), and their
-tokens are AuthService.visitor_token's (the code behind POST /api/auth/visitor-token) claims,
+tokens are VisitorService.visitor_token's (the code behind POST /api/auth/visitor-token) claims,
 re-signed per visitor with the same key. The chatters' conversations start with real turns.
 Every stream opens through HAProxy to the `live` application; the one Serve override (a request
 timeout longer than the streams' life) is in `serve_config_for_sessions`, and the result's `note` names it.
@@ -51,7 +51,9 @@ from bench import plots
 from bench.chat import QUESTION, _teach
 from bench.chat import stack_env as chat_stack_env
 from bench.load import bench_stack, stand_in_llm, write_result
-from cortex.stack import Stack, haproxy_maxconn, raise_nofile
+from cortex.serve_tuning import haproxy_maxconn, raise_nofile
+from cortex.stack import Stack
+from cortex.stack.serve import Serve
 
 SESSIONS = 7_500
 CHATTERS = 50
@@ -181,19 +183,19 @@ def stack_env(llm_url: str) -> dict[str, str]:
 
 def serve_config_for_sessions() -> Any:
     """serve_config with Serve's request timeout above the streams' life (see the note in the result)."""
-    original = Stack.serve_config
+    original = Serve.config
 
-    def serve_config(self: Stack) -> dict[str, Any]:
+    def config(self: Serve) -> dict[str, Any]:
         config = original(self)
         config["http_options"]["request_timeout_s"] = REQUEST_TIMEOUT_S
         return config
 
-    return mock.patch.object(Stack, "serve_config", serve_config)
+    return mock.patch.object(Serve, "config", config)
 
 
 def _setup(base: str) -> dict[str, str]:
     """Owner, bot with knowledge (as bench.chat), widget key: ids and the owner's token."""
-    from cortex.core.remote import LocalEmbed  # noqa: F401 - imported lazily: loads the model
+    from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
     with httpx.Client(base_url=base, timeout=60) as client:
         owner = (
@@ -233,15 +235,15 @@ def _setup(base: str) -> dict[str, str]:
 
 
 async def _visitor_tokens(public_key: str, visitor_ids: list[str]) -> list[str]:
-    """A token per visitor: the first from AuthService.visitor_token (the code behind POST
+    """A token per visitor: the first from VisitorService.visitor_token (the code behind POST
     /api/auth/visitor-token), the others its claims with another visitor id, signed with the same key
     (the exchange itself costs ~1 ms of CPU each, which this bench does not measure)."""
     import jwt
     import redis.asyncio as aioredis
 
-    from cortex.auth import keys
+    from cortex.auth import signing_keys
     from cortex.auth.schemas import VisitorTokenIn
-    from cortex.auth.service import AuthService
+    from cortex.auth.service import VisitorService
     from cortex.db import create_pool
     from cortex.http.security import VISITOR_TOKEN_TYPE
     from cortex.settings import get_settings
@@ -250,13 +252,13 @@ async def _visitor_tokens(public_key: str, visitor_ids: list[str]) -> list[str]:
     pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
     redis = aioredis.Redis.from_url(settings.resolved_redis_url())
     try:
-        auth = AuthService(db=pool, redis=redis, settings=settings)
-        first = await auth.visitor_token(
+        visitors = VisitorService(db=pool, redis=redis, settings=settings)
+        first = await visitors.visitor_token(
             VisitorTokenIn(public_key=public_key, visitor_id=visitor_ids[0]), origin=ORIGIN, member=None, ip="127.0.0.1"
         )
         claims = jwt.decode(first.visitor_token, options={"verify_signature": False})
         async with pool.acquire() as conn:
-            signing_key = await keys.current_key(conn, settings)
+            signing_key = await signing_keys.current_key(conn, settings)
     finally:
         await redis.aclose()
         await pool.close()
@@ -270,7 +272,7 @@ async def _visitor_tokens(public_key: str, visitor_ids: list[str]) -> list[str]:
 async def _conversations(workspace_id: str, bot_id: str, visitor_ids: list[str]) -> list[str]:
     """A visitor profile and an open conversation per visitor, as a first chat turn makes them
     (without the turn's messages and its `conversation.started` event)."""
-    from cortex.core import store
+    from cortex.core.service.conversations import start_conversation
     from cortex.db import create_pool
     from cortex.settings import get_settings
 
@@ -282,15 +284,8 @@ async def _conversations(workspace_id: str, bot_id: str, visitor_ids: list[str])
         created = []
         async with pool.acquire() as conn, conn.transaction():  # one commit (one WAL flush) per batch
             for visitor_id in batch:
-                conversation_id = uuid.uuid4()
-                profile_id = await store.ensure_profile(conn, workspace_id=workspace, visitor_id=visitor_id)
-                await store.create_conversation(
-                    conn,
-                    workspace_id=workspace,
-                    conversation_id=conversation_id,
-                    bot_id=bot,
-                    visitor_id=visitor_id,
-                    profile_id=profile_id,
+                conversation_id = await start_conversation(
+                    conn, workspace_id=workspace, bot_id=bot, visitor_id=visitor_id
                 )
                 created.append(str(conversation_id))
         return created
@@ -327,11 +322,11 @@ def _group(process: psutil.Process) -> str:
 
 def _processes(stack: Stack) -> list[tuple[str, psutil.Process]]:
     found = []
-    for process in stack._our_processes():
+    for process in stack.supervisor.our_processes():
         with contextlib.suppress(psutil.Error):
             found.append((_group(process), process))
     # Valkey rewrites its environment for its process title, so the stack id is not found there.
-    redis_pid = stack._alive_pid("redis")
+    redis_pid = stack.redis.pid()
     if redis_pid and all(process.pid != redis_pid for _, process in found):
         found.append(("redis", psutil.Process(redis_pid)))
     return found
@@ -733,7 +728,7 @@ def main(argv: list[str] | None = None) -> None:
     fields["note"] = (
         "Idle sessions: each its own visitor, token and open conversation; rows written with core's store "
         "functions (no first chat turn: no messages, no conversation.started event); the first token from "
-        "AuthService.visitor_token, the rest its claims re-signed with the same key per visitor. Streams opened "
+        "VisitorService.visitor_token, the rest its claims re-signed with the same key per visitor. Streams opened "
         "through HAProxy with a raw asyncio HTTP/1.1 client in the bench process; the 50 chatters in a separate "
         f"process (httpx), each in its own conversation, pausing {THINK_S[0]:g}-{THINK_S[1]:g} s after each answer "
         "(below saturation: the p99 is the streams' interference, not a full queue's tail). Streams go to the "

@@ -2,9 +2,9 @@
 
     python -m bench.suite
 
-Starting a stack takes 1-2 minutes on 2 cores; the four stack benchmarks (gateway, chat, SciFact
-on an 800-document subset, sessions) each used to start their own, which put the suite past its
-20-minute budget. Here the embedder runs first (it starts its own small Ray, and needs the cores to
+Starting a stack takes 1-2 minutes on 2 cores, so the four benchmarks that need one (gateway,
+chat, SciFact on an 800-document subset, sessions) share one, which keeps the suite within its
+20-minute budget. The embedder runs first (it starts its own small Ray, and needs the cores to
 itself), then one stack starts with the union of the others' settings (each checks that it got
 its own) and they run on it in turn; sessions last, as it leaves 7,500 conversations behind.
 Then bench/scale.md is rendered from the results. Each benchmark still runs alone with its own

@@ -26,12 +26,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+
+from cortex.contracts.events import validate_payload
 
 log = logging.getLogger("cortex.bus")
 
@@ -91,6 +93,7 @@ async def emit(
 ) -> uuid.UUID:
     """Write an event to `schema`'s outbox on `conn` (call inside the change's transaction)."""
     stream_for(event_type)  # validate early, in the producer's transaction
+    validate_payload(event_type, payload)  # ValueError: the payload breaks its contract
     event_id = uuid.uuid4()
     # The payload goes as text and is cast by Postgres, so emit works on any connection,
     # whether or not its pool registered a JSON codec.
@@ -169,9 +172,6 @@ class OutboxRelay:
             )
             return len(rows)
 
-    async def pending_count(self) -> int:
-        return await self.pool.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox WHERE published_at IS NULL')
-
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set: woken by NOTIFY from :func:`emit`, polling as a fallback."""
         listener: asyncpg.Connection | None = None
@@ -213,6 +213,11 @@ async def _release_quietly(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None
     except Exception:  # noqa: BLE001 - the connection is already broken; drop it
         conn.terminate()
 
+
+# The shapes redis-py returns for stream commands on a client without decode_responses (its own
+# annotations are a union of every command's replies).
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+StreamRead = list[tuple[bytes, list[StreamEntry]]]
 
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
 
@@ -267,12 +272,15 @@ class Consumer:
         if not self._groups_ready:
             await self.ensure_groups()
         handled = 0
-        response = await self.redis.xreadgroup(
-            self.group,
-            self.consumer_name,
-            {stream: ">" for stream in self.streams},
-            count=100,
-            block=self.block_ms,
+        response = cast(
+            "StreamRead | None",
+            await self.redis.xreadgroup(
+                self.group,
+                self.consumer_name,
+                {stream: ">" for stream in self.streams},
+                count=100,
+                block=self.block_ms,
+            ),
         )
         for stream, entries in response or []:
             unwanted = []
@@ -296,7 +304,10 @@ class Consumer:
         handled = 0
         min_idle_ms = int(self.retry_base_s * 1000)
         for stream in self.streams:
-            pending = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=100, idle=min_idle_ms)
+            pending = cast(
+                "list[dict[str, Any]]",
+                await self.redis.xpending_range(stream, self.group, min="-", max="+", count=100, idle=min_idle_ms),
+            )
             for item in pending:
                 entry_id = item["message_id"]
                 deliveries = int(item["times_delivered"])
@@ -307,8 +318,11 @@ class Consumer:
                 # Exponential backoff: wait base * 2^(deliveries-1) since the last delivery.
                 if idle_ms < self.retry_base_s * 1000 * 2 ** (deliveries - 1):
                     continue
-                claimed = await self.redis.xclaim(
-                    stream, self.group, self.consumer_name, min_idle_time=min_idle_ms, message_ids=[entry_id]
+                claimed = cast(
+                    "list[tuple[bytes, dict[bytes, bytes] | None]]",
+                    await self.redis.xclaim(
+                        stream, self.group, self.consumer_name, min_idle_time=min_idle_ms, message_ids=[entry_id]
+                    ),
                 )
                 for claimed_id, fields in claimed:
                     if fields is not None and await self._handle(stream, claimed_id, fields):
@@ -352,7 +366,7 @@ class Consumer:
         error: str | None = None,
     ) -> None:
         if fields is None:
-            entries = await self.redis.xrange(stream, min=entry_id, max=entry_id)
+            entries = cast("list[StreamEntry]", await self.redis.xrange(stream, min=entry_id, max=entry_id))
             fields = entries[0][1] if entries else {}
         last_error = error or await self.redis.hget(self._errors_key(stream), _text(entry_id))
         dead = {_text(k): _text(v) for k, v in fields.items()}

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from cortex.stack import CLUSTER_NOFILE, SERVE_CONFIG, serve_tuning
+from cortex.serve_tuning import CLUSTER_NOFILE, SERVE_CONFIG, serve_tuning
 
 IMAGE = "cortex:0.1.0"
 # Where `pip install` of Cortex into the image's Python puts the `cortex-haproxy` program.

@@ -29,6 +29,7 @@ import httpx
 import redis
 from redis.exceptions import RedisError
 
+from cortex.client import ApiClient, ApiError
 from cortex.settings import Settings
 from cortex.stack import PROJECT_ROOT
 from cortex.widget.demo_page import REDIS_KEY
@@ -247,7 +248,7 @@ def ensure_demo(
             if not _key_works(base, existing.public_key, demo_origins(settings)[0]):
                 echo("  demo       its widget key no longer works (bot deleted?): run `cortex demo --reset`")
             return existing
-        with _Api(base) as api:
+        with ApiClient(base) as api:
             return _build(settings, api, base, echo)
 
 
@@ -268,6 +269,8 @@ def _unreachable_as_demo_error() -> Iterator[None]:
         yield
     except DemoError:
         raise
+    except ApiError as exc:
+        raise DemoError(str(exc)) from exc
     except (httpx.HTTPError, RedisError, asyncpg.PostgresError, OSError, RuntimeError) as exc:
         # RuntimeError: settings name no database or Redis (no stack has run under this home).
         raise DemoError(f"{type(exc).__name__}: {exc} (is the stack running? `cortex status`)") from exc
@@ -276,12 +279,11 @@ def _unreachable_as_demo_error() -> Iterator[None]:
 # -- building ----------------------------------------------------------------------------------
 
 
-def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]) -> Demo:
+def _build(settings: Settings, api: ApiClient, base: str, echo: Callable[[str], None]) -> Demo:
     password = _random_password()
     tokens = api.post(
         "/api/auth/register",
-        201,
-        409,
+        expect=(201, 409),
         json={
             "email": OWNER_EMAIL,
             "password": password,
@@ -294,16 +296,16 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
         # The owner exists (a reset, or demo.json was lost): take the account over with a new
         # password, then clear its workspace's bots, which takes their knowledge and keys along.
         asyncio.run(_set_password(settings, OWNER_EMAIL, password))
-        tokens = api.post("/api/auth/login", 200, json={"email": OWNER_EMAIL, "password": password})
+        tokens = api.post("/api/auth/login", expect=(200,), json={"email": OWNER_EMAIL, "password": password})
         api.sign_in(tokens)
         for bot in api.get("/api/bots"):
-            api.delete(f"/api/bots/{bot['id']}")
+            api.delete(f"/api/bots/{bot['id']}", expect=(204, 404))
             echo(f"  demo       removed the old demo bot {bot['id']}")
     else:
         api.sign_in(tokens)
     bot = api.post(
         "/api/bots",
-        201,
+        expect=(201,),
         json={
             "name": BOT_NAME,
             "welcome_message": WELCOME,
@@ -322,7 +324,7 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
     for faq in FAQS:
         api.post(
             "/api/knowledge/faqs",
-            201,
+            expect=(201,),
             json={
                 "bot_id": bot["id"],
                 "question": faq["question"],
@@ -331,7 +333,9 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
                 "phrasings": faq["phrasings"],
             },
         )
-    key = api.post("/api/auth/widget-keys", 201, json={"bot_id": bot["id"], "allowed_origins": demo_origins(settings)})
+    key = api.post(
+        "/api/auth/widget-keys", expect=(201,), json={"bot_id": bot["id"], "allowed_origins": demo_origins(settings)}
+    )
     sections = _teach_docs(api, bot["id"], echo)
     demo = Demo(
         workspace_id=tokens["workspace"]["id"],
@@ -351,7 +355,7 @@ def _build(settings: Settings, api: _Api, base: str, echo: Callable[[str], None]
     return demo
 
 
-def _teach_docs(api: _Api, bot_id: str, echo: Callable[[str], None]) -> int:
+def _teach_docs(api: ApiClient, bot_id: str, echo: Callable[[str], None]) -> int:
     """Upload the docs as one collection, wait for its ingestion job with a progress line; sections indexed.
 
     One `.jsonl` collection, one document per section: a single Ray job (eight files would be
@@ -361,7 +365,7 @@ def _teach_docs(api: _Api, bot_id: str, echo: Callable[[str], None]) -> int:
     collection = "".join(json.dumps(section) + "\n" for section in sections_of_docs())
     source = api.post(
         "/api/knowledge/files",
-        202,
+        expect=(202,),
         data={"bot_id": bot_id},
         files={"file": (DOCS_COLLECTION, collection.encode(), "application/jsonl")},
     )
@@ -396,7 +400,8 @@ def sections_of_docs() -> list[dict[str, str]]:
         relative = path.relative_to(PROJECT_ROOT).as_posix()
         lines = _for_readers(path.read_text()).splitlines()
         doc_title = next((line[2:].strip() for line in lines if line.startswith("# ")), path.stem)
-        heading, body, in_code = "", [], False
+        heading, in_code = "", False
+        body: list[str] = []
         for line in [*lines, "## "]:  # a last heading flushes the last section
             in_code = in_code != line.lstrip().startswith("```")
             if line.startswith("## ") and not in_code:
@@ -434,13 +439,15 @@ async def _set_password(settings: Settings, email: str, password: str) -> bool:
     """The auth service's operator reset, run in this process against the stack's database."""
     import redis.asyncio as aioredis
 
-    from cortex.auth.service import AuthService
+    from cortex.auth.service import AccountService
     from cortex.db.pool import create_pool
 
     pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
     client = aioredis.Redis.from_url(settings.resolved_redis_url())
     try:
-        return await AuthService(db=pool, redis=client, settings=settings).set_password(email=email, password=password)
+        return await AccountService(db=pool, redis=client, settings=settings).set_password(
+            email=email, password=password
+        )
     finally:
         await client.aclose()
         await pool.close()
@@ -454,58 +461,10 @@ def _publish_key(settings: Settings, public_key: str) -> None:
 def _key_works(base: str, public_key: str, origin: str) -> bool:
     """Whether a visitor on the demo page would get a token (the bot and its key still exist)."""
     try:
-        response = httpx.post(
-            base + "/api/auth/visitor-token", json={"public_key": public_key}, headers={"Origin": origin}, timeout=30
-        )
-    except httpx.HTTPError:
+        with ApiClient(base, timeout_s=30) as api:
+            api.post(
+                "/api/auth/visitor-token", expect=(200,), json={"public_key": public_key}, headers={"Origin": origin}
+            )
+    except (ApiError, httpx.HTTPError):
         return False
-    return response.status_code == 200
-
-
-class _Api:
-    """The gateway, as the demo owner: JSON in and out, a clear error on any unexpected status."""
-
-    def __init__(self, base: str) -> None:
-        self.client = httpx.Client(base_url=base, timeout=120)
-        self.refresh_token: str | None = None
-
-    def __enter__(self) -> _Api:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-    def sign_in(self, tokens: dict[str, Any]) -> None:
-        self.client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
-        self.refresh_token = tokens["refresh_token"]
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self.client.request(method, path, **kwargs)
-        if response.status_code == 401 and self.refresh_token:
-            # Waiting for ingestion can outlast an access token (15 min): renew once and retry.
-            renewed = self.client.post("/api/auth/refresh", json={"refresh_token": self.refresh_token})
-            if renewed.status_code == 200:
-                self.sign_in(renewed.json())
-                response = self.client.request(method, path, **kwargs)
-        return response
-
-    def _check(self, response: httpx.Response, *expected: int) -> Any:
-        if response.status_code not in expected:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:200]
-            request = response.request
-            raise DemoError(f"{request.method} {request.url.path}: {response.status_code} {message}")
-        if response.status_code == 204 or response.status_code not in (200, 201, 202):
-            return None
-        return response.json()
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self._check(self._send("GET", path, **kwargs), 200)
-
-    def post(self, path: str, *expected: int, **kwargs: Any) -> Any:
-        return self._check(self._send("POST", path, **kwargs), *expected)
-
-    def delete(self, path: str) -> None:
-        self._check(self._send("DELETE", path), 204, 404)
+    return True

@@ -7,14 +7,15 @@ exactly what the dashboard can and nothing more; the work itself runs as the sam
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from cortex.client import ApiClient, ApiError
 from cortex.settings import get_settings
 
 POLL_S = 1.0
@@ -47,32 +48,30 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-wait", action="store_true", help="submit and return without following progress")
 
 
-def _client(args: argparse.Namespace) -> httpx.Client:
+def _client(args: argparse.Namespace) -> ApiClient:
     key = args.api_key or os.environ.get("CORTEX_API_KEY")
     if not key:
         raise SystemExit("error: give --api-key or set CORTEX_API_KEY (create one in the dashboard: API keys)")
-    base = args.url or get_settings().resolved_public_url()
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    return ApiClient(args.url or get_settings().resolved_public_url(), token=key)
 
 
-def _check(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:200]
-        raise SystemExit(f"error: {response.status_code} {message}")
-    return response.json()
+@contextlib.contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """An error answer ends the command with one line, not a traceback."""
+    try:
+        yield
+    except ApiError as exc:
+        raise SystemExit(f"error: {exc.status} {exc.reason}") from exc
 
 
-def _follow(client: httpx.Client, path: str, label: str) -> dict[str, Any]:
+def _follow(client: ApiClient, path: str, label: str) -> dict[str, Any]:
     """Poll a source until its job ends, drawing its progress; returns the final record."""
     from tqdm import tqdm
 
     bar = tqdm(desc=label, unit="doc", leave=True)
     try:
         while True:
-            record = _check(client.get(path))
+            record = client.get(path)
             progress = record.get("progress") or {}
             total = progress.get("documents_total") or progress.get("found")
             done = progress.get("documents_done") or progress.get("fetched", 0) + progress.get("not_modified", 0)
@@ -99,15 +98,15 @@ def _report(record: dict[str, Any]) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     failures = 0
-    with _client(args) as client:
+    with _client(args) as client, _errors_as_exit():
         for path in args.paths:
             if not path.is_file():
                 print(f"{path}: not a file", file=sys.stderr)
                 failures += 1
                 continue
             with path.open("rb") as handle:
-                source = _check(
-                    client.post("/api/knowledge/files", data={"bot_id": args.bot}, files={"file": (path.name, handle)})
+                source = client.post(
+                    "/api/knowledge/files", data={"bot_id": args.bot}, files={"file": (path.name, handle)}
                 )
             print(f"{path}: source {source['id']} ({source['content_type']}), job {source['job_id']}")
             if args.no_wait:
@@ -128,8 +127,8 @@ def _crawl(args: argparse.Namespace) -> int:
         "delay_s": args.delay,
         "schedule": args.schedule,
     }
-    with _client(args) as client:
-        source = _check(client.post("/api/knowledge/crawl", json=body))
+    with _client(args) as client, _errors_as_exit():
+        source = client.post("/api/knowledge/crawl", json=body)
         print(f"crawl {source['id']} of {args.start_url}, job {source['job_id']}")
         if args.no_wait:
             return 0

@@ -8,7 +8,6 @@ A unit test fails when the committed table differs from this output.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic.fields import FieldInfo
 
+from cortex.generated_docs import GeneratedTable
 from cortex.settings import Settings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "operators.md"
@@ -71,31 +71,16 @@ def table() -> str:
     return "\n".join(rows) + "\n"
 
 
+GENERATED = GeneratedTable(DOC, START, END, table)
+
+
 def update(text: str) -> str:
     """`text` with the table between the markers replaced by the generated one."""
-    try:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-    except ValueError:
-        raise ValueError(f"{DOC.name} must contain the lines {START!r} and {END!r}") from None
-    return f"{head}{START}\n{table()}{END}{tail}"
+    return GENERATED.update(text)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cortex.settings_doc", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"rewrite the table in {DOC}")
-    args = parser.parse_args(argv)
-    if not args.write:
-        sys.stdout.write(table())
-        return 0
-    before = DOC.read_text()
-    after = update(before)
-    if after != before:
-        DOC.write_text(after)
-        print(f"updated {DOC}")
-    else:
-        print(f"{DOC} is up to date")
-    return 0
+    return GENERATED.main(argv, prog="python -m cortex.settings_doc", description=(__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from fastapi import FastAPI
+from ray.serve import Deployment
+
+
+def as_deployment(cls: type) -> Deployment:
+    """A ``@serve.deployment`` class as the Deployment it is at run time.
+
+    mypy does not apply class decorators (python/mypy#3135) and still sees the plain class.
+    """
+    return cast(Deployment, cls)
 
 
 class ServiceIngress:

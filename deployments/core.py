@@ -1,6 +1,5 @@
 """The `core` Serve application (the chat ingress and its LLM) and `openai`, a second door into it."""
 
-from collections.abc import Callable
 from typing import Any
 
 from ray import serve
@@ -8,26 +7,10 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from cortex.core.api import create_app
-from cortex.core.remote import RemoteGuide, RemoteLLM, RemoteRetriever, llm_backend
-from cortex.openai.api import create_app as create_openai_app
-from cortex.settings import Settings
-from deployments._ingress import ServiceIngress
+from cortex.core.openai_api import create_app as create_openai_app
+from deployments._ingress import ServiceIngress, as_deployment
+from deployments.handles import chat_collaborators
 from deployments.llm import LLM
-
-
-def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Settings], dict[str, Any]]:
-    """The chat pipeline's collaborators as Serve handles (resolved on the first chat); an
-    OpenAI-compatible endpoint is streamed from the ingress itself, falling back to the LLM
-    deployment's local model."""
-
-    def collaborators(settings: Settings) -> dict[str, Any]:
-        return {
-            "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
-            "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
-            "llm": llm_backend(settings, local=RemoteLLM(llm())),
-        }
-
-    return collaborators
 
 
 @serve.deployment
@@ -60,9 +43,9 @@ class OpenAIAPI(ServiceIngress):
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    return CoreAPI.bind(llm=LLM.bind())
+    return as_deployment(CoreAPI).bind(llm=as_deployment(LLM).bind())
 
 
 def build_openai_app(args: dict[str, str]) -> Application:
     """App builder of the `openai` application (serve_config.yaml)."""
-    return OpenAIAPI.bind()
+    return as_deployment(OpenAIAPI).bind()

@@ -1,15 +1,15 @@
 """The `helper` Serve application: its ingress and the Guide the chat pipeline consults."""
 
-from dataclasses import asdict
 from typing import Any
 
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from cortex.contracts import Guidance
 from cortex.helper.api import create_app
 from cortex.helper.guide import Guide as HelperGuide
-from deployments._ingress import ServiceIngress
+from deployments._ingress import ServiceIngress, as_deployment
 
 
 @serve.deployment
@@ -19,8 +19,8 @@ class Guide:
     def __init__(self) -> None:
         self.guide = HelperGuide()
 
-    async def advise(self, **kwargs: Any) -> dict[str, Any]:
-        return asdict(await self.guide.advise(**kwargs))
+    async def advise(self, **kwargs: Any) -> Guidance:
+        return await self.guide.advise(**kwargs)
 
 
 @serve.deployment
@@ -31,9 +31,9 @@ class HelperAPI(ServiceIngress):
     create_app = staticmethod(create_app)
 
     def __init__(self, guide: DeploymentHandle) -> None:
-        self.guide = guide
+        """`guide` is bound only so Serve deploys the Guide in this application; core calls it by name."""
 
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    return HelperAPI.bind(guide=Guide.bind())
+    return as_deployment(HelperAPI).bind(guide=as_deployment(Guide).bind())

@@ -7,12 +7,13 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from cortex.contracts import Lookup
 from cortex.knowledge.api import create_app
 from cortex.knowledge.retrieval import LazyRetriever
 from cortex.models.embedder import BATCH_SIZE
 from cortex.models.embedder import Embedder as SentenceEmbedder
 from cortex.settings import get_settings
-from deployments._ingress import ServiceIngress
+from deployments._ingress import ServiceIngress, as_deployment
 
 
 @serve.deployment
@@ -22,12 +23,8 @@ class Embedder:
     def __init__(self) -> None:
         self.embedder = SentenceEmbedder()
 
-    # No wait: a batch is whatever queued while the last one computed, so a lone chat query is
-    # encoded at once. Under 64 callers on 2 cores the bench cannot tell no wait from a 5 ms one
-    # (0.76-0.99 against 0.73-0.95 of the raw model's queries/s over two runs, bench/embedder.py
-    # `tuning`), while a chat turn at 1 concurrent was 68 against 78 ms, an FAQ answer 57 against
-    # 74 (bench/chat.py). Two batches at once: while one computes, the event loop takes in the next
-    # requests; one at a time reached ~0.75 (batches of ~2), and waits of 10-20 ms were slower.
+    # No wait: a lone chat query is encoded at once (a batch is what queued meanwhile); two batches at
+    # once take in requests while one computes. Both measured fastest (bench/embedder.py, bench/chat.py).
     @serve.batch(max_batch_size=BATCH_SIZE, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
     async def embed_one(self, texts: list[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embedder.embed, texts)
@@ -37,10 +34,11 @@ class Embedder:
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """`max_batch_size` and `batch_wait_timeout_s` in user_config override the batching without a restart."""
+        # serve.batch adds the setters at run time; its annotation keeps the bare method's type.
         if "max_batch_size" in user_config:
-            self.embed_one.set_max_batch_size(int(user_config["max_batch_size"]))
+            self.embed_one.set_max_batch_size(int(user_config["max_batch_size"]))  # type: ignore[attr-defined]
         if "batch_wait_timeout_s" in user_config:
-            self.embed_one.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))
+            self.embed_one.set_batch_wait_timeout_s(float(user_config["batch_wait_timeout_s"]))  # type: ignore[attr-defined]
 
     async def backend(self) -> str:
         """The backend this replica computes with (torch when an ONNX one could not be loaded)."""
@@ -49,7 +47,7 @@ class Embedder:
 
 @serve.deployment
 class Retriever:
-    """Hybrid search over a bot's knowledge and FAQ matching; used by chat through a cross-application handle."""
+    """Chat's lookup of a question (FAQ match, hybrid search, evidence), reached from core through a handle."""
 
     def __init__(self, embedder: DeploymentHandle) -> None:
         async def embed(texts: list[str]) -> list[list[float]]:
@@ -57,15 +55,8 @@ class Retriever:
 
         self.retriever = LazyRetriever(get_settings(), embed)
 
-    async def search(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return [passage.as_dict() for passage in await self.retriever.search(**kwargs)]
-
-    async def understand(self, **kwargs: Any) -> dict[str, Any]:
-        return await self.retriever.understand(**kwargs)
-
-    async def match_faq(self, **kwargs: Any) -> dict[str, Any] | None:
-        match = await self.retriever.match_faq(**kwargs)
-        return match.as_dict() if match is not None else None
+    async def lookup(self, **kwargs: Any) -> Lookup:
+        return await self.retriever.lookup(**kwargs)
 
 
 @serve.deployment
@@ -74,8 +65,8 @@ class KnowledgeAPI(ServiceIngress):
     """Ingress of the `knowledge` application; it embeds FAQs and queries through the Embedder."""
 
     def __init__(self, embedder: DeploymentHandle, retriever: DeploymentHandle) -> None:
+        """`retriever` is bound only so Serve deploys the Retriever in this application; core calls it by name."""
         self.embedder = embedder
-        self.retriever = retriever  # bound here so it is deployed: chat reaches it across applications
 
     def __serve_build_asgi_app__(self) -> Any:
         embedder = self.embedder
@@ -92,5 +83,6 @@ class KnowledgeAPI(ServiceIngress):
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    embedder = Embedder.bind()
-    return KnowledgeAPI.bind(embedder=embedder, retriever=Retriever.bind(embedder=embedder))
+    embedder = as_deployment(Embedder).bind()
+    retriever = as_deployment(Retriever).bind(embedder=embedder)
+    return as_deployment(KnowledgeAPI).bind(embedder=embedder, retriever=retriever)

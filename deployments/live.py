@@ -3,8 +3,8 @@
 from ray import serve
 from ray.serve import Application
 
-from cortex.live.api import create_app
-from deployments._ingress import ServiceIngress
+from cortex.core.live_api import create_app
+from deployments._ingress import ServiceIngress, as_deployment
 
 
 @serve.deployment
@@ -17,4 +17,4 @@ class LiveAPI(ServiceIngress):
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    return LiveAPI.bind()
+    return as_deployment(LiveAPI).bind()

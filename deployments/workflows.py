@@ -4,7 +4,7 @@ from ray import serve
 from ray.serve import Application
 
 from cortex.workflows.api import create_app
-from deployments._ingress import ServiceIngress
+from deployments._ingress import ServiceIngress, as_deployment
 
 
 @serve.deployment
@@ -17,4 +17,4 @@ class WorkflowsAPI(ServiceIngress):
 
 def build_app(args: dict[str, str]) -> Application:
     """App builder named by serve_config.yaml."""
-    return WorkflowsAPI.bind()
+    return as_deployment(WorkflowsAPI).bind()

@@ -2,7 +2,7 @@
 
     python -m ingest.crawl --source <crawl source id> [--resume]
 
-The crawler (cortex.knowledge.crawler) walks the site politely through the SSRF-safe fetcher
+The crawler (cortex.knowledge.crawl) walks the site politely through the SSRF-safe fetcher
 and keeps its frontier in Postgres, so a paused crawl resumes where it stopped and a re-crawl
 sends conditional requests (unchanged pages are not re-embedded). New and changed pages are
 chunked here and embedded on a Ray actor, a batch of pages at a time; pages that now fail
@@ -12,6 +12,7 @@ chunked here and embedded on a Ray actor, a batch of pages at a time; pages that
 from __future__ import annotations
 
 import argparse
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from cortex.knowledge import store
-from cortex.knowledge.crawler import CrawlConfig, CrawledPage, Crawler, PageOutcome, PreviousFetch, StopSignal
+from cortex.knowledge.crawl import CrawlConfig, CrawledPage, Crawler, PageOutcome, PreviousFetch, StopSignal
 from cortex.knowledge.fetch import SafeFetcher
 from cortex.knowledge.index import IndexedDocument, text_chunks
 from ingest.common import EMBED_ACTOR_CPUS, EmbedBatch, JobContext, JobFailed, finish_ready, run_job
@@ -30,7 +31,7 @@ PAGES_PER_BATCH = 16
 
 
 class PostgresFrontier:
-    """The crawler's frontier in `crawl_pages` (see cortex.knowledge.crawler.CrawlFrontier)."""
+    """The crawler's frontier in `crawl_pages` (see cortex.knowledge.crawl.CrawlFrontier)."""
 
     def __init__(self, pool: asyncpg.Pool, source_id: uuid.UUID) -> None:
         self.pool = pool
@@ -82,9 +83,9 @@ class PageIndexer:
         import ray
 
         if not ray.is_initialized():
-            ray.init(logging_level="WARNING", log_to_driver=False)
+            ray.init(logging_level=logging.WARNING, log_to_driver=False)
         self.context = context
-        self.actor = ray.remote(num_cpus=EMBED_ACTOR_CPUS)(EmbedBatch).remote()
+        self.actor: Any = ray.remote(num_cpus=EMBED_ACTOR_CPUS)(EmbedBatch).remote()
         self.pages: list[CrawledPage] = []
         self.chunks = 0
 
@@ -146,7 +147,8 @@ async def crawl(context: JobContext, args: argparse.Namespace) -> None:
 
     async def should_stop() -> StopSignal:
         status = await context.current_status()
-        await context.progress(stage="crawling", **await frontier.counts())
+        counts: dict[str, Any] = await frontier.counts()
+        await context.progress(stage="crawling", **counts)
         if status == "paused":
             return "pause"
         if status in (None, "cancelled"):

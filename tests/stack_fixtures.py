@@ -18,9 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from cortex.demo import Demo, ensure_demo
+from cortex.devtools.openai_server import OpenAIServer
 from cortex.settings import Settings
 from cortex.stack import Stack, ephemeral_stack, free_port, port_open
-from tests.openai_server import OpenAIServer
 
 OIDC_CLIENT_SECRET = "oidc-test-client-secret-0123456789"
 
@@ -70,7 +70,7 @@ def running_stack() -> Iterator[RunningStack]:
         )
     llm_server.stop()
     # `down` must leave nothing behind: no process of ours (HAProxy included), no open port.
-    leftovers = [p for p in stack._our_processes() if p.is_running()]
+    leftovers = [p for p in stack.supervisor.our_processes() if p.is_running()]
     assert not leftovers, f"processes left after down: {leftovers}"
     ports = [
         stack.settings.http_port,

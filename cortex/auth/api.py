@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 
 from cortex.auth import schemas
 from cortex.auth.oidc import router as oidc_router
-from cortex.auth.service import AuthService
+from cortex.auth.service import (
+    AccountService,
+    ApiKeyService,
+    AuditService,
+    MemberService,
+    SessionService,
+    TokenService,
+    VisitorService,
+    WidgetKeyService,
+)
 from cortex.errors import Unauthorized
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
@@ -24,14 +34,31 @@ router = APIRouter()
 # heals within a minute without anyone noticing.
 REPUBLISH_INTERVAL_S = 60
 
+S = TypeVar("S")
 
-async def auth_service(request: Request) -> AuthService:
-    resources: ServiceResources = request.app.state.resources
+
+def _built(resources: ServiceResources, service: Callable[..., S]) -> S:
     assert resources.db is not None and resources.redis is not None
-    return AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
+    return service(db=resources.db, redis=resources.redis, settings=resources.settings)
 
 
-Service = Annotated[AuthService, Depends(auth_service)]
+def _provide(service: Callable[..., S]) -> Callable[[Request], Any]:
+    """A route dependency: one part of the auth service over this application's resources."""
+
+    async def provide(request: Request) -> S:
+        return _built(request.app.state.resources, service)
+
+    return provide
+
+
+Accounts = Annotated[AccountService, Depends(_provide(AccountService))]
+Sessions = Annotated[SessionService, Depends(_provide(SessionService))]
+Members = Annotated[MemberService, Depends(_provide(MemberService))]
+ApiKeys = Annotated[ApiKeyService, Depends(_provide(ApiKeyService))]
+WidgetKeys = Annotated[WidgetKeyService, Depends(_provide(WidgetKeyService))]
+Visitors = Annotated[VisitorService, Depends(_provide(VisitorService))]
+Audit = Annotated[AuditService, Depends(_provide(AuditService))]
+Tokens = Annotated[TokenService, Depends(_provide(TokenService))]
 Member = Annotated[Principal, Depends(require_user("viewer"))]
 Admin = Annotated[Principal, Depends(require_user("admin"))]
 Owner = Annotated[Principal, Depends(require_user("owner"))]
@@ -46,36 +73,36 @@ def _agent(request: Request) -> str:
 
 
 @router.post("/register", status_code=201, dependencies=[Depends(public)], response_model=schemas.TokenPair)
-async def register(data: schemas.RegisterIn, request: Request, service: Service) -> schemas.TokenPair:
+async def register(data: schemas.RegisterIn, request: Request, accounts: Accounts) -> schemas.TokenPair:
     """Create an account and its workspace; the caller becomes its owner."""
-    return await service.register(data, ip=_ip(request), user_agent=_agent(request))
+    return await accounts.register(data, ip=_ip(request), user_agent=_agent(request))
 
 
 @router.post("/login", dependencies=[Depends(public)], response_model=schemas.TokenPair)
-async def login(data: schemas.LoginIn, request: Request, service: Service) -> schemas.TokenPair:
-    return await service.login(data, ip=_ip(request), user_agent=_agent(request))
+async def login(data: schemas.LoginIn, request: Request, accounts: Accounts) -> schemas.TokenPair:
+    return await accounts.login(data, ip=_ip(request), user_agent=_agent(request))
 
 
 @router.post("/password", response_model=schemas.TokenPair)
 async def change_password(
-    data: schemas.PasswordChangeIn, principal: Member, request: Request, service: Service
+    data: schemas.PasswordChangeIn, principal: Member, request: Request, accounts: Accounts
 ) -> schemas.TokenPair:
     """Change your own password (the current one first); every session ends and this one gets new tokens."""
-    return await service.change_password(principal, data, ip=_ip(request), user_agent=_agent(request))
+    return await accounts.change_password(principal, data, ip=_ip(request), user_agent=_agent(request))
 
 
 @router.post("/refresh", dependencies=[Depends(public)], response_model=schemas.TokenPair)
-async def refresh(data: schemas.RefreshIn, request: Request, service: Service) -> schemas.TokenPair:
+async def refresh(data: schemas.RefreshIn, request: Request, sessions: Sessions) -> schemas.TokenPair:
     """A new token pair; the presented refresh token is spent."""
-    return await service.refresh(data.refresh_token, ip=_ip(request))
+    return await sessions.refresh(data.refresh_token, ip=_ip(request))
 
 
 @router.post("/logout", status_code=204)
 async def logout(
-    principal: Member, request: Request, service: Service, data: schemas.LogoutIn | None = None
+    principal: Member, request: Request, sessions: Sessions, data: schemas.LogoutIn | None = None
 ) -> Response:
     """End this session: its access token and refresh tokens stop working at once."""
-    await service.logout(principal, ip=_ip(request))
+    await sessions.logout(principal, ip=_ip(request))
     return Response(status_code=204)
 
 
@@ -88,145 +115,144 @@ async def verify(principal: Member) -> schemas.VerifyOut:
 
 
 @router.get("/me", response_model=schemas.MeOut)
-async def me(principal: Member, service: Service) -> schemas.MeOut:
-    return await service.me(principal)
+async def me(principal: Member, accounts: Accounts) -> schemas.MeOut:
+    return await accounts.me(principal)
 
 
 @router.post("/switch-workspace", response_model=schemas.TokenPair)
 async def switch_workspace(
-    data: schemas.SwitchWorkspaceIn, principal: Member, request: Request, service: Service
+    data: schemas.SwitchWorkspaceIn, principal: Member, request: Request, sessions: Sessions
 ) -> schemas.TokenPair:
     """A token pair for another workspace the caller belongs to."""
-    return await service.switch_workspace(principal, data.workspace_id, ip=_ip(request), user_agent=_agent(request))
+    return await sessions.switch_workspace(principal, data.workspace_id, ip=_ip(request), user_agent=_agent(request))
 
 
 @router.get("/.well-known/jwks.json", dependencies=[Depends(public)])
-async def jwks(service: Service, response: Response) -> dict[str, Any]:
+async def jwks(tokens: Tokens, response: Response) -> dict[str, Any]:
     """Public keys that verify Cortex tokens (RFC 7517)."""
     response.headers["Cache-Control"] = "public, max-age=60"
-    return await service.jwks()
+    return await tokens.jwks()
 
 
 @router.get("/sessions", response_model=list[schemas.SessionPublic])
-async def list_sessions(principal: Member, service: Service) -> list[schemas.SessionPublic]:
-    return await service.list_sessions(principal)
+async def list_sessions(principal: Member, sessions: Sessions) -> list[schemas.SessionPublic]:
+    return await sessions.list_sessions(principal)
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-async def revoke_session(session_id: uuid.UUID, principal: Member, request: Request, service: Service) -> Response:
-    await service.revoke_session(principal, session_id, ip=_ip(request))
+async def revoke_session(session_id: uuid.UUID, principal: Member, request: Request, sessions: Sessions) -> Response:
+    await sessions.revoke_session(principal, session_id, ip=_ip(request))
     return Response(status_code=204)
 
 
 @router.get("/members", response_model=list[schemas.MemberPublic])
 async def list_members(
-    principal: Annotated[Principal, Depends(require("viewer"))], service: Service
+    principal: Annotated[Principal, Depends(require("viewer"))], members: Members
 ) -> list[schemas.MemberPublic]:
-    return await service.list_members(principal)
+    return await members.list_members(principal)
 
 
 @router.post("/members", status_code=201, response_model=schemas.MemberPublic)
 async def invite_member(
-    data: schemas.InviteIn, principal: Admin, request: Request, service: Service
+    data: schemas.InviteIn, principal: Admin, request: Request, members: Members
 ) -> schemas.MemberPublic:
     """Add an existing account to this workspace with a role."""
-    return await service.invite(principal, data, ip=_ip(request))
+    return await members.invite(principal, data, ip=_ip(request))
 
 
 @router.patch("/members/{user_id}", response_model=schemas.MemberPublic)
 async def change_role(
-    user_id: uuid.UUID, data: schemas.RoleIn, principal: Admin, request: Request, service: Service
+    user_id: uuid.UUID, data: schemas.RoleIn, principal: Admin, request: Request, members: Members
 ) -> schemas.MemberPublic:
     """Change a member's role; their sessions end so the new role applies at once."""
-    return await service.change_role(principal, user_id, data.role, ip=_ip(request))
+    return await members.change_role(principal, user_id, data.role, ip=_ip(request))
 
 
 @router.delete("/members/{user_id}", status_code=204)
-async def remove_member(user_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
-    await service.remove_member(principal, user_id, ip=_ip(request))
+async def remove_member(user_id: uuid.UUID, principal: Admin, request: Request, members: Members) -> Response:
+    await members.remove_member(principal, user_id, ip=_ip(request))
     return Response(status_code=204)
 
 
 @router.get("/api-keys", response_model=list[schemas.ApiKeyPublic])
-async def list_api_keys(principal: Admin, service: Service) -> list[schemas.ApiKeyPublic]:
-    return await service.list_api_keys(principal)
+async def list_api_keys(principal: Admin, api_keys: ApiKeys) -> list[schemas.ApiKeyPublic]:
+    return await api_keys.list_api_keys(principal)
 
 
 @router.post("/api-keys", status_code=201, response_model=schemas.ApiKeyCreated)
 async def create_api_key(
-    data: schemas.ApiKeyIn, principal: Admin, request: Request, service: Service
+    data: schemas.ApiKeyIn, principal: Admin, request: Request, api_keys: ApiKeys
 ) -> schemas.ApiKeyCreated:
     """Create a key for server-to-server calls; its secret is shown in this response only."""
-    return await service.create_api_key(principal, data, ip=_ip(request))
+    return await api_keys.create_api_key(principal, data, ip=_ip(request))
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)
-async def revoke_api_key(key_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
-    await service.revoke_api_key(principal, key_id, ip=_ip(request))
+async def revoke_api_key(key_id: uuid.UUID, principal: Admin, request: Request, api_keys: ApiKeys) -> Response:
+    await api_keys.revoke_api_key(principal, key_id, ip=_ip(request))
     return Response(status_code=204)
 
 
 @router.get("/widget-keys", response_model=list[schemas.WidgetKeyPublic])
 async def list_widget_keys(
     principal: Annotated[Principal, Depends(require("admin"))],
-    service: Service,
+    widget_keys: WidgetKeys,
     bot_id: Annotated[uuid.UUID | None, Query(description="only this bot's keys")] = None,
 ) -> list[schemas.WidgetKeyPublic]:
-    return await service.list_widget_keys(principal, bot_id=bot_id)
+    return await widget_keys.list_widget_keys(principal, bot_id=bot_id)
 
 
 @router.post("/widget-keys", status_code=201, response_model=schemas.WidgetKeyPublic)
 async def create_widget_key(
-    data: schemas.WidgetKeyIn, principal: Admin, request: Request, service: Service
+    data: schemas.WidgetKeyIn, principal: Admin, request: Request, widget_keys: WidgetKeys
 ) -> schemas.WidgetKeyPublic:
     """A public key for a bot's widget; only the listed origins may use it (none by default)."""
-    return await service.create_widget_key(principal, data, ip=_ip(request))
+    return await widget_keys.create_widget_key(principal, data, ip=_ip(request))
 
 
 @router.patch("/widget-keys/{key_id}", response_model=schemas.WidgetKeyPublic)
 async def update_widget_key(
-    key_id: uuid.UUID, data: schemas.WidgetKeyUpdate, principal: Admin, request: Request, service: Service
+    key_id: uuid.UUID, data: schemas.WidgetKeyUpdate, principal: Admin, request: Request, widget_keys: WidgetKeys
 ) -> schemas.WidgetKeyPublic:
-    return await service.update_widget_key(principal, key_id, data, ip=_ip(request))
+    return await widget_keys.update_widget_key(principal, key_id, data, ip=_ip(request))
 
 
 @router.delete("/widget-keys/{key_id}", status_code=204)
-async def revoke_widget_key(key_id: uuid.UUID, principal: Admin, request: Request, service: Service) -> Response:
-    await service.revoke_widget_key(principal, key_id, ip=_ip(request))
+async def revoke_widget_key(key_id: uuid.UUID, principal: Admin, request: Request, widget_keys: WidgetKeys) -> Response:
+    await widget_keys.revoke_widget_key(principal, key_id, ip=_ip(request))
     return Response(status_code=204)
 
 
 @router.post("/visitor-token", dependencies=[Depends(public)], response_model=schemas.VisitorTokenOut)
-async def visitor_token(data: schemas.VisitorTokenIn, request: Request, service: Service) -> schemas.VisitorTokenOut:
+async def visitor_token(data: schemas.VisitorTokenIn, request: Request, visitors: Visitors) -> schemas.VisitorTokenOut:
     """Exchange a widget key for a short-lived visitor token (Origin checked against the key)."""
     member: Principal | None = None
     if data.preview and request.headers.get("authorization"):
         member = await request.app.state.resources.authenticator.authenticate(request.headers["authorization"])
     elif data.preview:
         raise Unauthorized("preview needs a signed-in member")
-    return await service.visitor_token(data, origin=request.headers.get("origin"), member=member, ip=_ip(request))
+    return await visitors.visitor_token(data, origin=request.headers.get("origin"), member=member, ip=_ip(request))
 
 
 @router.get("/audit-log", response_model=list[schemas.AuditEntry])
 async def audit_log(
     principal: Owner,
-    service: Service,
+    audit: Audit,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> list[schemas.AuditEntry]:
     """Security events of this workspace, newest first (owners only)."""
-    return await service.audit_log(principal, limit=limit, before_id=before_id)
+    return await audit.audit_log(principal, limit=limit, before_id=before_id)
 
 
 async def _republish(resources: ServiceResources) -> None:
     """Keep JWKS and API-key records in Redis, where every verifier reads them."""
-    assert resources.db is not None and resources.redis is not None
-    service = AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
+    tokens, api_keys = _built(resources, TokenService), _built(resources, ApiKeyService)
     stop = resources.stopping
     while not stop.is_set():
         try:
-            await service.jwks()
-            await service.sync_api_key_cache()
+            await tokens.jwks()
+            await api_keys.sync_api_key_cache()
         except Exception as exc:  # noqa: BLE001 - retried next round; readiness shows the outage
             log.warning("could not publish JWKS / API keys: %s", exc)
         try:

@@ -18,6 +18,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
+from cortex.auth.service import AccountService
 from cortex.errors import BadRequest, CortexError, NotFound, Unauthorized, Unavailable
 from cortex.http.app import ServiceResources
 from cortex.http.security import client_ip, public
@@ -176,11 +177,9 @@ async def _finish_login(
     claims = _verify_id_token(
         token.get("id_token"), jwks, issuer=metadata["issuer"], client_id=config["client_id"], nonce=saved["nonce"]
     )
-    from cortex.auth.service import AuthService
-
-    assert resources.db is not None
-    service = AuthService(db=resources.db, redis=resources.redis, settings=resources.settings)
-    pair = await service.login_with_identity(
+    assert resources.db is not None and resources.redis is not None
+    accounts = AccountService(db=resources.db, redis=resources.redis, settings=resources.settings)
+    pair = await accounts.login_with_identity(
         provider=provider,
         subject=str(claims["sub"]),
         email=str(claims.get("email", "")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -10,18 +9,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cortex.email_address import EmailAddress
+
 Role = Literal["owner", "admin", "agent", "viewer"]
 Permission = Literal["read", "reply", "manage"]
-
-# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is proven by mail.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-
-
-def _email(value: str) -> str:
-    value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("not a valid email address")
-    return value
 
 
 class Strict(BaseModel):
@@ -29,13 +20,11 @@ class Strict(BaseModel):
 
 
 class RegisterIn(Strict):
-    email: str
+    email: EmailAddress
     password: str = Field(max_length=1024)
     workspace_name: str = Field(min_length=1, max_length=120)
     display_name: str = Field("", max_length=120)
     marketing_consent: bool = False
-
-    _check_email = field_validator("email")(classmethod(lambda cls, v: _email(v)))
 
 
 class PasswordChangeIn(Strict):
@@ -118,10 +107,8 @@ class MemberPublic(BaseModel):
 
 
 class InviteIn(Strict):
-    email: str
+    email: EmailAddress
     role: Role = "agent"
-
-    _check_email = field_validator("email")(classmethod(lambda cls, v: _email(v)))
 
 
 class RoleIn(Strict):

@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
-from cortex.core import schemas
+from cortex.contracts.chat import Done
+from cortex.core import schemas, sse
 from cortex.core.answers import AnswerCache
-from cortex.core.chat import ChatPipeline, Timeouts
-from cortex.core.service import CoreService
-from cortex.errors import Invalid
+from cortex.core.chat import ChatPipeline, Timeouts, finished
+from cortex.core.service import BotService, ConversationService, ErasureService, HandoffService, ProfileService
+from cortex.errors import Invalid, Unavailable
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal, require, require_visitor_or
@@ -23,43 +24,65 @@ from cortex.http.security import Principal, require, require_visitor_or
 router = APIRouter()
 
 
-async def core_service(request: Request) -> CoreService:
+def _db(request: Request) -> asyncpg.Pool:
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
-    return CoreService(db=resources.db, redis=resources.redis)
+    return resources.db
 
 
-Service = Annotated[CoreService, Depends(core_service)]
+async def bot_service(request: Request) -> BotService:
+    return BotService(db=_db(request), redis=request.app.state.resources.redis)
+
+
+async def conversation_service(request: Request) -> ConversationService:
+    return ConversationService(db=_db(request))
+
+
+async def handoff_service(request: Request) -> HandoffService:
+    return HandoffService(db=_db(request))
+
+
+async def profile_service(request: Request) -> ProfileService:
+    return ProfileService(db=_db(request))
+
+
+async def erasure_service(request: Request) -> ErasureService:
+    return ErasureService(db=_db(request))
+
+
+Bots = Annotated[BotService, Depends(bot_service)]
+Conversations = Annotated[ConversationService, Depends(conversation_service)]
+Handoff = Annotated[HandoffService, Depends(handoff_service)]
+Profiles = Annotated[ProfileService, Depends(profile_service)]
+Erasure = Annotated[ErasureService, Depends(erasure_service)]
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Agent = Annotated[Principal, Depends(require("agent"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 @router.post("/bots", status_code=201, response_model=schemas.BotPublic, tags=["bots"])
-async def create_bot(data: schemas.BotIn, principal: Admin, service: Service) -> schemas.BotPublic:
-    return await service.create_bot(principal, data)
+async def create_bot(data: schemas.BotIn, principal: Admin, bots: Bots) -> schemas.BotPublic:
+    return await bots.create_bot(principal, data)
 
 
 @router.get("/bots", response_model=list[schemas.BotPublic], tags=["bots"])
-async def list_bots(principal: Viewer, service: Service) -> list[schemas.BotPublic]:
-    return await service.list_bots(principal)
+async def list_bots(principal: Viewer, bots: Bots) -> list[schemas.BotPublic]:
+    return await bots.list_bots(principal)
 
 
 @router.get("/bots/{bot_id}", response_model=schemas.BotPublic, tags=["bots"])
-async def get_bot(bot_id: uuid.UUID, principal: Viewer, service: Service) -> schemas.BotPublic:
-    return await service.get_bot(principal, bot_id)
+async def get_bot(bot_id: uuid.UUID, principal: Viewer, bots: Bots) -> schemas.BotPublic:
+    return await bots.get_bot(principal, bot_id)
 
 
 @router.patch("/bots/{bot_id}", response_model=schemas.BotPublic, tags=["bots"])
-async def update_bot(
-    bot_id: uuid.UUID, data: schemas.BotUpdate, principal: Admin, service: Service
-) -> schemas.BotPublic:
-    return await service.update_bot(principal, bot_id, data)
+async def update_bot(bot_id: uuid.UUID, data: schemas.BotUpdate, principal: Admin, bots: Bots) -> schemas.BotPublic:
+    return await bots.update_bot(principal, bot_id, data)
 
 
 @router.delete("/bots/{bot_id}", status_code=204, tags=["bots"])
-async def delete_bot(bot_id: uuid.UUID, principal: Admin, service: Service) -> Response:
-    await service.delete_bot(principal, bot_id)
+async def delete_bot(bot_id: uuid.UUID, principal: Admin, bots: Bots) -> Response:
+    await bots.delete_bot(principal, bot_id)
     return Response(status_code=204)
 
 
@@ -93,16 +116,18 @@ Filters = Annotated[dict, Depends(conversation_filters)]
 
 
 @router.get("/conversations", response_model=list[schemas.ConversationPublic], tags=["conversations"])
-async def list_conversations(principal: Viewer, service: Service, filters: Filters) -> list[schemas.ConversationPublic]:
-    return await service.list_conversations(principal, **filters)
+async def list_conversations(
+    principal: Viewer, conversations: Conversations, filters: Filters
+) -> list[schemas.ConversationPublic]:
+    return await conversations.list_conversations(principal, **filters)
 
 
 @router.get("/conversations/export", tags=["conversations"])
 async def export_conversations(
-    principal: Admin, service: Service, filters: Filters, format: Literal["json", "csv"] = "json"
+    principal: Admin, conversations: Conversations, filters: Filters, format: Literal["json", "csv"] = "json"
 ) -> Response:
     """Every matching conversation with its transcript, as JSON or CSV."""
-    media_type, body = await service.export_conversations(principal, fmt=format, **filters)
+    media_type, body = await conversations.export_conversations(principal, fmt=format, **filters)
     return Response(
         body,
         media_type=media_type,
@@ -114,21 +139,21 @@ async def export_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationDetail, tags=["conversations"])
 async def get_conversation(
-    conversation_id: uuid.UUID, principal: Viewer, service: Service
+    conversation_id: uuid.UUID, principal: Viewer, conversations: Conversations
 ) -> schemas.ConversationDetail:
-    return await service.get_conversation(principal, conversation_id)
+    return await conversations.get_conversation(principal, conversation_id)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=schemas.ConversationPublic, tags=["conversations"])
 async def update_conversation(
-    conversation_id: uuid.UUID, data: schemas.ConversationUpdate, principal: Agent, service: Service
+    conversation_id: uuid.UUID, data: schemas.ConversationUpdate, principal: Agent, conversations: Conversations
 ) -> schemas.ConversationPublic:
-    return await service.update_conversation(principal, conversation_id, data)
+    return await conversations.update_conversation(principal, conversation_id, data)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204, tags=["conversations"])
-async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, service: Service) -> Response:
-    await service.delete_conversation(principal, conversation_id)
+async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, conversations: Conversations) -> Response:
+    await conversations.delete_conversation(principal, conversation_id)
     return Response(status_code=204)
 
 
@@ -136,19 +161,17 @@ async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, serv
 
 Chatter = Annotated[Principal, Depends(require_visitor_or("viewer"))]
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
-
 
 @router.post("/conversations/{conversation_id}/takeover", response_model=schemas.ConversationPublic, tags=["handoff"])
-async def take_over(conversation_id: uuid.UUID, principal: Agent, service: Service) -> schemas.ConversationPublic:
+async def take_over(conversation_id: uuid.UUID, principal: Agent, handoff: Handoff) -> schemas.ConversationPublic:
     """The caller (role agent or higher) handles the conversation; the bot stays quiet."""
-    return await service.take_over(principal, conversation_id)
+    return await handoff.take_over(principal, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/handback", response_model=schemas.ConversationPublic, tags=["handoff"])
-async def hand_back(conversation_id: uuid.UUID, principal: Agent, service: Service) -> schemas.ConversationPublic:
+async def hand_back(conversation_id: uuid.UUID, principal: Agent, handoff: Handoff) -> schemas.ConversationPublic:
     """The bot answers again."""
-    return await service.hand_back(principal, conversation_id)
+    return await handoff.hand_back(principal, conversation_id)
 
 
 @router.post(
@@ -158,10 +181,10 @@ async def hand_back(conversation_id: uuid.UUID, principal: Agent, service: Servi
     tags=["handoff"],
 )
 async def post_agent_message(
-    conversation_id: uuid.UUID, data: schemas.AgentMessageIn, principal: Agent, service: Service
+    conversation_id: uuid.UUID, data: schemas.AgentMessageIn, principal: Agent, handoff: Handoff
 ) -> schemas.MessagePublic:
     """An agent's reply in a handed-off conversation; the visitor sees it live."""
-    return await service.post_agent_message(principal, conversation_id, data)
+    return await handoff.post_agent_message(principal, conversation_id, data)
 
 
 # -- visitor profiles ------------------------------------------------------------------------------
@@ -170,7 +193,7 @@ async def post_agent_message(
 @router.get("/user-profiles", response_model=list[schemas.ProfilePublic], tags=["profiles"])
 async def list_profiles(
     principal: Viewer,
-    service: Service,
+    profiles: Profiles,
     has_email: Annotated[bool | None, Query(description="only profiles with (true) or without (false) e-mail")] = None,
     q: Annotated[
         str | None, Query(min_length=2, max_length=200, description="in name, e-mail, phone, company, visitor id")
@@ -178,37 +201,37 @@ async def list_profiles(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> list[schemas.ProfilePublic]:
-    return await service.list_profiles(principal, has_email=has_email, text=q, limit=limit, offset=offset)
+    return await profiles.list_profiles(principal, has_email=has_email, text=q, limit=limit, offset=offset)
 
 
 @router.post("/user-profiles", status_code=201, response_model=schemas.ProfilePublic, tags=["profiles"])
-async def create_profile(data: schemas.ProfileIn, principal: Admin, service: Service) -> schemas.ProfilePublic:
-    return await service.create_profile(principal, data)
+async def create_profile(data: schemas.ProfileIn, principal: Admin, profiles: Profiles) -> schemas.ProfilePublic:
+    return await profiles.create_profile(principal, data)
 
 
 @router.get("/user-profiles/{profile_id}", response_model=schemas.ProfilePublic, tags=["profiles"])
-async def get_profile(profile_id: uuid.UUID, principal: Viewer, service: Service) -> schemas.ProfilePublic:
-    return await service.get_profile(principal, profile_id)
+async def get_profile(profile_id: uuid.UUID, principal: Viewer, profiles: Profiles) -> schemas.ProfilePublic:
+    return await profiles.get_profile(principal, profile_id)
 
 
 @router.patch("/user-profiles/{profile_id}", response_model=schemas.ProfilePublic, tags=["profiles"])
 async def update_profile(
-    profile_id: uuid.UUID, data: schemas.ProfileUpdate, principal: Admin, service: Service
+    profile_id: uuid.UUID, data: schemas.ProfileUpdate, principal: Admin, profiles: Profiles
 ) -> schemas.ProfilePublic:
-    return await service.update_profile(principal, profile_id, data)
+    return await profiles.update_profile(principal, profile_id, data)
 
 
 @router.delete("/user-profiles/{profile_id}", status_code=204, tags=["profiles"])
-async def delete_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+async def delete_profile(profile_id: uuid.UUID, principal: Admin, profiles: Profiles) -> Response:
     """Removes the profile record; its conversations stay. For a GDPR erasure use /erase."""
-    await service.delete_profile(principal, profile_id)
+    await profiles.delete_profile(principal, profile_id)
     return Response(status_code=204)
 
 
 @router.get("/user-profiles/{profile_id}/export", response_model=schemas.ProfileExport, tags=["profiles"])
-async def export_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> Response:
+async def export_profile(profile_id: uuid.UUID, principal: Admin, profiles: Profiles) -> Response:
     """Everything held about the visitor as one JSON file (a GDPR access request)."""
-    export = await service.export_profile(principal, profile_id)
+    export = await profiles.export_profile(principal, profile_id)
     return Response(
         orjson.dumps(export.model_dump(mode="json")),
         media_type="application/json",
@@ -217,10 +240,10 @@ async def export_profile(profile_id: uuid.UUID, principal: Admin, service: Servi
 
 
 @router.post("/user-profiles/{profile_id}/erase", response_model=schemas.ErasureResult, tags=["profiles"])
-async def erase_profile(profile_id: uuid.UUID, principal: Admin, service: Service) -> schemas.ErasureResult:
+async def erase_profile(profile_id: uuid.UUID, principal: Admin, erasure: Erasure) -> schemas.ErasureResult:
     """GDPR erasure: the profile's personal fields, the visitor's messages ("[erased]") and personal
     values quoted in answers; announced as `visitor.erased`."""
-    return await service.erase_profile(principal, profile_id)
+    return await erasure.erase_profile(principal, profile_id)
 
 
 async def chat_pipeline(request: Request) -> ChatPipeline:
@@ -228,6 +251,8 @@ async def chat_pipeline(request: Request) -> ChatPipeline:
     assert resources.db is not None
     state = request.app.state
     if getattr(state, "chat_collaborators", None) is None:
+        if state.make_chat_collaborators is None:
+            raise Unavailable("chat has no retriever, guide or LLM in this process")
         state.chat_collaborators = state.make_chat_collaborators(resources.settings)
     timeouts = Timeouts(
         retrieval_s=resources.settings.retrieval_timeout_s, guidance_s=resources.settings.guidance_timeout_s
@@ -257,85 +282,80 @@ async def chat(data: schemas.ChatIn, principal: Chatter, pipeline: Chat) -> Any:
     events = pipeline.turn(principal, data)
     first = await anext(events)  # errors before the answer starts (404, …) are still plain JSON errors
     if not data.stream:
-        done: dict[str, Any] = {}
-        async for event in events:
-            if event["event"] == "done":
-                done = event
-        return schemas.ChatOut(
-            conversation_id=done["conversation_id"],
-            message_id=done["message_id"] or uuid.uuid4(),
-            content=done.get("content") or done.get("notice", ""),
-            citations=done["citations"],
-            actions=done.get("actions", []),
-            direct_answer=done["direct_answer"],
-            degraded=done["degraded"],
+        done = await finished(events)
+        return schemas.ChatOut.model_validate(
+            {
+                "conversation_id": done.conversation_id,
+                "message_id": done.message_id or uuid.uuid4(),
+                "content": done.content if isinstance(done, Done) else done.notice,
+                "citations": done.citations,
+                "actions": done.actions,
+                "direct_answer": done.direct_answer,
+                "degraded": done.degraded,
+            }
         )
 
-    async def sse() -> AsyncIterator[bytes]:
-        yield _sse(first)
+    async def frames() -> AsyncIterator[bytes]:
+        yield sse.frame(first, event=first.event)
         async for event in events:
-            yield _sse(event)
+            yield sse.frame(event, event=event.event)
 
-    return StreamingResponse(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse.response(frames())
 
 
 @router.get("/chat/config", tags=["chat"], response_model=schemas.WidgetConfig)
 async def widget_config(
     principal: Chatter,
-    service: Service,
+    bots: Bots,
     bot_id: Annotated[uuid.UUID | None, Query(description="a visitor's token already names its bot")] = None,
 ) -> schemas.WidgetConfig:
     """What the widget shows of a bot: name, welcome message, language, appearance, lead fields."""
     bot = bot_id or principal.bot_id
     if bot is None:
         raise Invalid("bot_id is required")
-    return await service.widget_config(principal, bot)
+    return await bots.widget_config(principal, bot)
 
 
 @router.get("/chat/conversations/{conversation_id}", tags=["chat"], response_model=schemas.VisitorConversation)
 async def visitor_conversation(
-    conversation_id: uuid.UUID, principal: Chatter, service: Service
+    conversation_id: uuid.UUID, principal: Chatter, conversations: Conversations
 ) -> schemas.VisitorConversation:
     """The visitor's own conversation again (after a page load): its status and last messages."""
-    return await service.visitor_conversation(principal, conversation_id)
+    return await conversations.visitor_conversation(principal, conversation_id)
 
 
 @router.post("/chat/feedback", tags=["chat"], response_model=schemas.MessagePublic)
-async def rate_message(data: schemas.FeedbackIn, principal: Chatter, service: Service) -> schemas.MessagePublic:
+async def rate_message(
+    data: schemas.FeedbackIn, principal: Chatter, conversations: Conversations
+) -> schemas.MessagePublic:
     """Thumbs up (1) or down (-1) on a reply; null takes the rating back."""
-    return await service.rate_message(principal, data)
+    return await conversations.rate_message(principal, data)
 
 
 @router.post("/chat/lead", tags=["chat"], response_model=schemas.LeadOut)
-async def capture_lead(data: schemas.LeadIn, principal: Chatter, service: Service) -> schemas.LeadOut:
+async def capture_lead(data: schemas.LeadIn, principal: Chatter, profiles: Profiles) -> schemas.LeadOut:
     """The widget's lead form: contact details the visitor typed, kept on their profile."""
-    return await service.capture_lead(principal, data)
+    return await profiles.capture_lead(principal, data)
 
 
 @router.post("/chat/handoff", tags=["chat"], response_model=schemas.MessagePublic)
 async def request_handoff(
-    data: schemas.HandoffRequestIn, principal: Chatter, service: Service
+    data: schemas.HandoffRequestIn, principal: Chatter, handoff: Handoff
 ) -> schemas.MessagePublic:
     """The visitor asks for a person; the team sees the conversation marked `escalated`."""
-    return await service.request_handoff(principal, data)
-
-
-def _sse(event: dict[str, Any]) -> bytes:
-    name = event["event"]
-    body = {key: value for key, value in event.items() if key != "event"}
-    return f"event: {name}\ndata: ".encode() + orjson.dumps(body) + b"\n\n"
+    return await handoff.request_handoff(principal, data)
 
 
 def create_app(make_chat_collaborators: Callable[..., dict[str, Any]] | None = None) -> FastAPI:
     """The `core` application: shared middleware, health endpoints and this service's routes.
 
-    `make_chat_collaborators(settings)` gives the chat pipeline its retriever, guide and LLM:
-    Serve handles in the cluster; by default local objects, made on the first chat.
+    `make_chat_collaborators(settings)` gives the chat pipeline its retriever, guide and LLM, made on
+    the first chat: Serve handles in the cluster (deployments/handles.py), local objects in one
+    process (cortex/inprocess.py). Without it every route but chat works.
     """
     from cortex.core.events import consume
-    from cortex.core.remote import local_collaborators
 
     app = create_service_app("core", routers=[router], background=[consume])
-    app.state.make_chat_collaborators = make_chat_collaborators or local_collaborators
+    app.state.make_chat_collaborators = make_chat_collaborators
     app.state.chat_collaborators = None
     return app

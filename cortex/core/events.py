@@ -8,8 +8,8 @@
   (and, for `bot.updated`, its cached widget config).
 
 Reacting to core's own committed events (rather than calling from the chat path) means
-anything that records a message the one way (cortex.core.chat) is enriched and live with no
-extra call, and the visitor's turn never waits for either.
+anything that records a message the one way (cortex.core.service.conversations) is enriched
+and live with no extra call, and the visitor's turn never waits for either.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+
+from cortex.email_address import normalise_email
 
 Field = Literal["name", "email", "phone", "company"]
 Source = Literal["member", "visitor", "inferred"]
@@ -222,14 +223,6 @@ def _company_value(words_text: str) -> str | None:
 
 def _cued(text: str, start: int, cue: re.Pattern[str]) -> bool:
     return bool(cue.search(text[max(0, start - _CUE_WINDOW) : start]))
-
-
-def normalise_email(value: str) -> str | None:
-    """The address in canonical form (domain lower-cased), or None when it is not a valid address."""
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
-        return None
 
 
 def _emails(text: str) -> list[Finding]:

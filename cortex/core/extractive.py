@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from cortex.contracts import EvidenceUnit
 from cortex.text import content_set
 
 
@@ -56,7 +56,7 @@ class Pick:
     score: float
 
 
-def _score(unit: dict[str, Any], passage_similarity: float, scoring: ExtractiveScoring) -> float:
+def _score(unit: EvidenceUnit, passage_similarity: float, scoring: ExtractiveScoring) -> float:
     return (
         scoring.unit_weight * float(unit["similarity"])
         + scoring.passage_weight * passage_similarity
@@ -65,7 +65,7 @@ def _score(unit: dict[str, Any], passage_similarity: float, scoring: ExtractiveS
 
 
 def answering_passages(
-    evidence: Sequence[dict[str, Any]],
+    evidence: Sequence[EvidenceUnit],
     passage_similarities: Sequence[float],
     scoring: ExtractiveScoring = DEFAULT_SCORING,
 ) -> set[int]:
@@ -88,7 +88,7 @@ def _repeats(text: str, kept: list[Pick], threshold: float) -> bool:
 
 
 def choose(
-    evidence: Sequence[dict[str, Any]],
+    evidence: Sequence[EvidenceUnit],
     passage_similarities: Sequence[float],
     scoring: ExtractiveScoring = DEFAULT_SCORING,
     *,
@@ -130,7 +130,7 @@ def choose(
             if not any(k.passage == member.passage and k.ord == member.ord for k in kept):
                 kept.append(member)
         words += size
-    first_seen = {}
+    first_seen: dict[int, int] = {}
     for pick in kept:
         first_seen.setdefault(pick.passage, len(first_seen))
     return sorted(kept, key=lambda p: (first_seen[p.passage], p.ord))

@@ -2,8 +2,8 @@
 
 Write side: core's own consumer of its events (`message.created`, handoff and status changes;
 an event exists only once its change has committed, see cortex.bus) loads the message and
-PUBLISHes it on ``cortex:live:conversation:<id>`` (`publish`). Whatever writes a message through
-the chat pipeline's one recording place is therefore live, with no extra call.
+PUBLISHes it on ``cortex:live:conversation:<id>`` (`publish`). Whatever records a message the one
+way (`record_message`, cortex.core.service.conversations) is therefore live, with no extra call.
 
 Read side: each replica holds ONE pattern subscription (`LiveHub`) and fans updates out to
 the streams open on it. A stream first replays from Postgres what its client missed
@@ -30,6 +30,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cortex.core import store
+from cortex.core.service.conversations import visible_conversation
+from cortex.core.sse import KEEP_ALIVE, frame, retry
+from cortex.errors import Invalid, Unavailable
+from cortex.http.security import Principal
 
 log = logging.getLogger("cortex.live")
 
@@ -42,6 +46,8 @@ QUEUE_SIZE = 256
 REPLAY_PAGE = 500
 # Ids remembered per stream to drop an update that arrives both by replay and live.
 SEEN_IDS = 2000
+# A stream is refused (503) rather than opened on a replica whose subscription is down.
+READY_TIMEOUT_S = 2.0
 # The start of time for a stream with no cursor that asks for everything (`after=start`).
 _ORIGIN = (datetime.fromisoformat("1970-01-01T00:00:00+00:00"), uuid.UUID(int=0))
 _MAX_ID = uuid.UUID(int=(1 << 128) - 1)
@@ -93,10 +99,7 @@ async def publish(redis: aioredis.Redis, conversation_id: uuid.UUID | str, updat
 
 def sse(update: dict[str, Any]) -> bytes:
     """One server-sent event: messages carry their id, so a reconnect resumes after them."""
-    body = orjson.dumps(update)
-    if update["type"] == "message":
-        return b"id: " + update["id"].encode() + b"\nevent: message\ndata: " + body + b"\n\n"
-    return b"event: " + update["type"].encode() + b"\ndata: " + body + b"\n\n"
+    return frame(update, event=update["type"], event_id=update["id"] if update["type"] == "message" else None)
 
 
 def parse_cursor(text: str) -> uuid.UUID | Cursor | None:
@@ -225,7 +228,7 @@ class ConversationStream:
     async def events(self) -> AsyncIterator[bytes]:
         """SSE bytes until the client leaves or `max_duration_s` passes (the client then reconnects)."""
         deadline = time.monotonic() + self.max_duration_s
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield retry(RETRY_MS)
         async with self.hub.listen(self.conversation_id) as queue:
             # Listening before reading Postgres: nothing committed in between can be missed.
             chunks, exists = await self._catch_up()
@@ -236,7 +239,7 @@ class ConversationStream:
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=min(self.heartbeat_s, remaining))
                 except TimeoutError:
-                    yield b": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
+                    yield KEEP_ALIVE
                     continue
                 if isinstance(item, _Resync):
                     chunks, exists = await self._catch_up()
@@ -256,7 +259,7 @@ class ConversationStream:
                 conn, workspace_id=self.workspace_id, conversation_id=self.conversation_id
             )
             if row is None:
-                return [b"event: deleted\ndata: {}\n\n"], False
+                return [frame({}, event="deleted")], False
             chunks = [sse(status_update(self.conversation_id, row["status"], row["assigned_agent"]))]
             if self.cursor is None:  # no cursor: from now on, i.e. after the newest message so far
                 newest = await store.last_message_position(
@@ -289,3 +292,47 @@ class ConversationStream:
 
 def _position(update: dict[str, Any]) -> Cursor:
     return (datetime.fromisoformat(update["created_at"]), uuid.UUID(update["id"]))
+
+
+async def open_stream(
+    db: asyncpg.Pool,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    *,
+    cursor_text: str | None,
+    hub: LiveHub,
+    heartbeat_s: float,
+    max_duration_s: float,
+) -> AsyncIterator[bytes]:
+    """Check access and the cursor now (so errors are plain 4xx), then the SSE byte stream.
+
+    A visitor may stream only their own conversation with their bot; a member any of the
+    workspace's.
+    """
+    async with db.acquire() as conn:
+        await visible_conversation(conn, principal, conversation_id)
+        cursor: Cursor | None = None
+        if cursor_text:
+            parsed = parse_cursor(cursor_text)
+            if parsed is None:
+                raise Invalid("Last-Event-ID / after must be a message id, an ISO timestamp with a zone, or 'start'")
+            if isinstance(parsed, uuid.UUID):
+                cursor = await store.message_position(
+                    conn, workspace_id=principal.workspace_id, conversation_id=conversation_id, message_id=parsed
+                )
+                if cursor is None:
+                    raise Invalid("Last-Event-ID / after names no message of this conversation")
+            else:
+                cursor = parsed
+    if not await hub.wait_ready(READY_TIMEOUT_S):
+        raise Unavailable("live updates are unavailable right now; retry shortly")
+    stream = ConversationStream(
+        db=db,
+        hub=hub,
+        workspace_id=principal.workspace_id,
+        conversation_id=conversation_id,
+        cursor=cursor,
+        heartbeat_s=heartbeat_s,
+        max_duration_s=max_duration_s,
+    )
+    return stream.events()

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
 
-from cortex.core.extract import normalise_email, normalise_phone
+from cortex.core.extract import normalise_phone
+from cortex.email_address import NormalisedEmail
 
 ConversationStatus = Literal["open", "handoff", "closed"]
 Outcome = Literal["resolved", "lead_captured", "booked", "escalated", "abandoned"]
@@ -197,13 +198,6 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def _email(value: str) -> str:
-    email = normalise_email(value)
-    if email is None:
-        raise ValueError("not a valid e-mail address")
-    return email
-
-
 def _phone(value: str) -> str:
     phone = normalise_phone(value)
     if phone is None:
@@ -214,7 +208,7 @@ def _phone(value: str) -> str:
 _Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
 PersonName = Annotated[str, _Trimmed, StringConstraints(max_length=100), AfterValidator(_plain_text)]
 CompanyName = Annotated[str, _Trimmed, StringConstraints(max_length=120), AfterValidator(_plain_text)]
-Email = Annotated[str, _Trimmed, StringConstraints(max_length=254), AfterValidator(_email)]
+Email = NormalisedEmail
 Phone = Annotated[str, _Trimmed, StringConstraints(max_length=40), AfterValidator(_phone)]
 VisitorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 ConsentKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]

@@ -8,20 +8,8 @@ pipeline already calls it concurrently with retrieval, with its timeout and degr
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Guidance:
-    text: str = ""
-    pattern_id: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.text
-
-
-NO_GUIDANCE = Guidance()
+from cortex.contracts.guidance import NO_GUIDANCE, Guidance
 
 
 class Guide:

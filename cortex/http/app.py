@@ -137,7 +137,7 @@ async def _check_redis(resources: ServiceResources) -> object:
 class PathCORSMiddleware:
     """CORS for the owner APIs (configured origins), and open CORS for a few public endpoints."""
 
-    def __init__(self, app: ASGIApp, *, open_paths: tuple[str, ...], **options: Any) -> None:
+    def __init__(self, app: ASGIApp, /, *, open_paths: tuple[str, ...], **options: Any) -> None:
         self.open_paths = open_paths
         self.owner = CORSMiddleware(app, **options)
         self.open = CORSMiddleware(app, **{**options, "allow_origins": ["*"]})

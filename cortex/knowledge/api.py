@@ -58,7 +58,7 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 async def _bot(service: KnowledgeService, principal: Principal, bot_id: uuid.UUID, request: Request) -> None:
-    await service.require_bot(principal, bot_id, authorization=request.headers.get("authorization"))
+    await service.require_bot(principal, bot_id)
 
 
 async def _read_upload(upload: UploadFile, limit: int) -> bytes:

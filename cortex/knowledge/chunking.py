@@ -161,8 +161,8 @@ def _pack(units: list[_Unit], *, target: int, overlap: int, min_tokens: int) -> 
     if len(drafts) >= 2:
         last_new_words = sum(unit.words for unit in drafts[-1].units)
         if last_new_words < min_tokens:  # a tiny tail: fold it into its predecessor, dropping its overlap
-            tail = drafts.pop()
-            drafts[-1].units.extend(tail.units)
+            last = drafts.pop()
+            drafts[-1].units.extend(last.units)
     return drafts
 
 

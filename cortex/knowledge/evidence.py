@@ -15,9 +15,12 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from itertools import groupby
 from typing import Literal
 
 import numpy as np
+from markdown_it import MarkdownIt
 
 from cortex.text import content_set, weighted_overlap
 
@@ -30,13 +33,17 @@ MAX_UNIT_CHARS = 700
 # Per retriever process: ~30 units a turn, and a bot's popular passages repeat; 20,000 vectors of
 # 384 float32 are ~30 MB.
 CACHE_UNITS = 20_000
+# Passages cut into units, per retriever process: the same popular passages come back turn after turn, and
+# reading one with markdown-it costs ~0.1-0.3 ms (2-3x the line scanner it replaced); 5,000 passages are a few MB.
+CACHE_PASSAGES = 5_000
 
 # Fewer words than this and no closing punctuation: a heading or a line of code, not a sentence.
 SHORT_UNIT_WORDS = 6
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
-_ITEM = re.compile(r"^\s{0,6}(?:[-*+•]|\d{1,3}[.)])\s+")
+# Block structure only: inline markup stays as written, indented lines are text, not code, and HTML is text
+# too, except comments, which a reader never sees.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table").disable(["code", "inline"])
+_BULLET = re.compile(r"^([ \t]{0,6})•([ \t]+)", re.MULTILINE)  # PDFs' bullets, which Markdown has no syntax for
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 # A sentence ends at . ! ? (or their CJK forms) before whitespace and a capital, a digit, a quote,
 # a bracket or Markdown emphasis/code: "e.g. the" and "embed.js in" stay whole.
@@ -91,65 +98,65 @@ def _row(line: str) -> str:
 
 def split_units(text: str) -> list[Unit]:
     """A passage's readable units in order: sentences, list items, table rows, code blocks."""
-    units: list[Unit] = []
-    paragraph_started = [False]  # whether a line break came before the first unit
-    paragraph: list[str] = []
-    item: list[str] = []
-    code: list[str] | None = None
+    return list(_split_units(text))
 
-    def add(kind: UnitKind, value: str) -> None:
+
+@lru_cache(maxsize=CACHE_PASSAGES)
+def _split_units(text: str) -> tuple[Unit, ...]:
+    units: list[Unit] = []
+
+    def add(kind: UnitKind, value: str, *, first_line: bool = False) -> None:
         value = value.strip()
         if not value or not any(ch.isalnum() for ch in value):
             return
         if kind == "sentence" and (value.endswith("?") or value.count(" | ") >= 2):
             return  # a question (an FAQ's own) answers nothing; a flattened table row reads as noise
-        if kind == "sentence" and not units and not paragraph_started[0] and value[0].islower():
+        if kind == "sentence" and not units and first_line and value[0].islower():
             return  # a chunk opening mid-sentence (the overlap with the chunk before): a fragment
         if kind == "sentence" and len(value.split()) < SHORT_UNIT_WORDS and not _ENDED.search(value):
             return  # a heading or a command line that parsing left as plain text, not a sentence
         units.append(Unit(_cut(value) if kind != "code" else value, kind, len(units)))
 
-    def flush() -> None:
-        if paragraph:
-            for sentence in split_sentences(" ".join(paragraph)):
-                add("sentence", sentence)
-            paragraph.clear()
-        if item:
-            add("item", " ".join(item))
-            item.clear()
-
-    for line in text.splitlines():
-        if code is not None:
-            code.append(line)
-            if _FENCE.match(line):
-                add("code", "\n".join(code))
-                code = None
+    tokens = _MARKDOWN.parse(_BULLET.sub(r"\1-\2", text))
+    in_item = False  # the next paragraph opens a list item, so it is the item itself
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "list_item_open":
+            in_item = True
+        elif token.type == "fence":
+            in_item = False
+            code = token.content if token.content.endswith("\n") else f"{token.content}\n"  # a fence the chunk cut
+            add("code", f"{token.markup}{token.info}\n{code}{token.markup}")
+        elif token.type == "heading_open":
+            index += 3  # a heading says what follows; it answers nothing itself
             continue
-        if _FENCE.match(line):
-            flush()
-            code = [line]
-        elif not line.strip() or _HEADING.match(line):
-            flush()
-            paragraph_started[0] = True
-        elif line.lstrip().startswith("|"):
-            flush()
-            if not _TABLE_SEPARATOR.match(line):
-                add("row", _row(line))
-        elif _ITEM.match(line):
-            flush()
-            item.append(_ITEM.sub("", line, count=1))
-        elif item and line.startswith((" ", "\t")):
-            item.append(line.strip())
-        else:
-            if item:
-                flush()
-            paragraph.append(line.strip())
-    if code is not None:  # an unclosed fence: a chunk boundary cut the block; close it
-        add("code", "\n".join([*code, code[0].strip()[:3]]))
-    flush()
+        elif token.type == "tr_open":
+            cells = []
+            while tokens[index].type != "tr_close":
+                if tokens[index].type == "inline":
+                    cells.append(tokens[index].content.strip())
+                index += 1
+            add("row", " — ".join(cell for cell in cells if cell))
+        elif token.type == "inline" or (token.type == "html_block" and not token.content.lstrip().startswith("<!--")):
+            lines = [line.strip() for line in token.content.splitlines()]
+            if in_item:
+                add("item", " ".join(lines))
+            else:
+                # Pipe-led lines are rows whose header (which would make them a table) went to the chunk before.
+                for is_row, run in groupby(lines, key=lambda line: line.startswith("|")):
+                    if is_row:
+                        for line in run:
+                            if not _TABLE_SEPARATOR.match(line):
+                                add("row", _row(line))
+                        continue
+                    for sentence in split_sentences(" ".join(run)):
+                        add("sentence", sentence, first_line=token.map is not None and token.map[0] == 0)
+            in_item = False
+        index += 1
     if len(units) > 1 and units[-1].kind == "sentence" and not _ENDED.search(units[-1].text):
         units.pop()  # the chunk ends mid-sentence: the rest is in the next chunk
-    return units
+    return tuple(units)
 
 
 class UnitVectors:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cortex.knowledge.parsing import ParseError, decode_text
-from cortex.knowledge.schemas_common import (
+from cortex.knowledge.validation import (
     QUESTION_MAX_CHARS,
     QUESTION_MIN_CHARS,
     RowError,

@@ -36,11 +36,9 @@ FaqProgress = Callable[[int, str], Awaitable[None]]
 log = logging.getLogger("cortex.knowledge.index")
 
 # What one call to the Embedder carries. On Serve a call's texts and its vectors each travel in one
-# gRPC message, which Ray caps at 4 MiB (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH): the question
-# vectors of ~1,300 FAQs in one call came back over it (RESOURCE_EXHAUSTED). 256 vectors of 384
-# floats pickle to 0.84 MiB; 1 MiB of UTF-8 holds 256 long answers (the bank FAQ set's 256 longest
-# are 0.23 MiB) and keeps non-Latin text, up to 4 bytes a character, under the cap as well. A
-# batch takes a few seconds on 2 cores, so progress keeps moving.
+# gRPC message, which Ray caps at 4 MiB (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH). 256 vectors of
+# 384 floats pickle to 0.84 MiB; 1 MiB of UTF-8 holds 256 long answers and keeps non-Latin text, up
+# to 4 bytes a character, under the cap too. A batch takes a few seconds on 2 cores, so progress moves.
 EMBED_BATCH_TEXTS = 256
 EMBED_BATCH_BYTES = 1024 * 1024
 

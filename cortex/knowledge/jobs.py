@@ -89,9 +89,3 @@ class JobLauncher:
 
     async def stop(self, job_id: str) -> None:
         await asyncio.to_thread(lambda: self._get_client().stop_job(job_id))
-
-    async def logs_tail(self, job_id: str, lines: int = 5) -> str:
-        def read() -> str:
-            return "\n".join(self._get_client().get_job_logs(job_id).strip().splitlines()[-lines:])
-
-        return await asyncio.to_thread(read)

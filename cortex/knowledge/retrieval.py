@@ -13,14 +13,15 @@ import logging
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
 
 from cortex.background import keep_running
+from cortex.contracts.knowledge import EvidenceUnit, FaqMatch, Lookup, Passage
 from cortex.knowledge import store
-from cortex.knowledge.evidence import UnitVectors, measure
+from cortex.knowledge.evidence import Evidence, UnitVectors, measure
 from cortex.knowledge.vectors import VectorStore, chunk_collection, faq_collection, faq_vector_ids
 from cortex.settings import Settings
 from cortex.text import content_set
@@ -31,52 +32,12 @@ Mode = Literal["hybrid", "dense", "lexical"]
 # Candidates taken from each half before fusing: deep enough that a passage ranked low by one
 # half and high by the other still meets, cheap enough (one HNSW query, one BM25 query).
 MIN_CANDIDATES = 50
-SNIPPET_CHARS = 300
 # BM25 over one bot's chunks answers in milliseconds; past this the hybrid ranking goes on without
 # it. Well inside chat's whole retrieval deadline (CORTEX_RETRIEVAL_TIMEOUT_S, 2 s), so a stuck
 # lexical half costs the answer its BM25 ranking, not all of its passages.
 LEXICAL_TIMEOUT_S = 0.8
 
 log = logging.getLogger("cortex.knowledge.retrieval")
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk. `source_id` is the citation id: a collection document's own id, a page URL,
-    a file's source id or an FAQ id; `similarity` is the cosine similarity to the query (chat's
-    confidence), `score` the fused rank score."""
-
-    source_id: str
-    title: str
-    text: str
-    score: float
-    url: str | None = None
-    similarity: float = 0.0
-    chunk_id: str = ""
-    source: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def snippet(self) -> str:
-        text = " ".join(self.text.split())
-        return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
-
-
-@dataclass(frozen=True)
-class FaqMatch:
-    """The best FAQ for a question: `similarity` is its score by FaqScoring (what chat compares with
-    the bot's direct-answer threshold), `features` what the score was made of."""
-
-    faq_id: str
-    question: str
-    answer: str
-    similarity: float
-    features: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # Nearest FAQ vectors read per question. An FAQ has a vector for its question, each phrasing and
@@ -153,6 +114,17 @@ def fuse(dense: dict[str, float], lexical: dict[str, float], *, dense_weight: fl
         for key in dense_z.keys() | lexical_z.keys()
     }
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _evidence_unit(unit: Evidence) -> EvidenceUnit:
+    return EvidenceUnit(
+        passage=unit.passage,
+        ord=unit.ord,
+        kind=unit.kind,
+        text=unit.text,
+        similarity=unit.similarity,
+        overlap=unit.overlap,
+    )
 
 
 class Retriever:
@@ -264,7 +236,7 @@ class Retriever:
         stored = await self.vectors.embeddings(chunk_collection(bot_id), ids=chunk_ids)
         return {chunk_id: sum(a * b for a, b in zip(vector, other, strict=True)) for chunk_id, other in stored.items()}
 
-    async def understand(
+    async def lookup(
         self,
         *,
         workspace_id: uuid.UUID,
@@ -273,7 +245,7 @@ class Retriever:
         k: int = 0,
         faq_threshold: float | None = None,
         evidence: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Lookup:
         """Chat's first step, in one call: the question's embedding (for the answer cache), the
         closest FAQ, and with `k`, the k best passages, looked up alongside the FAQ. An FAQ at or
         above `faq_threshold` answers directly, so then the passages are not waited for (and none
@@ -282,8 +254,7 @@ class Retriever:
         [vector] = await self.embed([question])
         faq_lookup = self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
         if k <= 0:
-            match = await faq_lookup
-            return {"vector": vector, "faq": match.as_dict() if match is not None else None}
+            return Lookup(vector=vector, faq=await faq_lookup)
         searching = asyncio.ensure_future(
             self.search(workspace_id=workspace_id, bot_id=bot_id, query=question, k=k, vector=vector)
         )
@@ -295,28 +266,28 @@ class Retriever:
         if match is not None and faq_threshold is not None and match.similarity >= faq_threshold:
             # Left to finish rather than cancelled: cancelling a Postgres query costs a connection more.
             keep_running(searching, what="a search the FAQ made unneeded")
-            return {"vector": vector, "faq": match.as_dict(), "passages": []}
+            return Lookup(vector=vector, faq=match)
         passages = await searching
-        understood: dict[str, Any] = {
-            "vector": vector,
-            "faq": match.as_dict() if match is not None else None,
-            "passages": [passage.as_dict() for passage in passages],
-        }
-        if evidence:
-            terms = sorted(content_set(question))
-            async with self.pool.acquire() as conn:
-                rarity, unknown = await store.term_rarity(conn, workspace_id=workspace_id, bot_id=bot_id, terms=terms)
-            titled = [(p.title, p.text) for p in passages]
-            measured = await measure(question, vector, titled, self.unit_vectors, rarity)
-            understood["evidence"] = [unit.as_dict() for unit in measured]
-            # The share of the question's weight in words this bot's knowledge never uses
-            # ("Slack" in "Does Cortex integrate with Slack?"): a sign it is asked about something else.
-            total = sum(rarity.values())
-            # Identifiers ("cortex_llm_url", "embed.js") are split by Postgres's parser, so the index
-            # never holds them whole: not knowing one is no sign of an off-topic question.
-            unknown = [term for term in unknown if not any(mark in term for mark in "._/")]
-            understood["unknown_share"] = round(sum(rarity[t] for t in unknown) / total, 4) if total else 0.0
-        return understood
+        if not evidence:
+            return Lookup(vector=vector, faq=match, passages=tuple(passages))
+        terms = sorted(content_set(question))
+        async with self.pool.acquire() as conn:
+            rarity, unknown = await store.term_rarity(conn, workspace_id=workspace_id, bot_id=bot_id, terms=terms)
+        titled = [(p.title, p.text) for p in passages]
+        measured = await measure(question, vector, titled, self.unit_vectors, rarity)
+        # The share of the question's weight in words this bot's knowledge never uses
+        # ("Slack" in "Does Cortex integrate with Slack?"): a sign it is asked about something else.
+        total = sum(rarity.values())
+        # Identifiers ("cortex_llm_url", "embed.js") are split by Postgres's parser, so the index
+        # never holds them whole: not knowing one is no sign of an off-topic question.
+        unknown = [term for term in unknown if not any(mark in term for mark in "._/")]
+        return Lookup(
+            vector=vector,
+            faq=match,
+            passages=tuple(passages),
+            evidence=tuple(_evidence_unit(unit) for unit in measured),
+            unknown_share=round(sum(rarity[t] for t in unknown) / total, 4) if total else 0.0,
+        )
 
     async def match_faq(
         self,
@@ -423,5 +394,5 @@ class LazyRetriever:
     async def match_faq(self, **kwargs: Any) -> FaqMatch | None:
         return await (await self.get()).match_faq(**kwargs)
 
-    async def understand(self, **kwargs: Any) -> dict[str, Any]:
-        return await (await self.get()).understand(**kwargs)
+    async def lookup(self, **kwargs: Any) -> Lookup:
+        return await (await self.get()).lookup(**kwargs)

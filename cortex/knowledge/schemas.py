@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from cortex.knowledge.schemas_common import (
+from cortex.knowledge.validation import (
     MAX_PHRASINGS,
     QUESTION_MAX_CHARS,
     QUESTION_MIN_CHARS,

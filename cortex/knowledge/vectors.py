@@ -57,7 +57,7 @@ class VectorStore:
     async def client(self) -> Any:
         if self._client is None:
             parts = urlsplit(self.chroma_url)
-            self._client = await chromadb.AsyncHttpClient(host=parts.hostname, port=parts.port or 8000)
+            self._client = await chromadb.AsyncHttpClient(host=parts.hostname or "localhost", port=parts.port or 8000)
         return self._client
 
     async def _collection(self, name: str, *, create: bool) -> Any | None:
@@ -84,6 +84,7 @@ class VectorStore:
         if not ids:
             return
         collection = await self._collection(name, create=True)
+        assert collection is not None  # created if missing
         for start in range(0, len(ids), UPSERT_BATCH):
             end = start + UPSERT_BATCH
             await collection.upsert(

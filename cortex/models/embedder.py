@@ -25,12 +25,12 @@ from cortex.settings import EmbedderBackend, Settings, get_settings
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from cortex.models._onnx import OnnxEncoder
+    from cortex.models._onnx import OnnxEncoder, Precision
 
 logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[EmbedderBackend, ...] = get_args(EmbedderBackend)
-_ONNX_PRECISION = {"onnx": "fp32", "onnx-int8": "int8"}
+_ONNX_PRECISION: dict[str, Precision] = {"onnx": "fp32", "onnx-int8": "int8"}
 
 # 64: the batch size where CPU throughput of MiniLM flattens out on this class of machine.
 BATCH_SIZE = 64

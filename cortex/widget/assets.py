@@ -10,7 +10,6 @@ the dashboard wants); the version is recomputed only when a file's size or mtime
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import mimetypes
 import threading
@@ -80,11 +79,6 @@ class Assets:
             b"{{version}}", version.encode()
         )
         return Asset(body=body, content_type=asset.content_type, etag=_etag(body))
-
-    def gzipped_size(self, relative: str) -> int:
-        """Bytes on the wire when served compressed (the embed loader's size budget)."""
-        asset = self.page(relative)
-        return len(gzip.compress(asset.body, 9)) if asset else 0
 
 
 def _content_type(path: Path) -> str:

@@ -11,8 +11,8 @@ import uuid
 import httpx
 import pytest
 
-from cortex.core.remote import LocalEmbed
-from cortex.knowledge.local import teach_documents
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from tests.integration.accounts import Account, register
 from tests.integration.test_chat import PASSAGES  # the bakery's opening hours, delivery, allergens

@@ -9,6 +9,7 @@ times out), where the real ChatPipeline runs in this process on the stack's data
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import uuid
@@ -19,14 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
+from cortex.contracts import NO_GUIDANCE, Guidance, Lookup
 from cortex.core.chat import CANNOT_LOOK_UP, DONT_KNOW, ChatPipeline, Timeouts
-from cortex.core.remote import LocalEmbed
 from cortex.core.schemas import ChatIn
 from cortex.db.pool import create_pool
-from cortex.helper.guide import NO_GUIDANCE, Guidance
 from cortex.http.security import Principal
-from cortex.knowledge.local import teach_documents
 from cortex.knowledge.retrieval import LazyRetriever
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
 from cortex.models.llm import GenerationParams
 from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
@@ -151,7 +152,7 @@ class _SlowGuide:
 
 
 class _BrokenRetriever:
-    async def understand(self, **_: Any) -> dict[str, Any]:
+    async def lookup(self, **_: Any) -> Lookup:
         raise ConnectionError("knowledge is down")
 
 
@@ -174,7 +175,7 @@ async def core_pool(settings: Settings) -> AsyncIterator[Any]:
 async def _turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: str) -> dict[str, Any]:
     principal = Principal(kind="user", workspace_id=uuid.UUID(owner.workspace_id), subject=owner.user_id, role="owner")
     events = [event async for event in pipeline.turn(principal, ChatIn(bot_id=uuid.UUID(bot_id), message=message))]
-    return events[-1]
+    return dataclasses.asdict(events[-1])  # the `done` event, as the widget reads it
 
 
 async def test_a_guide_that_times_out_does_not_let_an_off_topic_question_reach_the_model(

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from cortex.auth import keys
-from cortex.auth.service import AuthService
+from cortex.auth import signing_keys
+from cortex.auth.service import TokenService
 from cortex.db import create_pool
 from cortex.http.security import ACCESS_TOKEN_TYPE
 from cortex.settings import Settings
@@ -207,7 +207,7 @@ async def test_forged_and_misused_tokens_are_refused(
     http: httpx.AsyncClient, settings: Settings, auth_conn: asyncpg.Connection
 ) -> None:
     account = await register(http)
-    key = await keys.current_key(auth_conn, settings)
+    key = await signing_keys.current_key(auth_conn, settings)
 
     def sign(typ: str = ACCESS_TOKEN_TYPE, **overrides: object) -> str:
         return key.sign(_claims(account, **overrides), token_type=typ)
@@ -251,7 +251,7 @@ async def test_key_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
     account = await register(http)
     pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
     try:
-        new_kid = await AuthService(db=pool, redis=redis_client, settings=settings).rotate_signing_key()
+        new_kid = await TokenService(db=pool, redis=redis_client, settings=settings).rotate_signing_key()
     finally:
         await pool.close()
     kids = [key["kid"] for key in (await http.get("/api/auth/.well-known/jwks.json")).json()["keys"]]

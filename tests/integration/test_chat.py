@@ -18,8 +18,8 @@ import psutil
 import pytest
 
 from cortex.core.chat import BUDGET_EXHAUSTED, CANNOT_LOOK_UP, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
-from cortex.core.remote import LocalEmbed
-from cortex.knowledge.local import teach_documents
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
 
@@ -222,13 +222,13 @@ async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(
     owner, bot = await _bot(http, settings, embed)
     visitor = await _visitor(http, owner, bot)
     stack = running_stack.stack
-    chroma = psutil.Process(stack._alive_pid("chroma"))
+    chroma = psutil.Process(stack.chroma.pid())
     chroma.terminate()
     chroma.wait(10)
     try:
         events, response = await visitor.chat("When is the bakery open?")
     finally:
-        await asyncio.to_thread(stack._start_chroma)
+        await asyncio.to_thread(stack.chroma.start)
     assert response.status_code == 200
     assert events[-1]["degraded"] is True and events[-1]["content"] == CANNOT_LOOK_UP
     transcript = (await http.get(f"/api/conversations/{events[-1]['conversation_id']}", headers=owner.headers)).json()

@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from cortex.core.remote import LocalEmbed
 from cortex.db import create_pool
+from cortex.devtools.shared_data import SHARED_DATA
 from cortex.knowledge import store
 from cortex.knowledge.index import FaqDraft, Indexer
 from cortex.knowledge.service import upgrade_faqs
 from cortex.knowledge.vectors import VectorStore, faq_collection
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
-from tests.shared_data import SHARED_DATA
 
 from .accounts import Account, register
 from .chatting import make_bot, visitor_of

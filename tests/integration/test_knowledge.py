@@ -21,8 +21,8 @@ import httpx
 import pytest
 from pypdf import PdfWriter
 
+from cortex.devtools.shared_data import SHARED_DATA
 from cortex.stack import free_port
-from tests.shared_data import SHARED_DATA
 from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register

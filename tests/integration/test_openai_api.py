@@ -14,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from cortex.core.remote import LocalEmbed
-from cortex.knowledge.local import teach_documents
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
 

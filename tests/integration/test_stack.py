@@ -72,14 +72,14 @@ def test_a_taken_port_fails_with_one_clear_line_before_starting_anything() -> No
     message = str(raised.value)
     assert message.startswith(f"postgres: port {taken} is already taken")
     assert "CORTEX_POSTGRES_PORT" in message and "\n" not in message
-    assert not list(stack._our_processes()), "nothing may be started when preflight fails"
+    assert not list(stack.supervisor.our_processes()), "nothing may be started when preflight fails"
 
 
 async def test_readiness_names_a_dead_dependency_and_recovers(
     running_stack: RunningStack, http: httpx.AsyncClient
 ) -> None:
     stack = running_stack.stack
-    chroma = psutil.Process(stack._alive_pid("chroma"))
+    chroma = psutil.Process(stack.chroma.pid())
     chroma.terminate()
     chroma.wait(10)
     try:
@@ -92,6 +92,6 @@ async def test_readiness_names_a_dead_dependency_and_recovers(
         # Liveness is not readiness: the process still answers.
         assert (await http.get("/api/knowledge/healthz")).status_code == 200
     finally:
-        await asyncio.to_thread(stack._start_chroma)
+        await asyncio.to_thread(stack.chroma.start)
     response = await http.get("/api/knowledge/readyz")
     assert response.status_code == 200

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from cortex.core import store as core_store
+from cortex.routes import all_routes
 from cortex.settings import Settings
-from tests.routes import all_routes
 
 from .accounts import Account, login, member_of, register
 from .db import service_conn

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.shared_data import SHARED
+from cortex.devtools.shared_data import SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = SHARED / "schemas" / "kuberay"

@@ -8,7 +8,7 @@ import pytest
 
 from cortex.auth.passwords import check_policy
 from cortex.cli import summary
-from cortex.core.chat import sanitize_answer
+from cortex.core.answer_text import sanitize_answer
 from cortex.core.schemas import Appearance
 from cortex.demo import FAQS, OWNER_EMAIL, SUGGESTED_QUESTIONS, Demo, _random_password, demo_origins, documents
 from cortex.knowledge.schemas import FaqIn

@@ -13,9 +13,9 @@ import pytest
 from cortex import settings_doc
 from cortex.cli import build_parser, summary
 from cortex.demo import Demo
+from cortex.routes import all_routes
 from cortex.settings import APPLICATIONS, Settings
 from tests.doc_samples import DOCS, ROOT, Sample, all_samples
-from tests.routes import all_routes
 
 SAMPLES = all_samples()
 RUNNABLE_LANGUAGES = {"bash", "sh", "python"}

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from cortex.serve_tuning import SERVE_CONFIG
 from cortex.settings import APPLICATIONS, Settings
-from cortex.stack import SERVE_CONFIG, Stack, _redact
+from cortex.stack import Stack
+from cortex.stack.parts import redact
 
 
 def test_serve_config_declares_every_application_with_fractional_cpus_and_autoscaling() -> None:
@@ -29,7 +31,7 @@ def test_serve_config_declares_every_application_with_fractional_cpus_and_autosc
 def test_the_deployed_config_carries_our_port_and_home_but_never_the_secret(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CORTEX_SECRET_KEY", "do-not-leak-this-secret-value")
     stack = Stack(Settings(home=tmp_path, http_port=18080), echo=lambda _: None)
-    config = stack.serve_config()
+    config = stack.serve.config()
     assert config["http_options"]["port"] == 18080
     for app in config["applications"]:
         env = app["runtime_env"]["env_vars"]
@@ -45,16 +47,16 @@ def test_a_long_home_gets_a_short_ray_temp_dir(tmp_path: Path) -> None:
 
 
 def test_passwords_are_redacted_in_status() -> None:
-    assert _redact("postgresql://postgres:hunter2@127.0.0.1:5/cortex") == "postgresql://postgres:***@127.0.0.1:5/cortex"
-    assert _redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact("postgresql://postgres:hunter2@127.0.0.1:5/cortex") == "postgresql://postgres:***@127.0.0.1:5/cortex"
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 def test_an_edited_source_tree_changes_what_is_deployed(tmp_path: Path, monkeypatch) -> None:
-    import cortex.stack as stack_module
+    import cortex.stack.serve as serve_module
 
-    first = Stack(Settings(home=tmp_path), echo=lambda _: None).serve_config()
-    monkeypatch.setattr(stack_module, "code_version", lambda: "changed")
-    second = Stack(Settings(home=tmp_path), echo=lambda _: None).serve_config()
+    first = Stack(Settings(home=tmp_path), echo=lambda _: None).serve.config()
+    monkeypatch.setattr(serve_module, "code_version", lambda: "changed")
+    second = Stack(Settings(home=tmp_path), echo=lambda _: None).serve.config()
     version = first["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"]
     assert len(version) == 16
     assert second["applications"][0]["runtime_env"]["env_vars"]["CORTEX_CODE_VERSION"] == "changed"

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from cortex.core.chat import (
-    DONT_KNOW,
-    build_prompt,
-    cited_passages,
-    drop_unsupported_marks,
-    number_citations,
-    sanitize_answer,
-    shareable,
-)
-from cortex.helper.guide import NO_GUIDANCE, Guidance
-from cortex.knowledge.retrieval import Passage
+from cortex.contracts import NO_GUIDANCE, Guidance, Passage
+from cortex.core.answer_text import cited_passages, drop_unsupported_marks, number_citations, sanitize_answer, shareable
+from cortex.core.chat import DONT_KNOW
+from cortex.core.prompt import build_prompt
 
 BOT = {"name": "Bakery", "system_prompt": "You help bakery customers.", "persona": "Warm and brief."}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cortex.core.service import _personal_values_pattern
+from cortex.core.service.erasure import _personal_values_pattern
 
 
 def test_known_values_are_redacted_whole_words_only_and_phones_in_any_format() -> None:

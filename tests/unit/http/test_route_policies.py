@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.routes import all_routes
+from cortex.routes import all_routes
 
 
 def test_every_route_of_every_application_declares_a_policy() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cortex.devtools.shared_data import SHARED_DATA
 from cortex.knowledge.chunking import (
     DEFAULT_MIN_TOKENS,
     DEFAULT_OVERLAP_TOKENS,
@@ -14,7 +15,6 @@ from cortex.knowledge.chunking import (
     embedding_text,
 )
 from cortex.knowledge.parsing import ParsedDocument, Section, parse
-from tests.shared_data import SHARED_DATA
 
 SITE = SHARED_DATA / "site"
 needs_data = pytest.mark.skipif(not SITE.is_dir(), reason="shared data set not present")

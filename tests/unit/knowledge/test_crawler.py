@@ -21,12 +21,12 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from cortex.knowledge.crawler import (
+from cortex.devtools.shared_data import SHARED_DATA
+from cortex.knowledge.crawl import (
     CrawlConfig,
     CrawledPage,
     Crawler,
     CrawlSummary,
-    InMemoryFrontier,
     PageOutcome,
     SitemapError,
     StopSignal,
@@ -35,7 +35,7 @@ from cortex.knowledge.crawler import (
     parse_sitemap_document,
 )
 from cortex.knowledge.fetch import AddressPolicy, SafeFetcher
-from tests.shared_data import SHARED_DATA
+from tests.unit.knowledge.memory_frontier import InMemoryFrontier
 
 SITE = SHARED_DATA / "site"
 pytestmark = pytest.mark.skipif(not (SITE / "index.html").is_file(), reason="the shared test site is missing")

@@ -100,3 +100,22 @@ def test_a_list_that_ends_the_passage_keeps_its_last_item_and_a_cut_code_block_i
     assert [u.text for u in units] == ["Opening hours:", "Monday to Friday: 9-17", "Saturday: 10-14"]
     [intro, code] = split_units("Install it:\n\n```bash\npip install cortex")
     assert code.text == "```bash\npip install cortex\n```"
+
+
+def test_pdf_bullets_are_items_a_wrapped_item_stays_whole_and_comments_are_not_units() -> None:
+    units = split_units(
+        "• Monday to Friday: 9-17\n• Saturday: 10-14\n\n- Bring the receipt\nand the card.\n\n<!-- draft -->"
+    )
+    assert [(u.kind, u.text) for u in units] == [
+        ("item", "Monday to Friday: 9-17"),
+        ("item", "Saturday: 10-14"),
+        ("item", "Bring the receipt and the card."),
+    ]
+
+
+def test_table_rows_without_their_header_are_still_rows() -> None:
+    units = split_units("| `CORTEX_PORT` | the port |\n| `CORTEX_HOME` | the data directory |")
+    assert [(u.kind, u.text) for u in units] == [
+        ("row", "`CORTEX_PORT` — the port"),
+        ("row", "`CORTEX_HOME` — the data directory"),
+    ]

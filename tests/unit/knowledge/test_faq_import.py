@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from cortex.devtools.shared_data import SHARED_DATA
 from cortex.knowledge.faq_import import FaqRow, parse_faq_import, question_key
 from cortex.knowledge.parsing import ParseError
-from cortex.knowledge.schemas_common import RowError
-from tests.shared_data import SHARED_DATA
+from cortex.knowledge.validation import RowError
 
 FAQ_DATA = SHARED_DATA / "faq"
 needs_data = pytest.mark.skipif(not FAQ_DATA.is_dir(), reason="shared data set not present")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cortex.knowledge.retrieval import Passage, fuse
+from cortex.contracts import Passage
+from cortex.knowledge.retrieval import fuse
 
 
 def test_a_passage_both_halves_rank_well_beats_one_only_one_half_likes() -> None:

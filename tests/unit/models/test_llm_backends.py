@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from cortex.devtools.openai_server import OpenAIServer
 from cortex.models.llm import FallbackLLM, GenerationParams, LocalLLM, OpenAICompatibleLLM
-from tests.openai_server import OpenAIServer
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "When do you open?"}]
 
@@ -69,7 +69,7 @@ async def test_the_local_model_streams_and_stops_when_the_reader_leaves() -> Non
 
 
 async def test_each_bot_gets_the_backend_it_chose(server: OpenAIServer) -> None:
-    from cortex.core.remote import llm_backend
+    from cortex.models.routing import llm_backend
     from cortex.settings import Settings
 
     llm = llm_backend(Settings(llm_url=server.url, llm_model="gpt-test"))

@@ -1,0 +1,20 @@
+"""The types that cross a service boundary: what one service hands another through a handle or an event.
+
+Services import these, never each other's packages (pyproject's import-linter contracts).
+"""
+
+from cortex.contracts.events import EVENT_PAYLOADS, EventPayload, validate_payload
+from cortex.contracts.guidance import NO_GUIDANCE, Guidance
+from cortex.contracts.knowledge import EvidenceUnit, FaqMatch, Lookup, Passage
+
+__all__ = [
+    "EVENT_PAYLOADS",
+    "NO_GUIDANCE",
+    "EventPayload",
+    "EvidenceUnit",
+    "FaqMatch",
+    "Guidance",
+    "Lookup",
+    "Passage",
+    "validate_payload",
+]

@@ -1,0 +1,161 @@
+"""The payload of every event on the bus, by event type: what producers write and consumers read.
+
+Pydantic models rather than TypedDicts: `emit` validates each payload at runtime, in the producer's
+transaction, so a producer that drops or misspells a field fails its own change instead of a
+consumer in another service failing later. Ids travel as strings; they validate as UUIDs.
+An event type without a model here is not checked (the bus's own tests use throwaway families).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+ConversationStatus = Literal["open", "handoff", "closed"]
+
+
+class EventPayload(BaseModel):
+    # Forbid: a field no contract names is a producer's mistake, not a silent addition.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserRegistered(EventPayload):
+    """`user.registered` (auth): a new account and its own workspace; starts the signup saga."""
+
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    workspace_id: uuid.UUID
+    marketing_consent: bool
+
+
+class BotCreated(EventPayload):
+    """`bot.created` (core)."""
+
+    bot_id: uuid.UUID
+    name: str
+
+
+class BotUpdated(EventPayload):
+    """`bot.updated` (core): `fields` are the names of the settings that changed."""
+
+    bot_id: uuid.UUID
+    fields: list[str]
+
+
+class BotDeleted(EventPayload):
+    """`bot.deleted` (core)."""
+
+    bot_id: uuid.UUID
+
+
+class ConversationStarted(EventPayload):
+    """`conversation.started` (core): `visitor_id` is None for a member's conversation."""
+
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+    visitor_id: str | None
+
+
+class ConversationUpdated(EventPayload):
+    """`conversation.updated` (core): status or outcomes set by a member."""
+
+    conversation_id: uuid.UUID
+    status: ConversationStatus
+    outcomes: list[str]
+
+
+class ConversationHandedOver(EventPayload):
+    """`conversation.handoff` / `conversation.handback` (core): an agent took over, or gave back."""
+
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+    status: ConversationStatus
+    assigned_agent: uuid.UUID | None
+    by: str
+
+
+class HandoffRequested(EventPayload):
+    """`handoff.requested` (core): a visitor asked for a person."""
+
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+
+
+class MessageCreated(EventPayload):
+    """`message.created` (core). A bot's message says how it was answered; an agent's, who wrote it."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    role: Literal["visitor", "bot", "agent", "system"]
+    bot_id: uuid.UUID
+    degraded: bool | None = None
+    answered: bool | None = None
+    direct: Literal["faq", "cache"] | None = None
+    interrupted: bool | None = None
+    author_id: uuid.UUID | None = None
+
+
+class MessageRated(EventPayload):
+    """`message.rated` (core): 1 thumbs up, -1 thumbs down, None taken back."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    bot_id: uuid.UUID
+    rating: Literal[-1, 1] | None
+
+
+class LeadCaptured(EventPayload):
+    """`lead.captured` (core): a visitor left details in the widget's lead form (`fields`: which)."""
+
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+    profile_id: uuid.UUID
+    fields: list[str]
+    email: str | None
+    marketing_consent: bool
+
+
+class VisitorErased(EventPayload):
+    """`visitor.erased` (core): every service forgets the visitor; e-mail and phone come as SHA-256 to match copies."""
+
+    profile_id: uuid.UUID
+    visitor_id: str | None
+    email_sha256: str | None
+    phone_sha256: str | None
+    conversation_ids: list[uuid.UUID]
+    by: str
+
+
+class KnowledgeChanged(EventPayload):
+    """`knowledge.changed` (knowledge): what a bot knows changed (chat drops its cached answers)."""
+
+    bot_id: uuid.UUID
+
+
+EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
+    "user.registered": UserRegistered,
+    "bot.created": BotCreated,
+    "bot.updated": BotUpdated,
+    "bot.deleted": BotDeleted,
+    "conversation.started": ConversationStarted,
+    "conversation.updated": ConversationUpdated,
+    "conversation.handoff": ConversationHandedOver,
+    "conversation.handback": ConversationHandedOver,
+    "handoff.requested": HandoffRequested,
+    "message.created": MessageCreated,
+    "message.rated": MessageRated,
+    "lead.captured": LeadCaptured,
+    "visitor.erased": VisitorErased,
+    "knowledge.changed": KnowledgeChanged,
+}
+
+
+def validate_payload(event_type: str, payload: Mapping[str, Any]) -> EventPayload | None:
+    """The payload as its event type's model (None for a type without one); raises ValueError
+    (pydantic's ValidationError) when it does not fit."""
+    model = EVENT_PAYLOADS.get(event_type)
+    return model.model_validate(payload) if model is not None else None

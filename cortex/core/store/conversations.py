@@ -1,0 +1,151 @@
+"""SQL of core's conversations: status, handoff, outcomes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+_CONVERSATION_COLUMNS = (
+    "id, bot_id, visitor_id, profile_id, status, assigned_agent, outcomes, rating, feedback, message_count, "
+    "started_at, last_message_at"
+)
+
+
+async def create_conversation(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    visitor_id: str | None,
+    profile_id: uuid.UUID | None,
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO conversations (id, workspace_id, bot_id, visitor_id, profile_id) VALUES ($1, $2, $3, $4, $5) "
+        f"RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        bot_id,
+        visitor_id,
+        profile_id,
+    )
+
+
+async def get_conversation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2",
+        conversation_id,
+        workspace_id,
+    )
+
+
+async def list_conversations(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    rating: int | None,
+    text: str | None,
+    limit: int,
+    offset: int,
+    outcome: str | None = None,
+    has_lead: bool | None = None,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE workspace_id = $1 "
+        "AND ($2::uuid IS NULL OR bot_id = $2) AND ($3::text IS NULL OR status = $3) "
+        "AND ($4::timestamptz IS NULL OR last_message_at >= $4) AND ($5::timestamptz IS NULL OR started_at < $5) "
+        "AND ($6::int IS NULL OR rating = $6) "
+        "AND ($7::text IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id "
+        "AND m.workspace_id = $1 AND m.search @@ plainto_tsquery('simple', $7))) "
+        "AND ($10::text IS NULL OR $10 = ANY (outcomes)) "
+        "AND ($11::boolean IS NULL OR $11 = EXISTS (SELECT 1 FROM visitor_profiles p WHERE p.id = c.profile_id "
+        "AND p.workspace_id = $1 AND (p.email IS NOT NULL OR p.phone IS NOT NULL))) "
+        "ORDER BY last_message_at DESC LIMIT $8 OFFSET $9",
+        workspace_id,
+        bot_id,
+        status,
+        since,
+        until,
+        rating,
+        text,
+        limit,
+        offset,
+        outcome,
+        has_lead,
+    )
+
+
+async def update_conversation(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    status: str | None,
+    outcomes: list[str] | None,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE conversations SET status = coalesce($3, status), outcomes = coalesce($4, outcomes) "
+        f"WHERE id = $1 AND workspace_id = $2 RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        status,
+        outcomes,
+    )
+
+
+async def lock_conversation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """The conversation, locked until the caller's transaction ends (handoff changes are serialised)."""
+    return await conn.fetchrow(
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+        conversation_id,
+        workspace_id,
+    )
+
+
+async def set_handoff(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    status: str,
+    assigned_agent: uuid.UUID | None,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE conversations SET status = $3, assigned_agent = $4 WHERE id = $1 AND workspace_id = $2 "
+        f"RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        status,
+        assigned_agent,
+    )
+
+
+async def delete_conversation(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    status = await conn.execute(
+        "DELETE FROM conversations WHERE id = $1 AND workspace_id = $2", conversation_id, workspace_id
+    )
+    return status.endswith(" 1")
+
+
+async def add_outcome(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, outcome: str
+) -> bool:
+    """Label a conversation with an outcome once; False when it already had it."""
+    status = await conn.execute(
+        "UPDATE conversations SET outcomes = array_append(outcomes, $3) "
+        "WHERE id = $1 AND workspace_id = $2 AND NOT ($3 = ANY (outcomes))",
+        conversation_id,
+        workspace_id,
+        outcome,
+    )
+    return status.endswith(" 1")

@@ -1,0 +1,48 @@
+"""E-mail addresses: the one syntax check every service uses (email-validator, no DNS lookup).
+
+`EmailAddress` keeps the address as typed (auth shows an account's address back as its owner
+wrote it and compares case-insensitively); `NormalisedEmail` stores the library's canonical
+form (domain lower-cased), as core does for what visitors tell it. Deliverability is proven by
+mail, never by a lookup on the request path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import email_validator
+from pydantic import AfterValidator, StringConstraints
+
+INVALID_EMAIL = "not a valid e-mail address"
+MAX_LENGTH = 254  # RFC 5321's limit on a forward path
+
+# `.local` names a host on the local network; the embedded stack's demo owner is
+# demo@cortex.local and its SMTP sink takes mail for any domain.
+if "local" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+    email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("local")
+
+
+def normalise_email(value: str) -> str | None:
+    """The address in canonical form (domain lower-cased), or None when it is not a valid address."""
+    try:
+        return email_validator.validate_email(value, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError:
+        return None
+
+
+def _as_typed(value: str) -> str:
+    if normalise_email(value) is None:
+        raise ValueError(INVALID_EMAIL)
+    return value
+
+
+def _normalised(value: str) -> str:
+    email = normalise_email(value)
+    if email is None:
+        raise ValueError(INVALID_EMAIL)
+    return email
+
+
+_Trimmed = StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LENGTH)
+EmailAddress = Annotated[str, _Trimmed, AfterValidator(_as_typed)]
+NormalisedEmail = Annotated[str, _Trimmed, AfterValidator(_normalised)]

@@ -1,1 +1,0 @@
-"""Live conversation streams (`/api/live`): the widget's and the dashboard's open SSE connections."""

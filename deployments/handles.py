@@ -1,0 +1,84 @@
+"""The chat pipeline's collaborators as Serve handles: knowledge's Retriever, helper's Guide and core's LLM.
+
+In one process the same ports are local objects (cortex/inprocess.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from typing import Any, cast
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
+
+from cortex.contracts import Guidance, Lookup
+from cortex.models.llm import GenerationParams
+from cortex.models.routing import llm_backend
+from cortex.settings import Settings
+
+
+class RemoteRetriever:
+    """knowledge's Retriever deployment."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def lookup(
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        question: str,
+        k: int = 0,
+        faq_threshold: float | None = None,
+        evidence: bool = False,
+    ) -> Lookup:
+        return await self.handle.lookup.remote(
+            workspace_id=workspace_id,
+            bot_id=bot_id,
+            question=question,
+            k=k,
+            faq_threshold=faq_threshold,
+            evidence=evidence,
+        )
+
+
+class RemoteGuide:
+    """helper's Guide deployment."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def advise(self, **kwargs: Any) -> Guidance:
+        return await self.handle.advise.remote(**kwargs)
+
+
+class RemoteLLM:
+    """core's LLM deployment: the local model, streamed back through the handle."""
+
+    name = "local"
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle.options(stream=True)
+
+    async def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> AsyncIterator[str]:
+        pieces = cast(DeploymentResponseGenerator, self.handle.stream.remote(messages, asdict(params)))
+        async for piece in pieces:
+            yield piece
+
+
+def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Settings], dict[str, Any]]:
+    """The chat pipeline's collaborators as Serve handles (resolved on the first chat); an
+    OpenAI-compatible endpoint is streamed from the ingress itself, falling back to the LLM
+    deployment's local model."""
+
+    def collaborators(settings: Settings) -> dict[str, Any]:
+        return {
+            "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
+            "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
+            "llm": llm_backend(settings, local=RemoteLLM(llm())),
+        }
+
+    return collaborators
