@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
 	bench-sessions bench-knowledge bench-knowledge-subset bench-retrieval bench-ingest bench-embedder \
-	bench-llm-quality bench-local-models
+	bench-llm-quality bench-local-models bench-llm-client
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -89,6 +89,10 @@ bench-embedder: $(STAMP)
 # model answers ~300 questions on one thread).
 bench-llm-quality: $(STAMP)
 	$(BIN)/python -m bench.llm_quality $(ARGS)
+
+# How core reads an OpenAI-compatible endpoint's stream: raw lines against the client's parsed chunks (~1 min).
+bench-llm-client: $(STAMP)
+	$(BIN)/python -m bench.llm_client $(ARGS)
 
 # Local GGUF chat models on 30 bank-FAQ questions, one thread (~3 min; ~5 more per 0.5B candidate).
 # Compare a candidate with ARGS='--model name=/path/model.gguf'.

@@ -40,6 +40,8 @@ class OpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Each token is written as it comes, as a real streaming server does (Nagle off).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import orjson
+
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
@@ -142,7 +144,10 @@ class OpenAICompatibleLLM:
         from openai import APIError, APIStatusError
 
         try:
-            chunks = await self._client.chat.completions.create(
+            # The raw event stream, not the client's parsed chunks: a pydantic model per token cost
+            # 0.11 ms of CPU (bench/llm_client.py, 200-token answers: 61 ms a stream against 39 ms read
+            # with orjson, the same time to first token), and core's replica streams every such answer.
+            request = self._client.chat.completions.with_streaming_response.create(
                 model=params.model or self.model,
                 messages=cast("list[ChatCompletionMessageParam]", messages),
                 stream=True,
@@ -150,24 +155,38 @@ class OpenAICompatibleLLM:
                 temperature=params.temperature,
                 stop=params.stop[:4],  # the API takes at most four
             )
-            async with chunks:  # closing it drops the upstream stream when the reader leaves
-                async for chunk in chunks:
-                    piece = chunk.choices[0].delta.content if chunk.choices else None
-                    if piece:
+            async with request as response:  # leaving it drops the upstream stream when the reader leaves
+                async for line in response.iter_lines():
+                    if piece := _content(line):
                         yield piece
         except APIStatusError as exc:
             if exc.status_code >= 500 or exc.status_code == 429:
                 raise RuntimeError(f"LLM endpoint unavailable: upstream answered {exc.status_code}") from exc
             text = exc.response.text[:200]
             raise RuntimeError(f"LLM endpoint refused the request ({exc.status_code}): {text}") from exc
-        except APIError as exc:  # connection lost, timed out, or an error event mid-stream
+        except APIError as exc:  # could not connect, or timed out
             raise RuntimeError(f"LLM endpoint unavailable: {exc.__cause__ or exc!r}") from exc
+        except RuntimeError:
+            raise
+        except Exception as exc:  # the connection lost mid-answer (the client's transport error types vary by version)
+            raise RuntimeError(f"LLM endpoint unavailable: {exc!r}") from exc
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
 _NO_KEY = "no-key"
+
+
+def _content(line: str) -> str | None:
+    """The answer text in one line of a chat completion's event stream, if it carries any."""
+    if not line.startswith("data:") or (data := line[5:].strip()) == "[DONE]":
+        return None
+    chunk = orjson.loads(data)
+    if "error" in chunk:  # an endpoint that fails mid-answer says so in the stream
+        raise RuntimeError(f"LLM endpoint failed mid-answer: {str(chunk['error'])[:200]}")
+    choices = chunk.get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content")
 
 
 class RoutedLLM:
