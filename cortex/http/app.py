@@ -221,7 +221,7 @@ def create_service_app(
     @app.get("/readyz", tags=["health"], summary="Readiness: every dependency answers", dependencies=[Depends(public)])
     async def readyz(request: Request) -> FastJSONResponse:
         resources: ServiceResources = request.app.state.resources
-        results = await asyncio.gather(*(_run_check(check, resources) for check in all_checks))
+        results = await asyncio.gather(*(_run_check(service, check, resources) for check in all_checks))
         status = {check.name: result for check, result in zip(all_checks, results, strict=True)}
         failing = [name for name, result in status.items() if result != "ok"]
         if failing:
@@ -238,11 +238,15 @@ def create_service_app(
     return app
 
 
-async def _run_check(check: Readiness, resources: ServiceResources) -> str:
+async def _run_check(service: str, check: Readiness, resources: ServiceResources) -> str:
+    """The check's result: ok, timed out or unavailable. /readyz is public, so an exception's text
+    (a host, a role name, a DSN in a driver's message) goes to the log, never into the answer."""
     try:
         await asyncio.wait_for(check.check(resources), timeout=READINESS_CHECK_TIMEOUT_S)
     except TimeoutError:
+        log.warning("readiness: %s's %s check timed out", service, check.name)
         return "timed out"
     except Exception as exc:  # noqa: BLE001 - any failure is reported by name, not raised
-        return f"{type(exc).__name__}: {exc}"[:200]
+        log.warning("readiness: %s's %s check failed: %s: %s", service, check.name, type(exc).__name__, exc)
+        return "unavailable"
     return "ok"
