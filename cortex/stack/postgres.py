@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import secrets
 import stat
 import subprocess
 import warnings
@@ -14,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 
+from cortex.stack.files import generated_secret, write_private
 from cortex.stack.parts import EmbeddedServer
 from cortex.stack.processes import terminate
 
@@ -45,12 +45,8 @@ class Postgres(EmbeddedServer):
         return f"127.0.0.1:{self.port}"
 
     def password(self) -> str:
-        """The superuser's password, chosen at the first start and kept under home (mode 600)."""
-        path = self.supervisor.home / "postgres_password"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(24))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        """The superuser's password, chosen at the first start and kept under home (mode 0600)."""
+        return generated_secret(self.supervisor.home / "postgres_password")
 
     def pid(self) -> int | None:
         """The postmaster's pid, from postmaster.pid."""
@@ -102,7 +98,7 @@ class Postgres(EmbeddedServer):
     def _initdb(self, bin_path: Path, run_as: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pwfile = self.data_dir.parent / "pg_pwfile"  # home is traversable by the postgres user
-        pwfile.write_text(self.password())
+        write_private(pwfile, self.password())
         if run_as:
             _give(self.data_dir, run_as)
             _give(pwfile, run_as)

@@ -24,6 +24,7 @@ import psutil
 from cortex.serve_tuning import raise_nofile, serve_tuning
 from cortex.settings import Settings
 from cortex.stack import haproxy
+from cortex.stack.files import write_private
 from cortex.stack.ports import port_open, port_owner
 
 # The checkout Serve's processes import cortex/, deployments/ and graphs/ from.
@@ -61,10 +62,8 @@ class Supervisor:
     def write_state(self, **values: str) -> None:
         state = self.state()
         state.update(values)
-        path = self.home / "stack.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(path)
+        # It holds the embedded servers' passwords (in their URLs): 0600 from its creation.
+        write_private(self.home / "stack.json", json.dumps(state, indent=2))
 
     # -- processes ---------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
