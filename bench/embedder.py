@@ -47,7 +47,7 @@ from cortex.settings import EmbedderBackend, get_settings
 ROOT = Path(__file__).resolve().parent.parent
 CALLERS = 64
 APP = "embedder-bench"
-NDCG_GATE = 0.01  # the bar: a faster backend may cost at most this much SciFact nDCG@10
+NDCG_GATE = 0.01  # a faster backend may cost at most this much SciFact nDCG@10
 # The similarity thresholds (FAQ direct answers, passages as evidence, the answer cache) were set
 # on torch's similarities, and a shift of 0.01 already moved a paraphrase across one (0.30 to
 # 0.29): a backend may move a query's top-10 similarities by at most this much (p99).

@@ -1,6 +1,6 @@
 """The monolith baseline: every service's app mounted in one FastAPI process (one uvicorn).
 
-Same code, same Postgres and Redis as the Serve build — what the seed's monolith looks like.
+Same code, same Postgres and Redis as the Serve build: the fair baseline the benchmarks compare Serve with.
 Run: ``uvicorn bench.monolith:app`` with the stack's CORTEX_* environment.
 """
 

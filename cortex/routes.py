@@ -75,7 +75,8 @@ def _find_policy(dependant: Any) -> str | None:
 
 
 def create_app(app_name: str) -> FastAPI:
-    """The application's FastAPI ingress with its default collaborators (nothing connects until startup)."""
+    """The application's FastAPI ingress, built as its deployment builds it but without collaborators: enough
+    to walk its routes (nothing connects until startup, and chat without collaborators answers 503)."""
     app: FastAPI = importlib.import_module(INGRESS_MODULES[app_name]).create_app()
     return app
 

@@ -36,8 +36,8 @@ class OpenAIAPI(ServiceIngress):
     """
 
     def __serve_build_asgi_app__(self) -> Any:
-        llm = chat_collaborators(lambda: serve.get_deployment_handle("LLM", app_name="core"))
-        self.api = create_openai_app(make_chat_collaborators=llm)
+        collaborators = chat_collaborators(lambda: serve.get_deployment_handle("LLM", app_name="core"))
+        self.api = create_openai_app(make_chat_collaborators=collaborators)
         return self.api
 
 

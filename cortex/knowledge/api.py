@@ -57,10 +57,6 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
 
-async def _bot(service: KnowledgeService, principal: Principal, bot_id: uuid.UUID, request: Request) -> None:
-    await service.require_bot(principal, bot_id)
-
-
 async def _read_upload(upload: UploadFile, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -73,14 +69,13 @@ async def _read_upload(upload: UploadFile, limit: int) -> bytes:
 
 @router.post("/files", status_code=202, response_model=schemas.SourcePublic, tags=["files"])
 async def upload_file(
-    request: Request,
     principal: Admin,
     service: Service,
     bot_id: Annotated[uuid.UUID, Form()],
     file: Annotated[UploadFile, File(description="PDF, DOCX, HTML, Markdown, TXT, CSV, or a .jsonl collection")],
 ) -> schemas.SourcePublic:
     """Upload a file; its type is read from its content. Ingestion runs as a Ray job: poll the record."""
-    await _bot(service, principal, bot_id, request)
+    await service.require_bot(principal, bot_id)
     data = await _read_upload(file, service.settings.upload_max_bytes)
     return await service.add_file(
         principal, bot_id=bot_id, filename=file.filename or "upload", data=data, declared_type=file.content_type
@@ -88,11 +83,9 @@ async def upload_file(
 
 
 @router.post("/files/from-url", status_code=202, response_model=schemas.SourcePublic, tags=["files"])
-async def upload_from_url(
-    data: schemas.FileFromUrl, request: Request, principal: Admin, service: Service
-) -> schemas.SourcePublic:
+async def upload_from_url(data: schemas.FileFromUrl, principal: Admin, service: Service) -> schemas.SourcePublic:
     """Ingest a file published at a URL (public addresses only)."""
-    await _bot(service, principal, data.bot_id, request)
+    await service.require_bot(principal, data.bot_id)
     return await service.add_file_from_url(principal, data)
 
 
@@ -125,15 +118,14 @@ async def delete_file(source_id: uuid.UUID, principal: Admin, service: Service) 
 
 
 @router.post("/faqs", status_code=201, response_model=schemas.FaqPublic, tags=["faqs"])
-async def create_faq(data: schemas.FaqIn, request: Request, principal: Admin, service: Service) -> schemas.FaqPublic:
+async def create_faq(data: schemas.FaqIn, principal: Admin, service: Service) -> schemas.FaqPublic:
     """Add an FAQ (one asking the same question is replaced); it answers as soon as this returns."""
-    await _bot(service, principal, data.bot_id, request)
+    await service.require_bot(principal, data.bot_id)
     return await service.create_faq(principal, data)
 
 
 @router.post("/faqs/import", status_code=202, response_model=schemas.SourcePublic, tags=["faqs"])
 async def import_faqs(
-    request: Request,
     principal: Admin,
     service: Service,
     bot_id: Annotated[uuid.UUID, Form()],
@@ -146,7 +138,7 @@ async def import_faqs(
     (all bad: 422). The good ones are imported all together or not at all: poll
     `GET /faqs/imports/{id}` until `status` is `ready` (or `failed`, with the FAQs as they were);
     `progress` says {stage, faqs_total, faqs_done}."""
-    await _bot(service, principal, bot_id, request)
+    await service.require_bot(principal, bot_id)
     data = await _read_upload(file, service.settings.upload_max_bytes)
     if not data.strip():
         raise Invalid("the file is empty")
@@ -203,11 +195,9 @@ async def delete_faq(faq_id: uuid.UUID, principal: Admin, service: Service) -> R
 
 
 @router.post("/crawl", status_code=202, response_model=schemas.SourcePublic, tags=["crawl"])
-async def start_crawl(
-    data: schemas.CrawlIn, request: Request, principal: Admin, service: Service
-) -> schemas.SourcePublic:
+async def start_crawl(data: schemas.CrawlIn, principal: Admin, service: Service) -> schemas.SourcePublic:
     """Crawl a site from a start URL (and its sitemaps) as a Ray job; robots.txt is respected."""
-    await _bot(service, principal, data.bot_id, request)
+    await service.require_bot(principal, data.bot_id)
     return await service.add_crawl(principal, data)
 
 
@@ -284,9 +274,9 @@ async def list_sources(
 
 
 @router.post("/search", response_model=schemas.SearchOut, tags=["search"])
-async def search(data: schemas.SearchIn, request: Request, principal: Viewer, service: Service) -> schemas.SearchOut:
+async def search(data: schemas.SearchIn, principal: Viewer, service: Service) -> schemas.SearchOut:
     """Hybrid (dense + BM25) search over one bot's knowledge, as chat sees it."""
-    await _bot(service, principal, data.bot_id, request)
+    await service.require_bot(principal, data.bot_id)
     return await service.search(principal, data)
 
 

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
 from typing import Literal
@@ -34,7 +34,7 @@ MAX_UNIT_CHARS = 700
 # 384 float32 are ~30 MB.
 CACHE_UNITS = 20_000
 # Passages cut into units, per retriever process: the same popular passages come back turn after turn, and
-# reading one with markdown-it costs ~0.1-0.3 ms (2-3x the line scanner it replaced); 5,000 passages are a few MB.
+# reading one with markdown-it costs ~0.1-0.3 ms; 5,000 passages are a few MB.
 CACHE_PASSAGES = 5_000
 
 # Fewer words than this and no closing punctuation: a heading or a line of code, not a sentence.
@@ -69,9 +69,6 @@ class Evidence:
     text: str
     similarity: float  # cosine to the question
     overlap: float  # share of the question's content words it contains
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def split_sentences(paragraph: str) -> list[str]:

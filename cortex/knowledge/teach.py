@@ -1,4 +1,4 @@
-"""Teach a bot a few documents in this process, without a Ray job: for the demo bot, tests and benches.
+"""Teach a bot a few documents in this process, without a Ray job: for tests and benchmarks.
 
 Same chunking, same embedding model and the same two indexes as the ingestion jobs; only the
 parallel part (Ray Data) is skipped, which a handful of documents does not need.

@@ -8,11 +8,15 @@ import socket
 import uuid
 
 import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from cortex.errors import Invalid, NotFound
+from cortex.bus import stream_for
+from cortex.errors import Invalid, NotFound, Unavailable
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal
 from cortex.knowledge import jobs, objects, schemas, store
+from cortex.knowledge.events import GROUP
 from cortex.knowledge.fetch import AddressPolicy, FetchError
 from cortex.knowledge.index import Indexer
 from cortex.knowledge.retrieval import Retriever
@@ -56,6 +60,7 @@ class ServiceBase:
     ) -> None:
         assert resources.db is not None
         self.db: asyncpg.Pool = resources.db
+        self.redis: aioredis.Redis | None = resources.redis
         self.settings = resources.settings
         self.indexer = indexer
         self.retriever = retriever
@@ -64,7 +69,8 @@ class ServiceBase:
         self.policy = AddressPolicy.from_allow_list(self.settings.fetch_allow_networks)
 
     async def require_bot(self, principal: Principal, bot_id: uuid.UUID) -> None:
-        """404 unless the bot is the principal's workspace's, as core's `bot.*` events told this service."""
+        """404 unless the bot is the principal's workspace's, as core's `bot.*` events told this service;
+        503 instead when those events are not all read yet (Redis down, or this service's consumer behind)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BOT_ARRIVAL_WAIT_S
         pause = _BOT_FIRST_RETRY_S
@@ -74,9 +80,25 @@ class ServiceBase:
                     return
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise NotFound("bot not found")
+                if await self._bot_events_read():
+                    raise NotFound("bot not found")
+                raise Unavailable("bots are not up to date yet, try again shortly", headers={"Retry-After": "2"})
             await asyncio.sleep(min(pause, remaining))
             pause *= 2
+
+    async def _bot_events_read(self) -> bool:
+        """Whether this service's consumer group has read and handled every `bot.*` event published."""
+        if self.redis is None:
+            return False
+        try:
+            groups = await self.redis.xinfo_groups(stream_for("bot.created"))
+        except RedisError:
+            return False
+        for group in groups:
+            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
+            if name == GROUP:
+                return group.get("lag") == 0 and group.get("pending") == 0
+        return False
 
     async def check_url(self, url: str) -> None:
         """Refuse a URL the fetcher would refuse, before anything is recorded (422, not a failed job).

@@ -1,4 +1,8 @@
-"""The bots knowledge knows of (from core's `bot.*` events), and forgetting one with all it was taught."""
+"""The bots knowledge knows of (from core's `bot.*` events), and forgetting one with all it was taught.
+
+Only the events fill the table: knowledge never asks core (the comment in migration 002 that says it does
+predates that, and a checksummed migration is not edited).
+"""
 
 from __future__ import annotations
 
