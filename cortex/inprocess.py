@@ -1,6 +1,6 @@
 """Every service in one process: the chat pipeline's collaborators as local objects, and the
-applications built with them. The monolith baseline (bench/monolith.py) and tools that run
-without Serve use this; in the cluster the same ports are Serve handles (deployments/handles.py).
+applications built with them. The monolith baseline (bench/monolith.py) is built from this; in the
+cluster the same ports are Serve handles (deployments/handles.py).
 """
 
 from __future__ import annotations
@@ -35,4 +35,6 @@ def create_app(name: str) -> FastAPI:
     api = importlib.import_module(INGRESS_MODULES[name])
     if name in CHAT_APPLICATIONS:
         return api.create_app(make_chat_collaborators=local_collaborators)
+    if name == "knowledge":
+        return api.create_app(make_embed=LocalEmbed)
     return api.create_app()

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 
-from cortex.errors import Invalid, PayloadTooLarge
+from cortex.errors import Invalid, PayloadTooLarge, Unavailable
 from cortex.http import Readiness, create_service_app
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal, require
@@ -290,18 +290,17 @@ async def check_chroma(resources: ServiceResources) -> None:
     response.raise_for_status()
 
 
-def local_embed() -> Embed:
-    from cortex.models.embedder import LocalEmbed
-
-    return LocalEmbed()
+def _no_embedder() -> Embed:
+    raise Unavailable("this knowledge application was built without an embedder")
 
 
 def create_app(make_embed: Callable[[], Embed] | None = None) -> FastAPI:
-    """The `knowledge` application. `make_embed()`: the Embedder handle on Serve, the model in-process otherwise."""
+    """The `knowledge` application. `make_embed()`: the Embedder handle on Serve, the model in one process
+    (cortex/inprocess.py). Without it the routes exist (cortex/routes.py walks them) but cannot embed."""
     from cortex.knowledge.events import consume
 
     settings = get_settings()
-    make_embed = make_embed or local_embed
+    make_embed = make_embed or _no_embedder
     app = create_service_app(
         "knowledge",
         routers=[router],
