@@ -19,7 +19,7 @@ from cortex.core.service import BotService, ConversationService, ErasureService,
 from cortex.errors import Invalid, Unavailable
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
-from cortex.http.security import Principal, require, require_visitor_or
+from cortex.http.security import Principal, require, require_visitor, require_visitor_or
 
 router = APIRouter()
 
@@ -159,7 +159,11 @@ async def delete_conversation(conversation_id: uuid.UUID, principal: Admin, conv
 
 # -- human handoff and live updates ------------------------------------------------------------------
 
+# Reading a conversation takes a viewer; chatting creates one and takes an agent (a `reply` key);
+# what only the visitor can say (a lead, a rating, asking for a person) takes the visitor.
 Chatter = Annotated[Principal, Depends(require_visitor_or("viewer"))]
+ChatWriter = Annotated[Principal, Depends(require_visitor_or("agent"))]
+VisitorOnly = Annotated[Principal, Depends(require_visitor())]
 
 
 @router.post("/conversations/{conversation_id}/takeover", response_model=schemas.ConversationPublic, tags=["handoff"])
@@ -277,7 +281,7 @@ Chat = Annotated[ChatPipeline, Depends(chat_pipeline)]
 
 
 @router.post("/chat", tags=["chat"], response_model=schemas.ChatOut)
-async def chat(data: schemas.ChatIn, principal: Chatter, pipeline: Chat) -> Any:
+async def chat(data: schemas.ChatIn, principal: ChatWriter, pipeline: Chat) -> Any:
     """One turn of a conversation: server-sent events (token…, done) or, with stream=false, JSON."""
     events = pipeline.turn(principal, data)
     first = await anext(events)  # errors before the answer starts (404, …) are still plain JSON errors
@@ -326,21 +330,21 @@ async def visitor_conversation(
 
 @router.post("/chat/feedback", tags=["chat"], response_model=schemas.MessagePublic)
 async def rate_message(
-    data: schemas.FeedbackIn, principal: Chatter, conversations: Conversations
+    data: schemas.FeedbackIn, principal: VisitorOnly, conversations: Conversations
 ) -> schemas.MessagePublic:
     """Thumbs up (1) or down (-1) on a reply; null takes the rating back."""
     return await conversations.rate_message(principal, data)
 
 
 @router.post("/chat/lead", tags=["chat"], response_model=schemas.LeadOut)
-async def capture_lead(data: schemas.LeadIn, principal: Chatter, profiles: Profiles) -> schemas.LeadOut:
+async def capture_lead(data: schemas.LeadIn, principal: VisitorOnly, profiles: Profiles) -> schemas.LeadOut:
     """The widget's lead form: contact details the visitor typed, kept on their profile."""
     return await profiles.capture_lead(principal, data)
 
 
 @router.post("/chat/handoff", tags=["chat"], response_model=schemas.MessagePublic)
 async def request_handoff(
-    data: schemas.HandoffRequestIn, principal: Chatter, handoff: Handoff
+    data: schemas.HandoffRequestIn, principal: VisitorOnly, handoff: Handoff
 ) -> schemas.MessagePublic:
     """The visitor asks for a person; the team sees the conversation marked `escalated`."""
     return await handoff.request_handoff(principal, data)

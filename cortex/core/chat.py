@@ -448,7 +448,9 @@ class ChatPipeline:
         visitor_id = principal.subject if principal.kind == "visitor" else None
         if data.conversation_id is not None:
             row = await store.get_conversation(conn, workspace_id=workspace_id, conversation_id=data.conversation_id)
-            if row is None or row["bot_id"] != data.bot_id or (visitor_id and row["visitor_id"] != visitor_id):
+            # A visitor continues only their own conversation; a member or API key only one it
+            # started (no visitor): a visitor's is answered through the handoff routes.
+            if row is None or row["bot_id"] != data.bot_id or row["visitor_id"] != visitor_id:
                 raise NotFound("conversation not found")
             history = await store.recent_messages(
                 conn, workspace_id=workspace_id, conversation_id=row["id"], limit=HISTORY_WINDOW

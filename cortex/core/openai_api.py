@@ -29,6 +29,8 @@ from cortex.logs import request_id_var
 router = APIRouter()
 
 Caller = Annotated[Principal, Depends(require("viewer"))]
+# A completion starts a conversation: a write, so it takes an agent (an API key's `reply`).
+Replier = Annotated[Principal, Depends(require("agent"))]
 
 
 def _db(request: Request) -> Any:
@@ -61,7 +63,7 @@ async def get_model(model: str, principal: Caller, service: Annotated[Completion
 @router.post("/chat/completions", response_model=schemas.ChatCompletion, tags=["openai"])
 async def chat_completions(
     data: schemas.ChatCompletionRequest,
-    principal: Caller,
+    principal: Replier,
     service: Annotated[Completions, Depends(completions_service)],
 ) -> Any:
     """One chat turn with a bot (the `model`): a `chat.completion`, or with stream=true SSE chunks."""

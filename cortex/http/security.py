@@ -317,7 +317,11 @@ def require_user(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 def require_visitor_or(role: Role) -> Callable[..., Awaitable[Principal]]:
-    """A widget visitor, or a member/API key of at least `role` (chat endpoints)."""
+    """A widget visitor, or a member/API key of at least `role` (chat endpoints).
+
+    Reading takes `viewer`; starting a conversation takes `agent` (an API key's `reply`), so a
+    viewer or a `read` key never writes.
+    """
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.kind != "visitor" and not principal.has_role(role):
@@ -325,6 +329,21 @@ def require_visitor_or(role: Role) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return _policy(dependency, f"visitor-or:{role}")
+
+
+def require_visitor() -> Callable[..., Awaitable[Principal]]:
+    """Only a widget visitor: what the visitor alone says (a lead, a rating, asking for a person).
+
+    Members read a visitor's conversation and answer it through the handoff routes; they never
+    write in the visitor's name.
+    """
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.kind != "visitor":
+            raise Forbidden("only the visitor may do this (members answer through the handoff routes)")
+        return principal
+
+    return _policy(dependency, "visitor")
 
 
 async def _public() -> None:

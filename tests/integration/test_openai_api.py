@@ -35,7 +35,7 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 async def bakery(http: httpx.AsyncClient, settings: Settings) -> tuple[Account, dict, str]:
-    """An owner, a bot that knows the opening hours, and an API key with the `read` permission."""
+    """An owner, a bot that knows the opening hours, and an API key that may chat (`reply`)."""
     owner = await register(http)
     bot = await make_bot(http, owner, name="Bakery", llm={"backend": "openai"})
     await teach_documents(
@@ -45,7 +45,7 @@ async def bakery(http: httpx.AsyncClient, settings: Settings) -> tuple[Account, 
         documents=PASSAGES,
         embed=LocalEmbed(),
     )
-    key = await http.post("/api/auth/api-keys", json={"name": "sdk", "permissions": ["read"]}, headers=owner.headers)
+    key = await http.post("/api/auth/api-keys", json={"name": "sdk", "permissions": ["reply"]}, headers=owner.headers)
     assert key.status_code == 201, key.text
     return owner, bot, key.json()["secret"]
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
 from cortex.core import store as core_store
-from cortex.routes import all_routes
+from cortex.errors import Forbidden
+from cortex.http.security import Principal, policy_of
+from cortex.routes import Route, all_routes
 from cortex.settings import Settings
 
 from .accounts import Account, login, member_of, register
+from .chatting import ORIGIN, make_bot, visitor_of
 from .db import service_conn
 
 BODIES = {
@@ -84,7 +88,21 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     owner_b = await register(http, workspace="Tenant B")
+    bot_b = await make_bot(http, owner_b, name="B's bot")
+    widget_b = await http.post(
+        "/api/auth/widget-keys", json={"bot_id": bot_b["id"], "allowed_origins": [ORIGIN]}, headers=owner_b.headers
+    )
+    callers_b = {"owner": owner_b.headers}
+    for role in ("agent", "viewer"):
+        callers_b[role] = (await member_of(http, owner_b, role)).headers
+    for scope in ("read", "reply", "manage"):
+        key = await http.post(
+            "/api/auth/api-keys", json={"name": scope, "permissions": [scope]}, headers=owner_b.headers
+        )
+        callers_b[f"key:{scope}"] = {"Authorization": f"Bearer {key.json()['secret']}"}
     return {
+        "callers_b": callers_b,
+        "widget_key_b": widget_b.json()["public_key"],
         "a": owner_a,
         "agent_a": agent_a,
         "b": owner_b,
@@ -175,8 +193,48 @@ def _secrets_of_a(tenants: dict) -> list[str]:
 QUERY_OBJECTS = {"/api/chat/config": ("bot_id",)}
 
 
-async def test_no_route_of_any_application_reaches_another_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
-    b: Account = tenants["b"]
+# B's callers, as the policy dependencies see them: every role and API-key scope, and a visitor.
+CALLERS_B: dict[str, dict] = {
+    "owner": {"kind": "user", "role": "owner"},
+    "agent": {"kind": "user", "role": "agent"},
+    "viewer": {"kind": "user", "role": "viewer"},
+    "key:read": {"kind": "api_key", "permissions": frozenset({"read"})},
+    "key:reply": {"kind": "api_key", "permissions": frozenset({"reply"})},
+    "key:manage": {"kind": "api_key", "permissions": frozenset({"manage"})},
+    "visitor": {"kind": "visitor", "bot_id": uuid.uuid4()},
+}
+
+
+async def _policy_admits(route: Route, caller: str) -> bool:
+    """Whether the route's own policy dependency lets this kind of caller in."""
+    dependency = next(d.call for d in _walk_dependencies(route.route.dependant) if policy_of(d.call))
+    principal = Principal(workspace_id=uuid.uuid4(), subject="v_walk", **CALLERS_B[caller])
+    try:
+        await dependency(principal)
+    except Forbidden:
+        return False
+    return True
+
+
+def _walk_dependencies(dependant: Any) -> list[Any]:
+    return [d for dependency in dependant.dependencies for d in (dependency, *_walk_dependencies(dependency))]
+
+
+async def _headers_of(http: httpx.AsyncClient, tenants: dict, caller: str) -> dict[str, str]:
+    if caller != "visitor":
+        return tenants["callers_b"][caller]
+    # A fresh visitor of B's bot for each request: one visitor's own limit is 20 requests a minute.
+    token = await http.post(
+        "/api/auth/visitor-token", json={"public_key": tenants["widget_key_b"]}, headers={"Origin": ORIGIN}
+    )
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['visitor_token']}", "Origin": ORIGIN}
+
+
+@pytest.mark.parametrize("caller", list(CALLERS_B))
+async def test_no_route_of_any_application_reaches_another_workspace(
+    http: httpx.AsyncClient, tenants: dict, caller: str
+) -> None:
     a_messages = (
         await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=tenants["a"].headers)
     ).json()
@@ -192,12 +250,7 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
         if route.policy == "public" or "{provider}" in route.path:
             continue
         params = re.findall(r"{(\w+)}", route.path)
-        if route.path in body_objects:
-            response = await http.request(route.method, route.path, headers=b.headers, json=body_objects[route.path])
-            assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code}"
-            walked += 1
-            continue
-        if not params and route.method != "GET":
+        if not params and route.method != "GET" and route.path not in body_objects:
             continue  # creates act in the caller's own workspace
         path = route.path
         for param in params:
@@ -205,15 +258,22 @@ async def test_no_route_of_any_application_reaches_another_workspace(http: httpx
         # Routes that name their object in the query instead of the path: ask for tenant A's.
         query = {name: _object_of_a(route.path, name, tenants) for name in QUERY_OBJECTS.get(route.path, ())}
         response = await http.request(
-            route.method, path, headers=b.headers, json=BODIES.get(route.path), params=query or None
+            route.method,
+            path,
+            headers=await _headers_of(http, tenants, caller),
+            json=body_objects.get(route.path, BODIES.get(route.path)),
+            params=query or None,
         )
         walked += 1
-        if params or query:
-            assert response.status_code == 404, f"{route.method} {route.path} -> {response.status_code}"
+        where = f"{caller}: {route.method} {route.path} ({route.policy})"
+        if not await _policy_admits(route, caller):
+            assert response.status_code == 403, f"{where} -> {response.status_code}"
+        elif params or query or route.path in body_objects:
+            assert response.status_code == 404, f"{where} -> {response.status_code}"
         else:
-            assert response.status_code in (200, 403), f"{route.method} {route.path} -> {response.status_code}"
-            for secret in _secrets_of_a(tenants):
-                assert secret not in response.text, f"{route.method} {route.path} shows tenant A's {secret}"
+            assert response.status_code == 200, f"{where} -> {response.status_code}"
+        for secret in _secrets_of_a(tenants):
+            assert secret not in response.text, f"{where} shows tenant A's {secret}"
     assert walked >= 10
 
     # And tenant A's objects are untouched by the attempts.
@@ -252,3 +312,58 @@ async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, 
     assert [m["email"] for m in members.json()] == [b.email]
     widget_keys = await http.get("/api/auth/widget-keys", headers=as_key)
     assert widget_keys.status_code == 200 and widget_keys.json() == []
+
+
+async def test_viewers_and_read_keys_cannot_chat_or_write_in_a_visitors_name(
+    http: httpx.AsyncClient, tenants: dict
+) -> None:
+    a: Account = tenants["a"]
+    viewer = await member_of(http, a, "viewer")
+    read_key = {"Authorization": f"Bearer {tenants['api_key']['secret']}"}
+    reply_key = (
+        await http.post("/api/auth/api-keys", json={"name": "replies", "permissions": ["reply"]}, headers=a.headers)
+    ).json()
+    bot = await make_bot(http, a, name="Permissions")
+    visitor = await visitor_of(http, a, bot)
+    answer = await visitor.say("Do you sell wedding cakes?")
+    conversation_id, reply_id = answer["conversation_id"], answer["message_id"]
+    chat = {"bot_id": bot["id"], "message": "hello", "stream": False}
+    completion = {"model": bot["id"], "messages": [{"role": "user", "content": "hello"}]}
+    lead = {"conversation_id": conversation_id, "email": "someone@example.com"}
+    handoff = {"conversation_id": conversation_id}
+    feedback = {"message_id": reply_id, "rating": 1}
+    read_only = {"viewer": viewer.headers, "read key": read_key}
+    for who, headers in read_only.items():
+        for path, body in (
+            ("/api/chat", chat),
+            ("/api/chat", {**chat, "conversation_id": conversation_id}),
+            ("/v1/chat/completions", completion),
+            ("/api/chat/lead", lead),
+            ("/api/chat/handoff", handoff),
+            ("/api/chat/feedback", feedback),
+        ):
+            response = await http.post(path, json=body, headers=headers)
+            assert response.status_code == 403, f"a {who} -> {path}: {response.status_code}"
+    # Only the visitor leaves a lead, rates a reply or asks for a person: not even the owner, in their name.
+    for who, headers in {"owner": a.headers, "agent": tenants["agent_a"].headers}.items():
+        for path, body in (("/api/chat/lead", lead), ("/api/chat/handoff", handoff), ("/api/chat/feedback", feedback)):
+            response = await http.post(path, json=body, headers=headers)
+            assert response.status_code == 403, f"the {who} -> {path}: {response.status_code}"
+        # Nor posts into the visitor's conversation as if they were the visitor (agents reply through handoff).
+        posing = await http.post("/api/chat", json={**chat, "conversation_id": conversation_id}, headers=headers)
+        assert posing.status_code == 404, f"the {who} posed as the visitor: {posing.status_code}"
+    transcript = (await http.get(f"/api/conversations/{conversation_id}", headers=a.headers)).json()
+    assert [m["role"] for m in transcript["messages"]] == ["visitor", "bot"], "nothing was written"
+
+    # The visitor still can, and a key with `reply` (and the agent) may start conversations of their own.
+    assert (await http.post("/api/chat/feedback", json=feedback, headers=visitor.headers)).status_code == 200
+    assert (await http.post("/api/chat/lead", json=lead, headers=visitor.headers)).status_code == 200
+    assert (await http.post("/api/chat/handoff", json=handoff, headers=visitor.headers)).status_code == 200
+    as_reply_key = {"Authorization": f"Bearer {reply_key['secret']}"}
+    completed = await http.post("/v1/chat/completions", json=completion, headers=as_reply_key, timeout=120)
+    assert completed.status_code == 200, completed.text
+    own = await http.post("/api/chat", json=chat, headers=tenants["agent_a"].headers, timeout=120)
+    assert own.status_code == 200, own.text
+    again = {**chat, "conversation_id": own.json()["conversation_id"]}
+    continued = await http.post("/api/chat", json=again, headers=tenants["agent_a"].headers, timeout=120)
+    assert continued.status_code == 200, continued.text
