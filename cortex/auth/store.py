@@ -305,6 +305,11 @@ async def active_api_keys_for_cache(conn: asyncpg.Connection) -> list[asyncpg.Re
     )
 
 
+async def revoked_api_key_prefixes(conn: asyncpg.Connection) -> list[str]:
+    """The prefix of every revoked key: the verifier cache keeps a tombstone for each."""
+    return [row["prefix"] for row in await conn.fetch("SELECT prefix FROM api_keys WHERE revoked_at IS NOT NULL")]
+
+
 # -- widget keys ----------------------------------------------------------------------------
 
 _WIDGET_KEY_COLUMNS = "id, workspace_id, bot_id, public_key, allowed_origins, created_at, revoked_at"
