@@ -27,12 +27,15 @@ from pathlib import Path
 
 STRIPPED_HEADERS = ("x-request-timeout-seconds", "x-request-disconnect-disabled")
 FRONTEND = "frontend http_frontend"
+# HAProxy appends the address that connected to it to X-Forwarded-For (a header line of its
+# own): the replicas' per-IP limits read that entry, never what the client wrote before it.
+RULES = (*(f"    http-request del-header {header}" for header in STRIPPED_HEADERS), "    option forwardfor")
 
 
 def guard(config: str) -> str:
     """The config with the header rules first in the HTTP frontend (unchanged if already there)."""
     lines = config.splitlines(keepends=True)
-    rules = [f"    http-request del-header {header}\n" for header in STRIPPED_HEADERS]
+    rules = [rule + "\n" for rule in RULES]
     for index, line in enumerate(lines):
         if line.strip() == FRONTEND:
             if lines[index + 1 : index + 1 + len(rules)] == rules:

@@ -65,7 +65,7 @@ Owner = Annotated[Principal, Depends(require_user("owner"))]
 
 
 def _ip(request: Request) -> str:
-    return client_ip(request, request.app.state.resources.settings.trusted_proxy_count)
+    return client_ip(request, request.app.state.resources.settings)
 
 
 def _agent(request: Request) -> str:

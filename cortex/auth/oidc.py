@@ -185,7 +185,7 @@ async def _finish_login(
         email=str(claims.get("email", "")),
         email_verified=bool(claims.get("email_verified")),
         name=str(claims.get("name", "")),
-        ip=client_ip(request, resources.settings.trusted_proxy_count),
+        ip=client_ip(request, resources.settings),
         user_agent=request.headers.get("user-agent", ""),
     )
     if saved.get("redirect_to"):

@@ -223,13 +223,21 @@ class Authenticator:
         )
 
     async def admit(self, principal: Principal) -> Decision:
-        """One Redis round trip: the session denylist and the principal's and workspace's limits."""
+        """One Redis round trip: the session denylist and the principal's limits.
+
+        Visitors never draw from the workspace's bucket: each has their own, and a bot's visitors
+        share the bot's, so a flood through a public widget key cannot lock the team out.
+        """
         limits = self.settings.rate_limits.get(principal.plan) or self.settings.rate_limits["free"]
-        checks = [(f"ws:{principal.workspace_id}", limits["workspace"], "workspace")]
+        if principal.kind == "visitor":
+            checks = [
+                (f"visitor:{principal.bot_id}:{principal.subject}", limits["visitor"], "visitor"),
+                (f"bot:{principal.bot_id}", limits.get("bot", limits["workspace"]), "bot's visitors"),
+            ]
+        else:
+            checks = [(f"ws:{principal.workspace_id}", limits["workspace"], "workspace")]
         if principal.kind == "api_key":
             checks.insert(0, (f"key:{principal.subject}", limits["api_key"], "API key"))
-        elif principal.kind == "visitor":
-            checks.insert(0, (f"visitor:{principal.bot_id}:{principal.subject}", limits["visitor"], "visitor"))
         revoked_key = REVOKED_SESSION + str(principal.session_id) if principal.session_id else None
         last_used = (API_KEY_LAST_USED, principal.subject) if principal.kind == "api_key" else None
         revoked, decision, what = await self.limiter.admit(revoked_key, checks, last_used=last_used)
@@ -250,19 +258,36 @@ def _peek_type(token: str) -> str | None:
         return None
 
 
-def client_ip(request: Request, trusted_proxy_count: int) -> str:
-    """The caller's IP: X-Forwarded-For is honoured only for the configured number of proxies."""
+def client_ip(request: Request, settings: Settings) -> str:
+    """The caller's IP address, for per-IP limits and the audit log.
+
+    X-Forwarded-For is believed only when the connection comes from a trusted proxy
+    (`trusted_proxies`: Serve's HAProxy, which appends the address that connected to it), and then
+    only the entries the trusted proxies appended: HAProxy's own and one per proxy in front of it
+    (`trusted_proxy_count`). Anything further left was written by the client and is ignored.
+    """
     peer = request.client.host if request.client else "unknown"
-    if trusted_proxy_count <= 0:
+    if not _within(peer, settings.trusted_proxies):
         return peer
-    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    if len(hops) < trusted_proxy_count:
-        return hops[0] if hops else peer
-    candidate = hops[-trusted_proxy_count]
+    # HAProxy adds its entry as a header line of its own: read every line, in order.
+    hops = [hop.strip() for line in request.headers.getlist("x-forwarded-for") for hop in line.split(",")]
+    hops = [hop for hop in hops if hop]
+    if not hops:
+        return peer
+    appended = settings.trusted_proxy_count + 1
+    candidate = hops[-appended] if len(hops) >= appended else hops[0]
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return peer
+
+
+def _within(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 def _authenticator(request: Request) -> Authenticator:

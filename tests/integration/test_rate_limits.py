@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 
+import httpx
 import redis.asyncio as aioredis
 
 from cortex.http.ratelimit import RateLimiter
+
+from .accounts import register
+from .chatting import ORIGIN, make_bot, visitor_of
 
 
 async def test_a_burst_is_admitted_then_refused_with_a_retry_time(redis_client: aioredis.Redis) -> None:
@@ -51,3 +56,53 @@ async def test_admission_stamps_the_last_use_of_an_api_key(redis_client: aioredi
     stamp_hash, key_id = f"cortex:test:used:{uuid.uuid4().hex}", str(uuid.uuid4())
     await limiter.admit(None, [(f"k:{key_id}", 10, "API key")], last_used=(stamp_hash, key_id))
     assert await redis_client.hget(stamp_hash, key_id) is not None
+
+
+async def test_a_visitor_flood_through_the_widget_key_never_locks_the_team_out(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot, other_bot = await make_bot(http, owner), await make_bot(http, owner, name="Other")
+    visitors = [await visitor_of(http, owner, bot) for _ in range(40)]
+    config = {"bot_id": bot["id"]}
+
+    # One request per visitor a round (each stays under its own limit), until the visitor path says 429.
+    limited: httpx.Response | None = None
+    for _ in range(20):
+        round_ = await asyncio.gather(
+            *(http.get("/api/chat/config", params=config, headers=v.headers) for v in visitors)
+        )
+        limited = next((r for r in round_ if r.status_code == 429), None)
+        if limited is not None:
+            break
+    assert limited is not None, "the visitor path was never limited"
+    assert "bot" in limited.json()["error"]["message"], limited.text
+    assert int(limited.headers["Retry-After"]) >= 1
+
+    # The team works on, and another bot's visitors are untouched.
+    dashboard = await http.get("/api/bots", headers=owner.headers)
+    assert dashboard.status_code == 200, dashboard.text
+    assert (await http.get("/api/conversations", headers=owner.headers)).status_code == 200
+    elsewhere = await visitor_of(http, owner, other_bot)
+    answer = await http.get("/api/chat/config", params={"bot_id": other_bot["id"]}, headers=elsewhere.headers)
+    assert answer.status_code == 200, answer.text
+
+
+async def test_minting_visitor_tokens_is_limited_per_real_client_ip(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot = await make_bot(http, owner)
+    key = await http.post(
+        "/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]}, headers=owner.headers
+    )
+    public_key = key.json()["public_key"]
+    real_ip = f"198.51.100.{random.randrange(1, 255)}"
+
+    async def mint(client: str) -> int:
+        # The client forges a new leftmost entry each time; the proxy in front appends its real address.
+        forged = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+        headers = {"Origin": ORIGIN, "X-Forwarded-For": f"{forged}, {client}"}
+        response = await http.post("/api/auth/visitor-token", json={"public_key": public_key}, headers=headers)
+        return response.status_code
+
+    statuses = [await mint(real_ip) for _ in range(70)]
+    assert statuses[:55] == [200] * 55, "a burst of 60 tokens a minute from one address is allowed"
+    assert statuses[-5:] == [429] * 5, "forged X-Forwarded-For entries do not escape the per-IP limit"
+    assert await mint(f"203.0.113.{random.randrange(1, 255)}") == 200, "another address mints on"

@@ -25,8 +25,8 @@ class VisitorService(AuthDomain):
         Deny by default: the request's Origin must be on the key's list. The only exception is
         the owner's preview, which needs a member token of the key's own workspace instead.
         """
-        limits = self.settings.rate_limits["free"]
-        await self.limiter.check(f"visitor-token:ip:{ip}", limits["visitor"] * 3, "IP address")
+        # `ip` is the real client's (client_ip: X-Forwarded-For only from the trusted proxy).
+        await self.limiter.check(f"visitor-token:ip:{ip}", self.settings.visitor_token_per_ip_per_min, "IP address")
         async with self.db.acquire() as conn:
             key = await store.get_widget_key_by_public_key(conn, public_key=data.public_key)
         if key is None or key["revoked_at"] is not None:
