@@ -23,6 +23,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The services that own a Postgres schema (the widget owns none).
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
 
+#: Login roles with fewer rights than their schema's service, each named like a service's role
+#: (cortex_<name>): the Ray ingestion jobs', granted only the knowledge tables jobs write.
+JOB_ROLES: dict[str, str] = {"knowledge": "knowledge_jobs"}
+
 #: Every Serve application, with the route prefix that is the gateway's routing table.
 APPLICATIONS: dict[str, str] = {
     "auth": "/api/auth",
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
+    jobs_database_url: str | None = Field(
+        None,
+        description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
+        "cortex_knowledge_jobs, which may write only what ingestion writes",
+    )
     redis_url: str | None = Field(None, description="Redis/Valkey URL")
     chroma_url: str | None = Field(None, description="Chroma server URL")
     smtp_url: str | None = Field(None, description="SMTP relay, smtp://host:port")
@@ -283,6 +292,10 @@ class Settings(BaseSettings):
         """Each service's login role gets a password derived from the root secret."""
         key = self.resolved_secret_key().encode()
         return hmac.new(key, f"db-role:{schema}".encode(), hashlib.sha256).hexdigest()
+
+    def resolved_jobs_database_url(self) -> str:
+        """Where Ray ingestion jobs connect: as the jobs' role (JOB_ROLES), never as the service."""
+        return self.jobs_database_url or self.service_database_url(JOB_ROLES["knowledge"])
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""

@@ -124,7 +124,8 @@ class JobContext:
 async def open_context(source_id: uuid.UUID, job_id: str | None) -> JobContext | None:
     """The job's context, or None when the source is gone or this run was superseded."""
     settings = get_settings()
-    pool = await create_pool(settings.service_database_url("knowledge"), settings, schema="knowledge")
+    # As the jobs' role, which may write only what ingestion writes, not as the knowledge service.
+    pool = await create_pool(settings.resolved_jobs_database_url(), settings, schema="knowledge")
     async with pool.acquire() as conn:
         source = await store.get_source_unscoped(conn, source_id=source_id)
     if source is None or (job_id and source["job_id"] != job_id) or source["status"] == "cancelled":

@@ -3,8 +3,10 @@
 Layout: ``cortex/db/migrations/<schema>/NNN_name.sql``, plus ``_all/NNN_name.sql`` applied to
 every schema (the event-bus tables), numbered apart from the schemas' own. For each service
 schema the runner
-creates the service's login role (granted only its own schema), then applies the pending files
-as that role, so every table is owned by the service that uses it. ``cortex_meta.migrations``
+creates the service's login role (granted only its own schema), and any role with fewer rights
+that works in it (`JOB_ROLES`: the Ray ingestion jobs'), then applies the pending files as the
+service's role, so every table is owned by the service that uses it and the files grant the
+lesser roles what they may touch. ``cortex_meta.migrations``
 records what ran with a checksum; editing an applied file is refused.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from cortex.settings import SCHEMAS, Settings
+from cortex.settings import JOB_ROLES, SCHEMAS, Settings
 
 log = logging.getLogger("cortex.db.migrate")
 
@@ -103,8 +105,24 @@ async def migrate(
 
 
 async def _ensure_role_and_schema(conn: asyncpg.Connection, settings: Settings, schema: str) -> None:
-    role = settings.service_role(schema)
-    password = settings.service_role_password(schema)
+    role = await _ensure_login_role(conn, settings, schema)
+    quoted_role = _ident(role)
+    # The admin must be a member to create the schema on the role's behalf and SET ROLE to it.
+    admin = await conn.fetchval("SELECT current_user")
+    is_member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", admin, role)
+    if not is_member:
+        await conn.execute(f"GRANT {quoted_role} TO {_ident(admin)}")
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)} AUTHORIZATION {quoted_role}")
+    # A role with fewer rights in this schema (the jobs'): it may log in; the schema's own
+    # migrations grant it the tables it may touch, as their owner.
+    if schema in JOB_ROLES:
+        await _ensure_login_role(conn, settings, JOB_ROLES[schema])
+
+
+async def _ensure_login_role(conn: asyncpg.Connection, settings: Settings, name: str) -> str:
+    """Create (or re-password) the login role `cortex_<name>`, allowed to connect to this database."""
+    role = settings.service_role(name)
+    password = settings.service_role_password(name)
     exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
     # Role names and passwords are ours (derived, hex), but quote them anyway.
     quoted_role = _ident(role)
@@ -115,14 +133,9 @@ async def _ensure_role_and_schema(conn: asyncpg.Connection, settings: Settings, 
         await conn.execute(
             f"CREATE ROLE {quoted_role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {quoted_password}"
         )
-    # The admin must be a member to create the schema on the role's behalf and SET ROLE to it.
-    admin = await conn.fetchval("SELECT current_user")
-    is_member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", admin, role)
-    if not is_member:
-        await conn.execute(f"GRANT {quoted_role} TO {_ident(admin)}")
-    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)} AUTHORIZATION {quoted_role}")
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f"GRANT CONNECT ON DATABASE {_ident(database)} TO {quoted_role}")
+    return role
 
 
 async def _apply_schema(conn: asyncpg.Connection, settings: Settings, schema: str, directory: Path) -> list[str]:

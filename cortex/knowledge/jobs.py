@@ -12,16 +12,38 @@ import os
 import shlex
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cortex.settings import Settings
 
-# Environment a job needs to read the same settings as the service that submitted it; the
-# root secret is never put in a job's runtime_env (visible on the dashboard): jobs on the
-# embedded stack read it from CORTEX_HOME, in Kubernetes from the pod's environment.
-_PASSED_PREFIXES = ("CORTEX_",)
-_NEVER_PASSED = {"CORTEX_SECRET_KEY"}
+# The settings a job reads, passed on from the service that submitted it so both agree. Only
+# these: a job's runtime_env is shown on Ray's dashboard to anyone who can reach it, so nothing
+# holding a secret goes there (the admin DSN, the root secret, OIDC client secrets, the LLM key,
+# the Redis URL with its password). A job finds its database as the service does, from CORTEX_HOME
+# on the embedded stack or from the pod's environment in Kubernetes, and logs in as the jobs'
+# role (`Settings.resolved_jobs_database_url`), which may write only what ingestion writes.
+JOB_SETTINGS = (
+    "env",
+    "home",
+    "log_level",
+    "chroma_url",
+    "object_store_url",
+    "s3_endpoint_url",
+    "upload_max_bytes",
+    "fetch_allow_networks",
+    "fetch_max_bytes",
+    "fetch_timeout_s",
+    "fetch_max_redirects",
+    "ingest_embed_batch",
+    "embedder_backend",
+    "embedder_threads",
+    "model_cache_dir",
+    "db_pool_min",
+    "db_pool_max",
+    "db_command_timeout_s",
+)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
@@ -32,12 +54,9 @@ class JobState:
     message: str | None
 
 
-def job_environment() -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key.startswith(_PASSED_PREFIXES) and key not in _NEVER_PASSED and key != "CORTEX_STACK_ID"
-    }
+def job_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """A job's runtime_env variables: the JOB_SETTINGS this service has set, and nothing else of ours."""
+    env = {name: environ[name] for name in (f"CORTEX_{setting.upper()}" for setting in JOB_SETTINGS) if name in environ}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     return env
 
