@@ -109,13 +109,14 @@ class MessageRated(EventPayload):
 
 
 class LeadCaptured(EventPayload):
-    """`lead.captured` (core): a visitor left details in the widget's lead form (`fields`: which)."""
+    """`lead.captured` (core): a visitor left details in the widget's lead form (`fields`: which).
+
+    The values stay in core's profile: the bus keeps what it carries, past any erasure."""
 
     conversation_id: uuid.UUID
     bot_id: uuid.UUID
     profile_id: uuid.UUID
     fields: list[str]
-    email: str | None
     marketing_consent: bool
 
 

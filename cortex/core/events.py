@@ -6,6 +6,8 @@
 - handoff and status changes of a conversation: pushed to its live streams.
 - `knowledge.changed` (from knowledge) and `bot.updated`: the bot's cached answers are dropped
   (and, for `bot.updated`, its cached widget config).
+- `visitor.erased`: `lead.captured` events from before they stopped carrying the address, still on
+  the streams, are deleted (cortex.core.service.erasure).
 
 Reacting to core's own committed events (rather than calling from the chat path) means
 anything that records a message the one way (cortex.core.service.conversations) is enriched
@@ -23,13 +25,14 @@ import redis.asyncio as aioredis
 from cortex.bus import Event, Handler
 from cortex.core import answers, live, store
 from cortex.core.service import enrich_profile, forget_widget_config
+from cortex.core.service.erasure import drop_lead_events_with_address
 from cortex.http.app import ServiceResources
 
 GROUP = "core"
 STATUS_EVENTS = ("conversation.updated", "conversation.handoff", "conversation.handback")
 # What a bot knows or how it is set up changed: its cached answers (cortex.core.answers) go.
 CACHE_EVENTS = ("knowledge.changed", "bot.updated")
-EVENT_TYPES = ["user.registered", "message.created", *STATUS_EVENTS, *CACHE_EVENTS]
+EVENT_TYPES = ["user.registered", "message.created", *STATUS_EVENTS, *CACHE_EVENTS, "visitor.erased"]
 # Live updates older than this are not pushed (a consumer catching up after downtime): streams
 # replay from Postgres on (re)connect, and a stale push would only arrive out of order.
 LIVE_MAX_AGE_S = 60.0
@@ -56,6 +59,10 @@ def handler(redis: aioredis.Redis | None) -> Handler:
                 await answers.invalidate(redis, payload["bot_id"])
                 if event.event_type == "bot.updated":  # the API dropped it too; this covers a Redis blip
                     await forget_widget_config(redis, payload["bot_id"])
+            return
+        if event.event_type == "visitor.erased":
+            if redis is not None:  # idempotent: what a redelivery finds was already deleted
+                await drop_lead_events_with_address(redis, payload["profile_id"])
             return
         fresh = redis is not None and (datetime.now(UTC) - event.occurred_at).total_seconds() < LIVE_MAX_AGE_S
         if event.event_type == "message.created":

@@ -13,20 +13,27 @@ from cortex.marketing import store
 GROUP = "marketing"
 
 
-EVENT_TYPES = ["user.registered", "lead.captured"]
+EVENT_TYPES = ["user.registered", "lead.captured", "visitor.erased"]
 
 
 async def handle(event: Event, conn: asyncpg.Connection) -> None:
-    """Record marketing consent where the person gave it: at sign-up, or in a widget's lead form."""
-    if event.event_type == "lead.captured" and event.payload.get("marketing_consent") and event.payload.get("email"):
+    """Record marketing consent where the person gave it (at sign-up, or in a widget's lead form), and
+    forget a visitor who was erased."""
+    if event.event_type == "lead.captured" and event.payload.get("marketing_consent"):
         assert event.workspace_id is not None
-        await store.record_consent(
+        await store.record_visitor_consent(
             conn,
             workspace_id=event.workspace_id,
-            email=event.payload["email"],
-            user_id=None,
-            source="widget",
+            profile_id=uuid.UUID(event.payload["profile_id"]),
             source_event=event.event_id,
+        )
+    if event.event_type == "visitor.erased":
+        assert event.workspace_id is not None
+        await store.forget_visitor(
+            conn,
+            workspace_id=event.workspace_id,
+            profile_id=uuid.UUID(event.payload["profile_id"]),
+            email_sha256=event.payload.get("email_sha256"),
         )
     if event.event_type == "user.registered" and event.payload.get("marketing_consent"):
         await store.record_consent(

@@ -18,13 +18,52 @@ async def record_consent(
 ) -> None:
     await conn.execute(
         "INSERT INTO consents (workspace_id, email, user_id, source, source_event) VALUES ($1, lower($2), $3, $4, $5) "
-        "ON CONFLICT (workspace_id, email) DO NOTHING",
+        "ON CONFLICT (workspace_id, email) WHERE email IS NOT NULL DO NOTHING",
         workspace_id,
         email,
         user_id,
         source,
         source_event,
     )
+
+
+async def record_visitor_consent(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, source_event: uuid.UUID | None
+) -> None:
+    """A visitor's consent, by their profile in core: the address stays there (and goes with an erasure)."""
+    await conn.execute(
+        "INSERT INTO consents (workspace_id, profile_id, source, source_event) VALUES ($1, $2, 'widget', $3) "
+        "ON CONFLICT (workspace_id, profile_id) WHERE profile_id IS NOT NULL DO NOTHING",
+        workspace_id,
+        profile_id,
+        source_event,
+    )
+
+
+async def get_visitor_consent(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT profile_id, source, source_event, consented_at FROM consents "
+        "WHERE workspace_id = $1 AND profile_id = $2",
+        workspace_id,
+        profile_id,
+    )
+
+
+async def forget_visitor(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, email_sha256: str | None
+) -> int:
+    """Drop an erased visitor's consents: by profile, and any kept by an address with the same SHA-256
+    (consents recorded while lead.captured still carried the address). Returns how many went."""
+    result = await conn.execute(
+        "DELETE FROM consents WHERE workspace_id = $1 AND (profile_id = $2 OR "
+        "($3::text IS NOT NULL AND user_id IS NULL AND encode(sha256(convert_to(lower(email), 'UTF8')), 'hex') = $3))",
+        workspace_id,
+        profile_id,
+        email_sha256,
+    )
+    return int(result.rsplit(" ", 1)[-1])
 
 
 async def get_consent(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, email: str) -> asyncpg.Record | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from typing import cast
 
 import asyncpg
+import orjson
 import phonenumbers
+import redis.asyncio as aioredis
 
 from cortex import bus
 from cortex.core import schemas, store
@@ -75,6 +78,9 @@ class ErasureService:
                         )
                         redacted += 1
             await store.erase_profile_fields(conn, workspace_id=principal.workspace_id, profile_id=profile_id)
+            # Events from before lead.captured stopped carrying the address keep it in core's outbox;
+            # on the streams, core's consumer of visitor.erased deletes them.
+            await store.drop_address_from_lead_events(conn, workspace_id=principal.workspace_id, profile_id=profile_id)
             await bus.emit(
                 conn,
                 schema="core",
@@ -97,6 +103,29 @@ class ErasureService:
             visitor_messages_erased=erased,
             messages_redacted=redacted,
         )
+
+
+async def drop_lead_events_with_address(redis: aioredis.Redis, profile_id: str) -> int:
+    """Delete the visitor's `lead.captured` events that still carry their address (published before the
+    event stopped carrying it) from the lead stream and the dead letters. Returns how many went."""
+    dropped = 0
+    for stream in (bus.stream_for("lead.captured"), bus.DEAD_LETTER_STREAM):
+        start = "-"
+        while entries := cast("list[bus.StreamEntry]", await redis.xrange(stream, min=start, count=500)):
+            doomed = [entry_id for entry_id, fields in entries if _lead_with_address(fields, profile_id)]
+            if doomed:
+                dropped += await redis.xdel(stream, *doomed)
+            if len(entries) < 500:
+                break
+            start = "(" + entries[-1][0].decode()
+    return dropped
+
+
+def _lead_with_address(fields: dict[bytes, bytes], profile_id: str) -> bool:
+    if fields.get(b"event_type") != b"lead.captured":
+        return False
+    payload = orjson.loads(fields.get(b"payload", b"{}"))
+    return payload.get("profile_id") == profile_id and bool(payload.get("email"))
 
 
 def _digest(value: str | None) -> str | None:

@@ -207,7 +207,6 @@ class ProfileService:
                     "bot_id": str(conversation["bot_id"]),
                     "profile_id": str(profile_id),
                     "fields": sorted(sent),
-                    "email": sent.get("email"),
                     "marketing_consent": data.marketing_consent,
                 },
             )

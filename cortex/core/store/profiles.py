@@ -168,6 +168,18 @@ async def erase_profile_fields(conn: asyncpg.Connection, *, workspace_id: uuid.U
     )
 
 
+async def drop_address_from_lead_events(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID
+) -> None:
+    """Remove the address from the profile's `lead.captured` outbox rows written while the event carried it."""
+    await conn.execute(
+        "UPDATE outbox SET payload = payload - 'email' WHERE workspace_id = $1 AND event_type = 'lead.captured' "
+        "AND payload->>'profile_id' = $2 AND payload ? 'email'",
+        workspace_id,
+        str(profile_id),
+    )
+
+
 async def profile_conversation_ids(
     conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, visitor_id: str
 ) -> list[uuid.UUID]:

@@ -1,0 +1,155 @@
+"""An erased visitor leaves nothing readable behind: no schema, stream or Redis key holds their name,
+address, phone or words, however many services heard of them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import asyncpg
+import httpx
+import orjson
+import redis.asyncio as aioredis
+
+from cortex.settings import Settings
+
+from .accounts import register
+from .chatting import eventually, make_bot, visitor_of
+
+
+def _person() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    surname = "".join(random.choice("bdfgklmnprstvz") + random.choice("aeiou") for _ in range(4)).capitalize()
+    last_four = f"{random.randrange(10_000):04d}"
+    return {
+        "name": f"Quilla {surname}",
+        "surname": surname,
+        "email": f"quilla.{tag}@example.com",
+        "phone": f"+1 415-555-{last_four}",
+        "phone_digits": f"555{last_four}",  # as any formatting of the number stores it
+        "words": f"order zq{tag}",
+    }
+
+
+async def _rows_holding(conn: asyncpg.Connection, needles: list[str]) -> list[str]:
+    """`schema.table` of every row, in every schema, whose text holds one of `needles` (case-insensitive)."""
+    tables = await conn.fetch(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+    )
+    patterns = [f"%{needle}%" for needle in needles]
+    found = []
+    for table in tables:
+        name = f'"{table["table_schema"]}"."{table["table_name"]}"'
+        count = await conn.fetchval(f"SELECT count(*) FROM {name} AS r WHERE r::text ILIKE ANY($1::text[])", patterns)
+        found += [f"{table['table_schema']}.{table['table_name']}"] * count
+    return found
+
+
+async def _redis_holding(client: aioredis.Redis, needles: list[str]) -> list[str]:
+    """Every Redis key (streams entry by entry) whose value holds one of `needles` (case-insensitive)."""
+    wanted = [needle.lower().encode() for needle in needles]
+    found = []
+    async for key in client.scan_iter(count=1000):
+        kind = (await client.type(key)).decode()
+        if kind == "stream":
+            values = [
+                orjson.dumps({k.decode(): v.decode() for k, v in fields.items()})
+                for _, fields in await client.xrange(key)
+            ]
+        elif kind == "string":
+            values = [await client.get(key) or b""]
+        elif kind == "hash":
+            values = [b" ".join(k + b"=" + v for k, v in (await client.hgetall(key)).items())]
+        elif kind == "list":
+            values = await client.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(await client.smembers(key))
+        elif kind == "zset":
+            values = await client.zrange(key, 0, -1)
+        else:
+            continue
+        found += [key.decode() for value in values if any(needle in value.lower() for needle in wanted)]
+    return found
+
+
+async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
+    http: httpx.AsyncClient, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    owner = await register(http)
+    bot = await make_bot(http, owner)
+    visitor = await visitor_of(http, owner, bot)
+    person = _person()
+    conversation_id = (await visitor.say(f"Hello, I need help with my {person['words']}"))["conversation_id"]
+    lead = await http.post(
+        "/api/chat/lead",
+        json={
+            "conversation_id": conversation_id,
+            "name": person["name"],
+            "email": person["email"],
+            "phone": person["phone"],
+            "marketing_consent": True,
+        },
+        headers=visitor.headers,
+    )
+    assert lead.status_code in (200, 201), lead.text
+    profile_id = lead.json()["profile_id"]
+    needles = [person["email"], person["surname"], person["phone_digits"], person["words"]]
+
+    conn = await asyncpg.connect(settings.resolved_database_url())
+    try:
+        # Marketing heard of the lead; it keeps the consent without the address.
+        await eventually(
+            lambda: conn.fetchval("SELECT 1 FROM marketing.consents WHERE profile_id = $1", uuid.UUID(profile_id)),
+            what="marketing records the visitor's consent",
+        )
+        # A lead.captured from before the event stopped carrying the address, on the stream and in core's outbox.
+        legacy = {
+            "conversation_id": conversation_id,
+            "bot_id": bot["id"],
+            "profile_id": profile_id,
+            "fields": ["email"],
+            "email": person["email"],
+            "marketing_consent": True,
+        }
+        event_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO core.outbox (event_id, event_type, workspace_id, payload, published_at) "
+            "VALUES ($1, 'lead.captured', $2, $3::jsonb, now())",
+            event_id,
+            uuid.UUID(owner.workspace_id),
+            orjson.dumps(legacy).decode(),
+        )
+        await redis_client.xadd(
+            "cortex:events:lead",
+            {
+                "event_id": str(event_id),
+                "event_type": "lead.captured",
+                "workspace_id": owner.workspace_id,
+                "occurred_at": "2026-01-01T00:00:00+00:00",
+                "payload": orjson.dumps(legacy),
+            },
+        )
+        # The search finds what is there: the profile, the visitor's words, the legacy copies.
+        before = await _rows_holding(conn, needles)
+        assert {"core.visitor_profiles", "core.messages", "core.outbox"} <= set(before), before
+        assert "cortex:events:lead" in await _redis_holding(redis_client, needles)
+
+        erased = await http.post(f"/api/user-profiles/{profile_id}/erase", headers=owner.headers)
+        assert erased.status_code == 200, erased.text
+
+        async def consent_gone() -> bool:
+            kept = await conn.fetchval(
+                "SELECT count(*) FROM marketing.consents WHERE profile_id = $1", uuid.UUID(profile_id)
+            )
+            return kept == 0
+
+        await eventually(consent_gone, what="marketing forgets the erased visitor")
+
+        async def stream_clean() -> bool:
+            return await _redis_holding(redis_client, needles) == []
+
+        await eventually(stream_clean, what="no Redis key or stream entry holds the visitor's details")
+        assert await _rows_holding(conn, needles) == [], "no row of any schema holds the visitor's details"
+    finally:
+        await conn.close()
