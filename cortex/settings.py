@@ -23,10 +23,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The services that own a Postgres schema (the widget owns none).
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
 
-#: Login roles with fewer rights than their schema's service, each named like a service's role
-#: (cortex_<name>): the Ray ingestion jobs', granted only the knowledge tables jobs write.
-JOB_ROLES: dict[str, str] = {"knowledge": "knowledge_jobs"}
-
 #: Every Serve application, with the route prefix that is the gateway's routing table.
 APPLICATIONS: dict[str, str] = {
     "auth": "/api/auth",
@@ -60,11 +56,6 @@ class Settings(BaseSettings):
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
-    jobs_database_url: str | None = Field(
-        None,
-        description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
-        "cortex_knowledge_jobs, which may write only what ingestion writes",
-    )
     redis_url: str | None = Field(None, description="Redis/Valkey URL")
     chroma_url: str | None = Field(None, description="Chroma server URL")
     smtp_url: str | None = Field(None, description="SMTP relay, smtp://host:port")
@@ -83,15 +74,7 @@ class Settings(BaseSettings):
     # 10 MiB: large enough for a chat message or a JSON import, small enough that a flood of
     # oversized bodies cannot exhaust a replica. File uploads have their own limit.
     max_body_bytes: int = Field(10 * 1024 * 1024, description="largest request body accepted")
-    # Loopback: HAProxy on the replica's own node. In a cluster whose HAProxy reaches replicas on
-    # other nodes, add the nodes' (pods') network.
-    trusted_proxies: list[str] = Field(
-        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
-        description="CIDRs of the proxies (Serve's HAProxy) whose X-Forwarded-For is believed",
-    )
-    trusted_proxy_count: int = Field(
-        0, description="proxies in front of Serve's HAProxy that append to X-Forwarded-For (an ingress: 1)"
-    )
+    trusted_proxy_count: int = Field(0, description="X-Forwarded-For hops to trust")
     log_level: str = Field("INFO", description="root log level")
 
     # -- embedded stack ports (used only for parts that are embedded) -----------------------
@@ -120,6 +103,20 @@ class Settings(BaseSettings):
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset: extractive answers")
     llm_api_key: str | None = Field(None, description="API key for CORTEX_LLM_URL")
     llm_model: str = Field("", description="model name sent to CORTEX_LLM_URL")
+    # What a tenant's bot may spend of the operator's LLM key (cortex/core/llm_limits.py).
+    llm_allowed_models: list[str] = Field(
+        default_factory=list,
+        description="models a bot may name for CORTEX_LLM_URL; empty: only CORTEX_LLM_MODEL (a bot's empty "
+        "model means that one)",
+    )
+    # 1024 tokens: ~750 words, longer than any chat answer should be, yet a fraction of what a
+    # tenant could otherwise make each answer cost (the schema's own ceiling is 4096).
+    llm_max_tokens: int = Field(1024, ge=16, description="most tokens a bot may ask a model for in one answer")
+    # free: the default bot budget (2M tokens a month: a few thousand answers with their passages); pro: 10x.
+    llm_budget_ceilings: dict[str, int] = Field(
+        default_factory=lambda: {"free": 2_000_000, "pro": 20_000_000},
+        description="highest monthly token budget a bot may have, per workspace plan (a plan not listed gets free's)",
+    )
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
     guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
     # 0.95 cosine (all-MiniLM-L6-v2): rewordings of one question ("when do you open?" / "what time
@@ -162,17 +159,10 @@ class Settings(BaseSettings):
     login_per_ip_per_min: int = Field(30, description="login/register attempts per client IP per minute")
     rate_limits: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {
-            "free": {"workspace": 600, "api_key": 300, "visitor": 20, "bot": 300, "ip": 600},
-            "pro": {"workspace": 6000, "api_key": 3000, "visitor": 60, "bot": 3000, "ip": 1200},
+            "free": {"workspace": 600, "api_key": 300, "visitor": 20, "ip": 600},
+            "pro": {"workspace": 6000, "api_key": 3000, "visitor": 60, "ip": 1200},
         },
-        description="requests per minute per plan: members and API keys share `workspace`, each API key "
-        "also has `api_key`; visitors never touch `workspace`: each has `visitor`, and a bot's visitors "
-        "share `bot` (a missing `bot` means `workspace`)",
-    )
-    # 60 a minute: a page load mints one token, and a household or office behind one address
-    # rarely opens more than one chat a second.
-    visitor_token_per_ip_per_min: int = Field(
-        60, description="visitor tokens minted per client IP per minute (from every widget key together)"
+        description="requests per minute per plan and principal kind",
     )
     oidc_allow_http_loopback: bool = Field(
         False, description="allow an http:// OIDC issuer on 127.0.0.1/localhost (local testing only)"
@@ -220,6 +210,12 @@ class Settings(BaseSettings):
             raise ValueError("CORTEX_SECRET_KEY must be set to a strong value in production")
         if self.env == "production" and self.oidc_allow_http_loopback:
             raise ValueError("CORTEX_OIDC_ALLOW_HTTP_LOOPBACK is for local testing, never production")
+        return self
+
+    @model_validator(mode="after")
+    def _every_plan_has_a_budget_ceiling(self) -> Settings:
+        if "free" not in self.llm_budget_ceilings:  # the plan of a new workspace, and every unlisted plan's
+            raise ValueError('CORTEX_LLM_BUDGET_CEILINGS needs a "free" entry: plans not listed get its ceiling')
         return self
 
     # -- derived ---------------------------------------------------------------------------
@@ -292,10 +288,6 @@ class Settings(BaseSettings):
         """Each service's login role gets a password derived from the root secret."""
         key = self.resolved_secret_key().encode()
         return hmac.new(key, f"db-role:{schema}".encode(), hashlib.sha256).hexdigest()
-
-    def resolved_jobs_database_url(self) -> str:
-        """Where Ray ingestion jobs connect: as the jobs' role (JOB_ROLES), never as the service."""
-        return self.jobs_database_url or self.service_database_url(JOB_ROLES["knowledge"])
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""

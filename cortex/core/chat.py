@@ -33,6 +33,7 @@ from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
 from cortex.core import extractive, schemas, store
 from cortex.core.answer_text import citation, drop_unsupported_marks, number_citations, sanitize_answer, shareable
 from cortex.core.answers import AnswerCache
+from cortex.core.llm_limits import LLMLimits
 from cortex.core.prompt import build_prompt
 from cortex.core.replies import reply
 from cortex.core.service.conversations import record_message, start_conversation
@@ -40,6 +41,7 @@ from cortex.core.understanding import DirectKind, RetrieverPort, Understanding, 
 from cortex.errors import NotFound
 from cortex.http.security import Principal
 from cortex.models.llm import GenerationParams
+from cortex.settings import get_settings
 
 log = logging.getLogger("cortex.chat")
 
@@ -138,6 +140,7 @@ class ChatPipeline:
         timeouts: Timeouts = Timeouts(),
         answer_cache: AnswerCache | None = None,
         default_backend: Backend = "extractive",
+        llm_limits: LLMLimits | None = None,
     ) -> None:
         self.db = db
         self.retriever = retriever
@@ -146,6 +149,9 @@ class ChatPipeline:
         self.timeouts = timeouts
         self.answer_cache = answer_cache
         self.default_backend = default_backend  # what `auto` bots answer with
+        # The operator's limits hold at answer time too: a bot stored before they were lowered
+        # answers with the default model, and its tokens and budget cut to them.
+        self.llm_limits = llm_limits or LLMLimits.from_settings(get_settings())
 
     async def turn(
         self, principal: Principal, data: schemas.ChatIn, *, prior_turns: list[dict[str, str]] | None = None
@@ -217,7 +223,7 @@ class ChatPipeline:
                 role="visitor",
                 content=data.message,
             )
-        llm = schemas.LLMSettings(**bot["llm"])
+        llm = self.llm_limits.within(schemas.LLMSettings(**bot["llm"]), plan=principal.plan)
         return Turn(
             principal=principal,
             data=data,

@@ -125,3 +125,41 @@ async def test_conversations_filter_by_text_and_status_and_export_safely(
 
     assert (await http.delete(f"/api/conversations/{sunday}", headers=owner.headers)).status_code == 204
     assert (await http.get(f"/api/conversations/{sunday}", headers=owner.headers)).status_code == 404
+
+
+# -- what a bot may spend of the operator's LLM key ------------------------------------------------
+
+
+async def test_llm_settings_beyond_the_operators_limits_are_refused_naming_the_allowed_values(
+    http: httpx.AsyncClient,
+) -> None:
+    """The test stack's operator allows only its default model (CORTEX_LLM_MODEL=stand-in), 1024
+    tokens an answer and, on the free plan of a new workspace, a 2,000,000-token monthly budget."""
+    owner = await register(http)
+    refusals = {
+        "model": ({"model": "gpt-4-32k"}, "use '' (the default, stand-in)"),
+        "max_tokens": ({"max_tokens": 4096}, "max_tokens is at most 1024"),
+        "monthly_token_budget": ({"monthly_token_budget": 10**12}, "at most 2000000 on the free plan"),
+    }
+    for field, (llm, allowed) in refusals.items():
+        created = await http.post("/api/bots", json={"name": "Spender", "llm": llm}, headers=owner.headers)
+        assert created.status_code == 422, created.text
+        assert allowed in created.json()["error"]["message"]
+        assert [d["field"] for d in created.json()["error"]["details"]] == [f"body.llm.{field}"]
+    assert (await http.get("/api/bots", headers=owner.headers)).json() == []
+
+    within = {"model": "stand-in", "max_tokens": 1024, "monthly_token_budget": 2_000_000}
+    created = await http.post("/api/bots", json={"name": "Thrifty", "llm": within}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    bot_id = created.json()["id"]
+    for llm, allowed in refusals.values():
+        patched = await http.patch(f"/api/bots/{bot_id}", json={"llm": llm}, headers=owner.headers)
+        assert patched.status_code == 422, patched.text
+        assert allowed in patched.json()["error"]["message"]
+    unchanged = (await http.get(f"/api/bots/{bot_id}", headers=owner.headers)).json()["llm"]
+    assert {key: unchanged[key] for key in within} == within
+    patched = await http.patch(
+        f"/api/bots/{bot_id}", json={"llm": {"model": "", "max_tokens": 300}}, headers=owner.headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["llm"]["max_tokens"] == 300

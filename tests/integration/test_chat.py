@@ -17,6 +17,7 @@ import orjson
 import psutil
 import pytest
 
+from cortex.core import store as core_store
 from cortex.core.chat import BUDGET_EXHAUSTED, CANNOT_LOOK_UP, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
 from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
@@ -24,6 +25,7 @@ from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
+from .db import service_conn
 
 ORIGIN = "https://bakery.example"
 PASSAGES = [
@@ -214,6 +216,28 @@ async def test_an_exhausted_token_budget_gets_a_clear_message(
     visitor = await _visitor(http, owner, bot)
     events, _ = await visitor.chat("When is the bakery open?")
     assert events[-1]["content"] == BUDGET_EXHAUSTED
+
+
+async def test_a_bot_stored_beyond_the_operators_llm_limits_answers_within_them(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, running_stack: RunningStack
+) -> None:
+    """A bot written before the limits were lowered: no other model, no more tokens, no larger budget
+    than the operator allows (the test stack's: stand-in only, 1024 tokens, 2,000,000 a month on free)."""
+    owner, bot = await _bot(http, settings, embed, llm={"backend": "openai"})
+    workspace_id, bot_id = uuid.UUID(owner.workspace_id), uuid.UUID(bot["id"])
+    spender = {**bot["llm"], "model": "gpt-4-32k", "max_tokens": 4096, "monthly_token_budget": 10**12}
+    async with service_conn(settings, "core") as conn:
+        await core_store.update_bot(conn, workspace_id=workspace_id, bot_id=bot_id, changes={"llm": spender})
+    visitor = await _visitor(http, owner, bot)
+    events, _ = await visitor.chat("When is the bakery open?")
+    assert events[-1]["content"] == "The bakery opens at 7am [1]."
+    sent = running_stack.llm_server.requests[-1]["body"]
+    assert (sent["model"], sent["max_tokens"]) == ("stand-in", 1024), "the default model, at most 1024 tokens"
+    async with service_conn(settings, "core") as conn:
+        await core_store.add_usage(conn, workspace_id=workspace_id, bot_id=bot_id, tokens=2_000_000)
+    # The same conversation: a later turn is never answered from the answer cache, so it needs the model.
+    events, _ = await visitor.chat("When is the bakery open?", events[-1]["conversation_id"])
+    assert events[-1]["content"] == BUDGET_EXHAUSTED, "the free plan's ceiling, not the stored 10^12"
 
 
 async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(

@@ -13,8 +13,10 @@ from redis.exceptions import RedisError
 
 from cortex import bus
 from cortex.core import schemas, store
+from cortex.core.llm_limits import LLMLimits
 from cortex.errors import NotFound
 from cortex.http.security import Principal
+from cortex.settings import Settings, get_settings
 
 log = logging.getLogger("cortex.core")
 
@@ -37,11 +39,16 @@ async def forget_widget_config(redis: aioredis.Redis | None, bot_id: uuid.UUID |
 class BotService:
     """The bots of one workspace at a time (the principal's)."""
 
-    def __init__(self, *, db: asyncpg.Pool, redis: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self, *, db: asyncpg.Pool, redis: aioredis.Redis | None = None, settings: Settings | None = None
+    ) -> None:
         self.db = db
         self.redis = redis
+        self.llm_limits = LLMLimits.from_settings(settings or get_settings())
 
     async def create_bot(self, principal: Principal, data: schemas.BotIn) -> schemas.BotPublic:
+        """A new bot, within the operator's LLM limits for the workspace's plan (422 beyond them)."""
+        self.llm_limits.check(data.llm, plan=principal.plan)
         async with self.db.acquire() as conn, conn.transaction():
             row = await store.create_bot(
                 conn, workspace_id=principal.workspace_id, bot_id=uuid.uuid4(), fields=data.model_dump(mode="json")
@@ -68,6 +75,9 @@ class BotService:
         return [bot_public(row) for row in rows]
 
     async def update_bot(self, principal: Principal, bot_id: uuid.UUID, data: schemas.BotUpdate) -> schemas.BotPublic:
+        """The given fields change; new LLM settings must be within the operator's limits (422 beyond them)."""
+        if data.llm is not None:
+            self.llm_limits.check(data.llm, plan=principal.plan)
         changes = data.model_dump(mode="json", exclude_unset=True)
         changes = {key: value for key, value in changes.items() if value is not None}
         async with self.db.acquire() as conn, conn.transaction():
