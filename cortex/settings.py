@@ -23,6 +23,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The services that own a Postgres schema (the widget owns none).
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
 
+#: Login roles with fewer rights than their schema's service, each named like a service's role
+#: (cortex_<name>): the Ray ingestion jobs', granted only the knowledge tables jobs write.
+JOB_ROLES: dict[str, str] = {"knowledge": "knowledge_jobs"}
+
 #: Every Serve application, with the route prefix that is the gateway's routing table.
 APPLICATIONS: dict[str, str] = {
     "auth": "/api/auth",
@@ -56,6 +60,11 @@ class Settings(BaseSettings):
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
+    jobs_database_url: str | None = Field(
+        None,
+        description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
+        "cortex_knowledge_jobs, which may write only what ingestion writes",
+    )
     redis_url: str | None = Field(None, description="Redis/Valkey URL")
     chroma_url: str | None = Field(None, description="Chroma server URL")
     smtp_url: str | None = Field(None, description="SMTP relay, smtp://host:port")
@@ -74,7 +83,15 @@ class Settings(BaseSettings):
     # 10 MiB: large enough for a chat message or a JSON import, small enough that a flood of
     # oversized bodies cannot exhaust a replica. File uploads have their own limit.
     max_body_bytes: int = Field(10 * 1024 * 1024, description="largest request body accepted")
-    trusted_proxy_count: int = Field(0, description="X-Forwarded-For hops to trust")
+    # Loopback: HAProxy on the replica's own node. In a cluster whose HAProxy reaches replicas on
+    # other nodes, add the nodes' (pods') network.
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="CIDRs of the proxies (Serve's HAProxy) whose X-Forwarded-For is believed",
+    )
+    trusted_proxy_count: int = Field(
+        0, description="proxies in front of Serve's HAProxy that append to X-Forwarded-For (an ingress: 1)"
+    )
     log_level: str = Field("INFO", description="root log level")
 
     # -- embedded stack ports (used only for parts that are embedded) -----------------------
@@ -159,10 +176,17 @@ class Settings(BaseSettings):
     login_per_ip_per_min: int = Field(30, description="login/register attempts per client IP per minute")
     rate_limits: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {
-            "free": {"workspace": 600, "api_key": 300, "visitor": 20, "ip": 600},
-            "pro": {"workspace": 6000, "api_key": 3000, "visitor": 60, "ip": 1200},
+            "free": {"workspace": 600, "api_key": 300, "visitor": 20, "bot": 300, "ip": 600},
+            "pro": {"workspace": 6000, "api_key": 3000, "visitor": 60, "bot": 3000, "ip": 1200},
         },
-        description="requests per minute per plan and principal kind",
+        description="requests per minute per plan: members and API keys share `workspace`, each API key "
+        "also has `api_key`; visitors never touch `workspace`: each has `visitor`, and a bot's visitors "
+        "share `bot` (a missing `bot` means `workspace`)",
+    )
+    # 60 a minute: a page load mints one token, and a household or office behind one address
+    # rarely opens more than one chat a second.
+    visitor_token_per_ip_per_min: int = Field(
+        60, description="visitor tokens minted per client IP per minute (from every widget key together)"
     )
     oidc_allow_http_loopback: bool = Field(
         False, description="allow an http:// OIDC issuer on 127.0.0.1/localhost (local testing only)"
@@ -288,6 +312,10 @@ class Settings(BaseSettings):
         """Each service's login role gets a password derived from the root secret."""
         key = self.resolved_secret_key().encode()
         return hmac.new(key, f"db-role:{schema}".encode(), hashlib.sha256).hexdigest()
+
+    def resolved_jobs_database_url(self) -> str:
+        """Where Ray ingestion jobs connect: as the jobs' role (JOB_ROLES), never as the service."""
+        return self.jobs_database_url or self.service_database_url(JOB_ROLES["knowledge"])
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""
