@@ -24,30 +24,31 @@ from cortex.http.security import Principal, require, require_visitor, require_vi
 router = APIRouter()
 
 
-def _db(request: Request) -> asyncpg.Pool:
+def service_pool(request: Request) -> asyncpg.Pool:
+    """Core's connection pool (its own role) for a route's service; the `openai` door uses it too."""
     resources: ServiceResources = request.app.state.resources
     assert resources.db is not None
     return resources.db
 
 
 async def bot_service(request: Request) -> BotService:
-    return BotService(db=_db(request), redis=request.app.state.resources.redis)
+    return BotService(db=service_pool(request), redis=request.app.state.resources.redis)
 
 
 async def conversation_service(request: Request) -> ConversationService:
-    return ConversationService(db=_db(request))
+    return ConversationService(db=service_pool(request))
 
 
 async def handoff_service(request: Request) -> HandoffService:
-    return HandoffService(db=_db(request))
+    return HandoffService(db=service_pool(request))
 
 
 async def profile_service(request: Request) -> ProfileService:
-    return ProfileService(db=_db(request))
+    return ProfileService(db=service_pool(request))
 
 
 async def erasure_service(request: Request) -> ErasureService:
-    return ErasureService(db=_db(request))
+    return ErasureService(db=service_pool(request))
 
 
 Bots = Annotated[BotService, Depends(bot_service)]

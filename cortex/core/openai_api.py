@@ -16,12 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cortex.core import openai_schemas as schemas
 from cortex.core import sse
-from cortex.core.api import chat_pipeline
+from cortex.core.api import chat_pipeline, service_pool
 from cortex.core.chat import ChatPipeline
 from cortex.core.openai_service import Completions
 from cortex.errors import CortexError
 from cortex.http import create_service_app
-from cortex.http.app import ServiceResources
 from cortex.http.responses import FastJSONResponse
 from cortex.http.security import Principal, require
 from cortex.logs import request_id_var
@@ -33,20 +32,14 @@ Caller = Annotated[Principal, Depends(require("viewer"))]
 Replier = Annotated[Principal, Depends(require("agent"))]
 
 
-def _db(request: Request) -> Any:
-    resources: ServiceResources = request.app.state.resources
-    assert resources.db is not None
-    return resources.db
-
-
 async def models_service(request: Request) -> Completions:
-    return Completions(db=_db(request))
+    return Completions(db=service_pool(request))
 
 
 async def completions_service(
     request: Request, pipeline: Annotated[ChatPipeline, Depends(chat_pipeline)]
 ) -> Completions:
-    return Completions(db=_db(request), pipeline=pipeline)
+    return Completions(db=service_pool(request), pipeline=pipeline)
 
 
 @router.get("/models", response_model=schemas.ModelList, tags=["openai"])
