@@ -309,9 +309,11 @@ async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, 
     ).json()
     as_key = {"Authorization": f"Bearer {key['secret']}"}
     members = await http.get("/api/auth/members", headers=as_key)
-    assert [m["email"] for m in members.json()] == [b.email]
+    emails = [m["email"] for m in members.json()]
+    assert b.email in emails and tenants["a"].email not in emails and tenants["agent_a"].email not in emails
     widget_keys = await http.get("/api/auth/widget-keys", headers=as_key)
-    assert widget_keys.status_code == 200 and widget_keys.json() == []
+    assert widget_keys.status_code == 200
+    assert [k["public_key"] for k in widget_keys.json()] == [tenants["widget_key_b"]], "B's own widget key only"
 
 
 async def test_viewers_and_read_keys_cannot_chat_or_write_in_a_visitors_name(
