@@ -19,6 +19,7 @@ import uuid
 
 import httpx
 
+from bench.accounts import new_owner
 from bench.load import UNLIMITED, bench_stack, running_monolith, stand_in_llm, summarize, write_result, wrk
 
 ORIGIN = "https://bench.example"
@@ -36,19 +37,7 @@ def _setup(base: str, backend: str) -> tuple[str, str]:
     """An owner, a bot with knowledge and an FAQ, and a visitor token: returns (bot_id, visitor token)."""
     from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
-    owner = (
-        httpx.post(
-            f"{base}/api/auth/register",
-            json={
-                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                "password": "bench password 12345",
-                "workspace_name": "Bench",
-            },
-            timeout=30,
-        )
-        .raise_for_status()
-        .json()
-    )
+    owner = new_owner(base)
     headers = {"Authorization": f"Bearer {owner['access_token']}"}
     bot = (
         httpx.post(

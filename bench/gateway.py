@@ -11,10 +11,8 @@ Run: make bench-gateway
 from __future__ import annotations
 
 import json
-import uuid
 
-import httpx
-
+from bench.accounts import new_owner
 from bench.load import UNLIMITED, bench_stack, running_monolith, summarize, write_result, wrk
 
 CONCURRENCY = 32
@@ -23,17 +21,7 @@ ROUNDS = 3
 
 
 def _register(base_url: str) -> str:
-    response = httpx.post(
-        f"{base_url}/api/auth/register",
-        json={
-            "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-            "password": "bench password 12345",
-            "workspace_name": "Bench",
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["access_token"]
+    return new_owner(base_url)["access_token"]
 
 
 def _measure(targets: dict[str, str], path: str, headers: dict[str, str]) -> dict[str, list[dict[str, float]]]:

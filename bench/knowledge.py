@@ -32,6 +32,7 @@ from datetime import datetime
 
 import httpx
 
+from bench.accounts import new_owner
 from bench.load import UNLIMITED, bench_stack, write_result
 from cortex.devtools.shared_data import SHARED_DATA
 
@@ -91,11 +92,7 @@ def _documents(passages: list[dict]) -> list[str]:
 
 
 def _owner(client: httpx.Client) -> tuple[dict[str, str], str]:
-    email = f"bench-{time.time_ns()}@example.com"
-    body = client.post(
-        "/api/auth/register",
-        json={"email": email, "password": "correct horse battery staple 42", "workspace_name": "Bench"},
-    ).json()
+    body = new_owner(str(client.base_url))
     member = {"Authorization": f"Bearer {body['access_token']}"}
     bot = client.post("/api/bots", json={"name": "SciFact"}, headers=member).json()
     # An API key, not the 15-minute access token: ingesting and searching outlast it.

@@ -48,6 +48,7 @@ import orjson
 import psutil
 
 from bench import plots
+from bench.accounts import new_owner
 from bench.chat import QUESTION, _teach
 from bench.chat import stack_env as chat_stack_env
 from bench.load import bench_stack, stand_in_llm, write_result
@@ -198,18 +199,7 @@ def _setup(base: str) -> dict[str, str]:
     from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
     with httpx.Client(base_url=base, timeout=60) as client:
-        owner = (
-            client.post(
-                "/api/auth/register",
-                json={
-                    "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                    "password": "bench password 12345",
-                    "workspace_name": "Bench",
-                },
-            )
-            .raise_for_status()
-            .json()
-        )
+        owner = new_owner(base)
         headers = {"Authorization": f"Bearer {owner['access_token']}"}
         bot = (
             client.post(

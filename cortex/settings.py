@@ -169,11 +169,23 @@ class Settings(BaseSettings):
     visitor_token_ttl_s: int = Field(60 * 60, description="widget visitor token lifetime")
     signing_key_max_age_days: int = Field(30, description="the signing key is rotated when older")
     password_min_length: int = Field(10, description="shortest password accepted")
-    # Login attempts per account: a burst of 5, then one every 12 s. At that pace an attacker
-    # gets ~7,000 guesses a day against one account, and the common-password check removes the
-    # 30,000 most likely passwords, so guessing a policy-compliant password this way fails.
-    login_per_account_per_min: int = Field(5, description="login attempts per account per minute")
+    # Login attempts per account from one client IP: a burst of 5, then one every 12 s. Limiting
+    # per account and IP, not per account alone, means nobody can lock a chosen account out by
+    # failing its logins from their own machine.
+    login_per_account_ip_per_min: int = Field(
+        5, description="login attempts per account from one client IP per minute (and password changes)"
+    )
+    # Per account from every IP together, 4x the above: one IP never reaches it, so it takes an
+    # attacker with many addresses, and caps them at ~29,000 guesses a day against one account,
+    # while the common-password check removes the 30,000 most likely passwords.
+    login_per_account_per_min: int = Field(
+        20, description="login attempts per account per minute from all client IPs together"
+    )
     login_per_ip_per_min: int = Field(30, description="login/register attempts per client IP per minute")
+    # Each invitation mails an address the workspace chose: 10 a minute staffs a team, and keeps
+    # a workspace from using Cortex to send mail to strangers in bulk.
+    invites_per_workspace_per_min: int = Field(10, description="invitations a workspace may send per minute")
+    mail_from: str = Field("Cortex <no-reply@cortex.local>", description="sender of the mail Cortex sends")
     rate_limits: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {
             "free": {"workspace": 600, "api_key": 300, "visitor": 20, "bot": 300, "ip": 600},

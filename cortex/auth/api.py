@@ -72,10 +72,11 @@ def _agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
-@router.post("/register", status_code=201, dependencies=[Depends(public)], response_model=schemas.TokenPair)
-async def register(data: schemas.RegisterIn, request: Request, accounts: Accounts) -> schemas.TokenPair:
-    """Create an account and its workspace; the caller becomes its owner."""
-    return await accounts.register(data, ip=_ip(request), user_agent=_agent(request))
+@router.post("/register", status_code=202, dependencies=[Depends(public)], response_model=schemas.RegisterAccepted)
+async def register(data: schemas.RegisterIn, request: Request, accounts: Accounts) -> schemas.RegisterAccepted:
+    """Create an account and its workspace (the caller owns it), then log in. The answer is the same
+    when the address already has an account; the mail to the address says which it was."""
+    return await accounts.register(data, ip=_ip(request))
 
 
 @router.post("/login", dependencies=[Depends(public)], response_model=schemas.TokenPair)
@@ -152,11 +153,12 @@ async def list_members(
     return await members.list_members(principal)
 
 
-@router.post("/members", status_code=201, response_model=schemas.MemberPublic)
+@router.post("/members", status_code=202, response_model=schemas.InvitationSent)
 async def invite_member(
     data: schemas.InviteIn, principal: Admin, request: Request, members: Members
-) -> schemas.MemberPublic:
-    """Add an existing account to this workspace with a role."""
+) -> schemas.InvitationSent:
+    """Invite an address with a role: an account joins at once, an address without one is asked
+    by mail to sign up first. The answer is the same either way."""
     return await members.invite(principal, data, ip=_ip(request))
 
 

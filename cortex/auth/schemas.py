@@ -27,6 +27,13 @@ class RegisterIn(Strict):
     marketing_consent: bool = False
 
 
+class RegisterAccepted(BaseModel):
+    """What sign-up answers, the same whether or not the address already had an account."""
+
+    email: str
+    message: str
+
+
 class PasswordChangeIn(Strict):
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)
@@ -109,6 +116,14 @@ class MemberPublic(BaseModel):
 class InviteIn(Strict):
     email: EmailAddress
     role: Role = "agent"
+
+
+class InvitationSent(BaseModel):
+    """What an invitation answers, the same whether or not the address has an account."""
+
+    email: str
+    role: Role
+    message: str
 
 
 class RoleIn(Strict):

@@ -36,12 +36,14 @@ def _account(email: str, password: str, body: dict) -> Account:
 
 
 async def register(http: httpx.AsyncClient, *, workspace: str = "Acme", password: str = PASSWORD) -> Account:
+    """A new account and its workspace, signed in (sign-up answers alike for new and known
+    addresses, so it hands out no tokens: the new owner logs in)."""
     email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
     response = await http.post(
         "/api/auth/register", json={"email": email, "password": password, "workspace_name": workspace}
     )
-    assert response.status_code == 201, response.text
-    return _account(email, password, response.json())
+    assert response.status_code == 202, response.text
+    return await login(http, email, password)
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: str) -> Account:
@@ -54,5 +56,5 @@ async def member_of(http: httpx.AsyncClient, owner: Account, role: str) -> Accou
     """A second account added to `owner`'s workspace with `role`, logged in there."""
     other = await register(http, workspace="Elsewhere")
     added = await http.post("/api/auth/members", json={"email": other.email, "role": role}, headers=owner.headers)
-    assert added.status_code == 201, added.text
+    assert added.status_code == 202, added.text
     return await login(http, other.email, workspace_id=owner.workspace_id)

@@ -21,19 +21,24 @@ from cortex.auth.service import TokenService
 from cortex.db import create_pool
 from cortex.http.security import ACCESS_TOKEN_TYPE
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import PASSWORD, Account, login, member_of, register
+from .mailbox import mail_to, text_of
 
 # -- registration and login ------------------------------------------------------------------
 
 
-async def test_register_returns_tokens_user_and_owned_workspace(http: httpx.AsyncClient) -> None:
+async def test_register_creates_the_account_and_its_workspace_and_the_owner_logs_in(
+    http: httpx.AsyncClient, running_stack: RunningStack
+) -> None:
     email = f"new-{uuid.uuid4().hex[:8]}@Example.com"
     response = await http.post(
         "/api/auth/register", json={"email": email, "password": PASSWORD, "workspace_name": "Bakery"}
     )
-    assert response.status_code == 201
-    body = response.json()
+    assert response.status_code == 202, response.text
+    assert "access_token" not in response.json()
+    body = (await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})).json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 900
     assert body["user"]["email"] == email
     assert body["workspace"]["name"] == "Bakery" and body["workspace"]["role"] == "owner"
@@ -41,10 +46,55 @@ async def test_register_returns_tokens_user_and_owned_workspace(http: httpx.Asyn
     assert verified.status_code == 200
     assert verified.json()["role"] == "owner"
     assert verified.json()["workspace_id"] == body["workspace"]["id"]
-    again = await http.post(
-        "/api/auth/register", json={"email": email.upper(), "password": PASSWORD, "workspace_name": "Dup"}
-    )
-    assert again.status_code == 409
+    [welcome] = await mail_to(running_stack.home, email)
+    assert welcome["Subject"] == "Your Cortex account" and "/dashboard" in text_of(welcome)
+
+
+async def _signed_up(http: httpx.AsyncClient, workspace: str = "Acme") -> Account:
+    """A new account, signed in, whatever sign-up answers (the tests below compare its answers)."""
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+    await http.post("/api/auth/register", json={"email": email, "password": PASSWORD, "workspace_name": workspace})
+    return await login(http, email)
+
+
+async def test_registering_a_known_address_answers_as_a_new_one_and_mails_its_owner(
+    http: httpx.AsyncClient, running_stack: RunningStack
+) -> None:
+    """Sign-up tells nobody which addresses have an account: same status, same body, about the
+    same time; the owner of the address learns by mail, and their account is unchanged."""
+    owner = await _signed_up(http)
+    new_answers, known_answers, new_times, known_times = [], [], [], []
+    for _ in range(3):
+        fresh = f"fresh-{uuid.uuid4().hex[:8]}@example.com"
+        started = time.perf_counter()
+        new_answers.append(
+            await http.post("/api/auth/register", json={"email": fresh, "password": PASSWORD, "workspace_name": "Shop"})
+        )
+        new_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        known_answers.append(
+            await http.post(
+                "/api/auth/register",
+                json={"email": owner.email.upper(), "password": "another passphrase 77", "workspace_name": "Dup"},
+            )
+        )
+        known_times.append(time.perf_counter() - started)
+    for new, known in zip(new_answers, known_answers, strict=True):
+        assert new.status_code == known.status_code == 202
+        assert new.json().keys() == known.json().keys()
+        assert new.json()["message"] == known.json()["message"]
+    ratio = statistics.median(known_times) / statistics.median(new_times)
+    assert 0.33 < ratio < 3, (known_times, new_times)
+
+    mails = await mail_to(running_stack.home, owner.email, count=4)  # the welcome, then one per attempt
+    assert [m["Subject"] for m in mails[1:]] == ["Someone tried to sign up with your address"] * 3
+    assert "nothing was created and nothing changed" in text_of(mails[-1])
+    # Nothing changed: the old password still signs in, the one typed at sign-up does not.
+    assert (await login(http, owner.email)).workspace_id == owner.workspace_id
+    intruder = await http.post("/api/auth/login", json={"email": owner.email, "password": "another passphrase 77"})
+    assert intruder.status_code == 401
+    audit = (await http.get("/api/auth/audit-log", headers=owner.headers)).json()
+    assert [e["event"] for e in audit].count("register.existing_address") == 3
 
 
 @pytest.mark.parametrize(
@@ -101,21 +151,55 @@ async def test_login_fails_the_same_way_for_unknown_email_and_wrong_password(htt
     assert (await login(http, account.email)).workspace_id == account.workspace_id
 
 
+def _an_ip() -> dict[str, str]:
+    """One client IP, as the gateway derives it (the test stack trusts one X-Forwarded-For hop)."""
+    return {"X-Forwarded-For": f"198.51.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"}
+
+
 async def test_login_brute_force_is_rate_limited_long_before_a_guess(http: httpx.AsyncClient) -> None:
     account = await register(http)
+    attacker = _an_ip()
     statuses = []
     for attempt in range(8):
         response = await http.post(
-            "/api/auth/login", json={"email": account.email, "password": f"guess-number-{attempt}"}
+            "/api/auth/login", json={"email": account.email, "password": f"guess-number-{attempt}"}, headers=attacker
         )
         statuses.append(response.status_code)
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429] * 3
-    limited = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
+    limited = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=attacker)
     assert limited.status_code == 429, "even the right password waits out the limit"
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["ratelimit-remaining"] == "0"
     assert limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_failing_an_accounts_logins_from_one_ip_does_not_lock_its_owner_out_elsewhere(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Per account and IP, then a looser limit per account from every IP together."""
+    account = await register(http)
+    attacker = _an_ip()
+    for attempt in range(30):
+        await http.post(
+            "/api/auth/login", json={"email": account.email, "password": f"guess-{attempt}"}, headers=attacker
+        )
+    owner = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip())
+    assert owner.status_code == 200, owner.text
+
+    # Guessing from many addresses meets the account's own limit, for every address.
+    per_account = settings.login_per_account_per_min
+    statuses = [
+        (
+            await http.post(
+                "/api/auth/login", json={"email": account.email, "password": f"spread-{n}"}, headers=_an_ip()
+            )
+        ).status_code
+        for n in range(per_account)
+    ]
+    assert statuses.count(429) >= 1, statuses
+    locked = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip())
+    assert locked.status_code == 429 and "for this account;" in locked.json()["error"]["message"]
 
 
 async def test_per_ip_limit_stops_one_client_spraying_many_accounts(http: httpx.AsyncClient) -> None:
@@ -285,6 +369,26 @@ async def test_roles_gate_what_members_may_do(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/auth/verify", headers=relogged.headers)).json()["role"] == "agent"
 
 
+async def test_inviting_answers_alike_for_addresses_with_and_without_an_account_and_mails_each(
+    http: httpx.AsyncClient, running_stack: RunningStack
+) -> None:
+    owner = await _signed_up(http, workspace="Corner Bakery")
+    known = await _signed_up(http)
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}@example.com"
+    answers = [
+        await http.post("/api/auth/members", json={"email": email, "role": "agent"}, headers=owner.headers)
+        for email in (known.email, stranger)
+    ]
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    assert answers[0].json().keys() == answers[1].json().keys()
+    assert answers[0].json()["message"] == answers[1].json()["message"]
+    added = (await mail_to(running_stack.home, known.email, count=2))[-1]
+    assert added["Subject"] == "You were added to a Cortex workspace" and "Corner Bakery" in text_of(added)
+    [invited] = await mail_to(running_stack.home, stranger)
+    assert "no Cortex account yet" in text_of(invited) and "Corner Bakery" in text_of(invited)
+    assert (await login(http, known.email, workspace_id=owner.workspace_id)).workspace_id == owner.workspace_id
+
+
 async def test_the_last_owner_cannot_be_demoted_or_removed(http: httpx.AsyncClient) -> None:
     owner = await register(http)
     demote = await http.patch(f"/api/auth/members/{owner.user_id}", json={"role": "admin"}, headers=owner.headers)
@@ -424,19 +528,19 @@ async def test_signup_saga_core_creates_the_profile_and_marketing_records_consen
     from .db import service_conn
 
     email = f"consenting-{uuid.uuid4().hex[:8]}@example.com"
-    body = (
-        await http.post(
-            "/api/auth/register",
-            json={
-                "email": email,
-                "password": PASSWORD,
-                "workspace_name": "Shop",
-                "marketing_consent": True,
-            },
-        )
-    ).json()
+    registered = await http.post(
+        "/api/auth/register",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "workspace_name": "Shop",
+            "marketing_consent": True,
+        },
+    )
+    assert registered.status_code == 202, registered.text
+    consenting = await login(http, email)
     silent = await register(http)
-    workspace_id, user_id = uuid.UUID(body["workspace"]["id"]), body["user"]["id"]
+    workspace_id, user_id = uuid.UUID(consenting.workspace_id), consenting.user_id
     async with service_conn(settings, "core") as core, service_conn(settings, "marketing") as marketing:
         profile = await _eventually(
             lambda: core_store.get_profile(core, workspace_id=workspace_id, visitor_id=f"member:{user_id}"),

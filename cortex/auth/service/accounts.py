@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import logging
+import math
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -11,20 +15,37 @@ from cortex import bus
 from cortex.auth import passwords, schemas, store
 from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public, workspace_public
-from cortex.errors import Conflict, Invalid, Unauthorized
+from cortex.errors import Invalid, RateLimited, Unauthorized
 from cortex.http.security import Principal
+from cortex.mail import send_mail
 
 security_log = logging.getLogger("cortex.security")
 
 INVALID_LOGIN = "invalid email or password"
+# What sign-up answers, whether the address was new or already had an account: only the mail
+# to the address says which.
+REGISTERED = (
+    "We sent a message to this address. If it had no Cortex account, it has one now: log in with the "
+    "password you chose."
+)
 
 
 class AccountService(AuthDomain):
-    async def register(self, data: schemas.RegisterIn, *, ip: str, user_agent: str) -> schemas.TokenPair:
-        """Account + workspace (caller is owner) + session; `user.registered` goes out via the outbox."""
-        await self.limiter.check(f"register:ip:{ip}", self.settings.login_per_ip_per_min, "IP address")
+    async def register(self, data: schemas.RegisterIn, *, ip: str) -> schemas.RegisterAccepted:
+        """A new account with its own workspace (the account owns it; `user.registered` goes out via
+        the outbox). The answer is the same when the address already has an account, so sign-up
+        tells nobody which addresses do; the mail to the address tells its owner what happened."""
+        await self._limit(
+            [
+                (f"register:ip:{ip_key(ip)}", self.settings.login_per_ip_per_min, "IP address"),
+                (f"register:email:{_hashed(data.email)}", self.settings.login_per_account_ip_per_min, "address"),
+            ]
+        )
         passwords.check_policy(data.password, email=data.email, min_length=self.settings.password_min_length)
+        # Hashed whether or not the account is created: the hash is most of the work, and both
+        # answers must take as long.
         password_hash = passwords.hash_password(data.password)
+        existing: asyncpg.Record | None = None
         async with self.db.acquire() as conn, conn.transaction():
             user = await store.create_user(
                 conn,
@@ -33,20 +54,79 @@ class AccountService(AuthDomain):
                 password_hash=password_hash,
                 display_name=data.display_name,
             )
-            if user is None:
-                raise Conflict("an account with this email already exists; log in instead")
-            workspace = await open_workspace(
-                conn, user=user, name=data.workspace_name, marketing_consent=data.marketing_consent, ip=ip
+            if user is not None:
+                await open_workspace(
+                    conn, user=user, name=data.workspace_name, marketing_consent=data.marketing_consent, ip=ip
+                )
+            else:
+                existing = await store.get_user_by_email(conn, email=data.email)
+                if existing is not None:  # its owners' audit logs show the attempt
+                    for membership in await store.workspaces_of_user(conn, user_id=existing["id"]):
+                        await store.insert_audit(
+                            conn,
+                            workspace_id=membership["id"],
+                            user_id=existing["id"],
+                            event="register.existing_address",
+                            ip=ip,
+                        )
+        if user is not None:
+            await send_mail(self.settings, to=user["email"], subject="Your Cortex account", text=self._welcome())
+        elif existing is not None:
+            security_log.info("sign-up with an existing address", extra={"user_id": str(existing["id"]), "ip": ip})
+            text = self._already_registered(ip)
+            await send_mail(
+                self.settings, to=existing["email"], subject="Someone tried to sign up with your address", text=text
             )
-            return await self.tokens.start_session(
-                conn, user=user, workspace=workspace, role="owner", ip=ip, user_agent=user_agent
+        return schemas.RegisterAccepted(email=data.email, message=REGISTERED)
+
+    def _welcome(self) -> str:
+        # Nothing the person who signed up typed (workspace or display name) goes into this mail:
+        # until the address is proven theirs, it may be someone else's inbox.
+        return (
+            "Hello,\n\n"
+            "A Cortex account was created with this address. Log in at "
+            f"{self.settings.resolved_public_url()}/dashboard with the password chosen at sign-up.\n\n"
+            "If you did not sign up, someone else typed your address.\n"
+        )
+
+    def _already_registered(self, ip: str) -> str:
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            "Hello,\n\n"
+            f"Someone tried to create a Cortex account with this address on {when} (from {ip}). "
+            "You already have an account, so nothing was created and nothing changed.\n\n"
+            f"If it was you, log in at {self.settings.resolved_public_url()}/dashboard. "
+            "If it was not, you can ignore this message.\n"
+        )
+
+    async def _limit(self, checks: list[tuple[str, int, str]]) -> None:
+        """Count one attempt against every limit at once; 429 (with Retry-After) when one is spent.
+        A refused attempt is charged to none of them."""
+        _, decision, what = await self.limiter.admit(None, checks)
+        if not decision.allowed:
+            raise RateLimited(
+                f"too many attempts for this {what}; retry in {max(1, math.ceil(decision.retry_after_s))} s",
+                headers=decision.headers(),
             )
 
     async def login(self, data: schemas.LoginIn, *, ip: str, user_agent: str) -> schemas.TokenPair:
-        """One generic 401 for an unknown email or a wrong password, with the same work for both."""
-        await self.limiter.check(f"login:ip:{ip}", self.settings.login_per_ip_per_min, "IP address")
-        await self.limiter.check(
-            f"login:account:{data.email.lower()}", self.settings.login_per_account_per_min, "account"
+        """One generic 401 for an unknown email or a wrong password, with the same work for both.
+
+        Attempts are limited per client IP, per account from that IP, and (4x looser) per account
+        from every IP: failing an account's logins from one machine never locks its owner out of
+        another, and guessing from many machines still meets a limit."""
+        account = _hashed(data.email)
+        client = ip_key(ip)
+        await self._limit(
+            [
+                (f"login:ip:{client}", self.settings.login_per_ip_per_min, "IP address"),
+                (
+                    f"login:account-ip:{account}:{client}",
+                    self.settings.login_per_account_ip_per_min,
+                    "account from this IP address",
+                ),
+                (f"login:account:{account}", self.settings.login_per_account_per_min, "account"),
+            ]
         )
         async with self.db.acquire() as conn:
             user = await store.get_user_by_email(conn, email=data.email)
@@ -123,7 +203,7 @@ class AccountService(AuthDomain):
         """The signed-in member's own change: the current password first; then every session of the
         account ends (other devices included) and this one gets fresh tokens."""
         user_id = member_id(principal)
-        await self.limiter.check(f"password:account:{user_id}", self.settings.login_per_account_per_min, "account")
+        await self.limiter.check(f"password:account:{user_id}", self.settings.login_per_account_ip_per_min, "account")
         async with self.db.acquire() as conn:
             user = await store.get_user(conn, user_id=user_id)
             if user is None or not passwords.verify_password(user["password_hash"], data.current_password):
@@ -241,3 +321,20 @@ async def _end_every_session(
         revoked += await store.revoke_sessions(conn, workspace_id=workspace["id"], user_id=user_id, reason=reason)
         await store.insert_audit(conn, workspace_id=workspace["id"], user_id=user_id, event=event, ip=ip)
     return revoked
+
+
+def ip_key(ip: str) -> str:
+    """The client an IP limit counts: the address, or for IPv6 its /64 (one customer's network,
+    in which a client can pick any of 2^64 addresses)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _hashed(email: str) -> str:
+    """An address as rate-limit keys name it: case-insensitive, and not readable in Redis."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]

@@ -97,7 +97,11 @@ function registerForm(ctx) {
     event.preventDefault();
     const body = { email: email.value, password: password.value, workspace_name: workspace.value };
     if (displayName.value.trim()) body.display_name = displayName.value;
-    const pair = await run(submit, () => post("/api/auth/register", body, { auth: false }), { form, context: "Could not create the account" });
+    const accepted = await run(submit, () => post("/api/auth/register", body, { auth: false }), { form, context: "Could not create the account" });
+    if (!accepted) return;
+    // Sign-up answers alike whether or not the address already had an account: the new owner logs in.
+    const login = { email: body.email, password: body.password };
+    const pair = await run(submit, () => post("/api/auth/login", login, { auth: false }), { form, context: accepted.message });
     if (pair) {
       saveTokens(pair);
       await ctx.signedIn();

@@ -44,7 +44,7 @@ export default async function renderTeam(root, ctx) {
     "form",
     { class: "card form", "aria-labelledby": "invite-title" },
     h("h2", { id: "invite-title" }, "Add a member"),
-    h("p", { class: "hint" }, "The person needs a Cortex account first (they can sign up on the login page); they then see this workspace in their workspace switcher."),
+    h("p", { class: "hint" }, "We send the address a mail. Someone with a Cortex account joins at once and sees this workspace in their workspace switcher; someone without one is asked to sign up first, then you add them again."),
     h("div", { class: "row" }, h("div", { class: "grow" }, field("Email", email)), field("Role", role), invite),
   );
   form.addEventListener("submit", async (event) => {
