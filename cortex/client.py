@@ -6,7 +6,8 @@ so they can do exactly what the dashboard can and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ import httpx
 TIMEOUT_S = 120
 # Statuses whose body is the JSON a caller wants; another expected status (204, 404, 409) gives None.
 _WITH_BODY = (200, 201, 202)
+# A knowledge source's job has ended (a crawl can also be paused).
+FINISHED = ("ready", "failed", "cancelled", "paused")
 
 
 class ApiError(RuntimeError):
@@ -72,3 +75,23 @@ class ApiClient:
 
     def delete(self, path: str, *, expect: Collection[int] | None = None) -> Any:
         return self.request("DELETE", path, expect=expect)
+
+    def follow(
+        self,
+        path: str,
+        *,
+        on_progress: Callable[[dict[str, Any]], None],
+        poll_s: float = 1.0,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll a knowledge source (`path`: a file, collection or crawl) until its job ends and return
+        its record; `on_progress` sees every record read. TimeoutError after `timeout_s`."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            record: dict[str, Any] = self.get(path)
+            on_progress(record)
+            if record["status"] in FINISHED:
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{path} still {record['status']} after {timeout_s:.0f}s")
+            time.sleep(poll_s)

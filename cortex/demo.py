@@ -17,7 +17,6 @@ import json
 import re
 import secrets
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 import redis
 from redis.exceptions import RedisError
 
-from cortex.client import ApiClient, ApiError
+from cortex.client import FINISHED, ApiClient, ApiError
 from cortex.settings import Settings
 from cortex.stack import PROJECT_ROOT
 from cortex.widget.demo_page import REDIS_KEY
@@ -369,21 +368,22 @@ def _teach_docs(api: ApiClient, bot_id: str, echo: Callable[[str], None]) -> int
         data={"bot_id": bot_id},
         files={"file": (DOCS_COLLECTION, collection.encode(), "application/jsonl")},
     )
-    deadline = time.monotonic() + INGEST_TIMEOUT_S
     interactive = sys.stdout.isatty()
     label = "  demo       teaching the guide Cortex's docs:"
-    while True:
-        record = api.get(f"/api/knowledge/files/{source['id']}")
-        if record["status"] in ("ready", "failed", "cancelled"):
-            break
-        if time.monotonic() > deadline:
-            raise DemoError(f"the docs were not indexed after {INGEST_TIMEOUT_S}s (status {record['status']})")
-        if interactive:
+
+    def show(record: dict[str, Any]) -> None:
+        if interactive and record["status"] not in FINISHED:
             progress = record.get("progress") or {}
             total = progress.get("documents_total")
             count = f"{progress.get('documents_done', 0)}/{total} sections" if total else record["status"]
             print(f"\r{label} {count}".ljust(78), end="", flush=True)
-        time.sleep(POLL_S)
+
+    try:
+        record = api.follow(
+            f"/api/knowledge/files/{source['id']}", on_progress=show, poll_s=POLL_S, timeout_s=INGEST_TIMEOUT_S
+        )
+    except TimeoutError as exc:
+        raise DemoError(f"the docs were not indexed: {exc}") from exc
     if interactive:
         print("\r" + " " * 78 + "\r", end="")
     if record["status"] != "ready":
@@ -395,29 +395,36 @@ def _teach_docs(api: ApiClient, bot_id: str, echo: Callable[[str], None]) -> int
 
 def sections_of_docs() -> list[dict[str, str]]:
     """README.md and docs/*.md as collection documents: one per `## ` section, titled "Doc › Section"."""
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt("commonmark")
     sections: list[dict[str, str]] = []
     for path in documents():
         relative = path.relative_to(PROJECT_ROOT).as_posix()
-        lines = _for_readers(path.read_text()).splitlines()
-        doc_title = next((line[2:].strip() for line in lines if line.startswith("# ")), path.stem)
-        heading, in_code = "", False
-        body: list[str] = []
-        for line in [*lines, "## "]:  # a last heading flushes the last section
-            in_code = in_code != line.lstrip().startswith("```")
-            if line.startswith("## ") and not in_code:
-                text = "\n".join(body).strip()
-                if any(part.strip() and not part.startswith("#") for part in body):  # more than headings
-                    slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
-                    sections.append(
-                        {
-                            "id": f"{relative}#{slug}" if slug else relative,
-                            "title": f"{doc_title} › {heading}" if heading else doc_title,
-                            "text": text,
-                        }
-                    )
-                heading, body = line[3:].strip(), [line]
-            else:
-                body.append(line)
+        text = _for_readers(path.read_text())
+        lines = text.splitlines()
+        tokens = markdown.parse(text)
+        # Each heading's first line and text (the inline token after heading_open); a code block's
+        # "## " lines are not headings, which is what markdown-it knows and a line scan does not.
+        headings = [
+            (token.tag, token.map[0], tokens[index + 1].content.strip())
+            for index, token in enumerate(tokens)
+            if token.type == "heading_open" and token.map is not None
+        ]
+        doc_title = next((title for tag, _, title in headings if tag == "h1"), path.stem)
+        starts = [(0, "")] + [(line, title) for tag, line, title in headings if tag == "h2"]
+        for (start, heading), (end, _) in zip(starts, [*starts[1:], (len(lines), "")], strict=True):
+            body = lines[start:end]
+            if not any(part.strip() and not part.startswith("#") for part in body):  # nothing but headings
+                continue
+            slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+            sections.append(
+                {
+                    "id": f"{relative}#{slug}" if slug else relative,
+                    "title": f"{doc_title} › {heading}" if heading else doc_title,
+                    "text": "\n".join(body).strip(),
+                }
+            )
     return sections
 
 

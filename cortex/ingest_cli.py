@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,19 +68,18 @@ def _follow(client: ApiClient, path: str, label: str) -> dict[str, Any]:
     from tqdm import tqdm
 
     bar = tqdm(desc=label, unit="doc", leave=True)
+
+    def draw(record: dict[str, Any]) -> None:
+        progress = record.get("progress") or {}
+        total = progress.get("documents_total") or progress.get("found")
+        done = progress.get("documents_done") or progress.get("fetched", 0) + progress.get("not_modified", 0)
+        if total:
+            bar.total = total
+        bar.n = done or 0
+        bar.set_postfix_str(f"{record['status']} {progress.get('stage', '')}".strip(), refresh=True)
+
     try:
-        while True:
-            record = client.get(path)
-            progress = record.get("progress") or {}
-            total = progress.get("documents_total") or progress.get("found")
-            done = progress.get("documents_done") or progress.get("fetched", 0) + progress.get("not_modified", 0)
-            if total:
-                bar.total = total
-            bar.n = done or 0
-            bar.set_postfix_str(f"{record['status']} {progress.get('stage', '')}".strip(), refresh=True)
-            if record["status"] in ("ready", "failed", "cancelled", "paused"):
-                return record
-            time.sleep(POLL_S)
+        return client.follow(path, on_progress=draw, poll_s=POLL_S)
     finally:
         bar.close()
 

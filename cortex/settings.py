@@ -74,9 +74,6 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the Serve gateway binds")
     http_port: int = Field(8000, description="port of the Serve gateway")
     public_url: str | None = Field(None, description="URL visitors reach the gateway at")
-    internal_url: str | None = Field(
-        None, description="URL services reach the gateway at (in Kubernetes, the Serve service); unset: local"
-    )
     cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed to call the owner APIs from a browser"
     )
@@ -263,13 +260,6 @@ class Settings(BaseSettings):
         """Where browsers reach the gateway (OIDC callbacks, embed snippets)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
-        return f"http://{host}:{self.http_port}"
-
-    def resolved_internal_url(self) -> str:
-        """Where one service calls another's HTTP API through the gateway."""
-        if self.internal_url:
-            return self.internal_url.rstrip("/")
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
         return f"http://{host}:{self.http_port}"
 
