@@ -56,7 +56,6 @@ return out
 
 @dataclass(frozen=True)
 class CachedAnswer:
-    question: str
     answer: str
     citations: list[dict[str, Any]]
     similarity: float
@@ -91,17 +90,19 @@ class AnswerCache:
             entry = json.loads(raw)
             similarity = float(np.dot(query, np.asarray(entry["v"], dtype=np.float32)))
             if similarity >= self.similarity and (best is None or similarity > best.similarity):
-                best = CachedAnswer(entry["q"], entry["a"], entry["c"], round(similarity, 4))
+                best = CachedAnswer(entry["a"], entry["c"], round(similarity, 4))
         return best
 
     async def put(
-        self, bot_id: uuid.UUID, vector: list[float], *, question: str, answer: str, citations: list[dict[str, Any]]
+        self, bot_id: uuid.UUID, vector: list[float], *, answer: str, citations: list[dict[str, Any]]
     ) -> None:
+        """Cache a grounded answer under its question's embedding. Not the question's words: a visitor's
+        question can hold their name, and an erasure could not find it here."""
         base = self._base(bot_id)
         generation = (await self.redis.get(f"{base}:gen")) or b"0"
         prefix = f"{base}:{generation.decode() if isinstance(generation, bytes) else generation}"
         entry_id = uuid.uuid4().hex[:16]
-        entry = {"q": question, "a": answer, "c": citations, "v": [round(x, 5) for x in vector]}
+        entry = {"a": answer, "c": citations, "v": [round(x, 5) for x in vector]}
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(f"{prefix}:e:{entry_id}", json.dumps(entry), ex=self.ttl_s)
             for table, bucket in enumerate(buckets(np.asarray(vector, dtype=np.float32))):

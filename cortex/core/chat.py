@@ -441,9 +441,7 @@ class ChatPipeline:
         if not shareable(answer, cited if turn.backend == "extractive" else draft.relevant):
             return
         try:
-            await self.answer_cache.put(
-                turn.data.bot_id, understood.vector, question=turn.data.message, answer=answer, citations=citations
-            )
+            await self.answer_cache.put(turn.data.bot_id, understood.vector, answer=answer, citations=citations)
         except Exception as exc:  # noqa: BLE001
             log.warning("answer cache write failed: %r", exc)
 

@@ -11,6 +11,8 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 
 from .accounts import register
@@ -78,9 +80,19 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
 ) -> None:
     owner = await register(http)
     bot = await make_bot(http, owner)
+    await teach_documents(
+        settings,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        bot_id=uuid.UUID(bot["id"]),
+        documents=[{"id": "hours", "title": "Opening hours", "text": "The shop is open from 9am to 5pm on weekdays."}],
+        embed=LocalEmbed(),
+    )
     visitor = await visitor_of(http, owner, bot)
     person = _person()
-    conversation_id = (await visitor.say(f"Hello, I need help with my {person['words']}"))["conversation_id"]
+    # A first question the bot answers from its knowledge: the kind of answer the answer cache keeps.
+    first = await visitor.say(f"When is the shop open on weekdays? It is about my {person['words']}")
+    assert first["citations"], first
+    conversation_id = first["conversation_id"]
     lead = await http.post(
         "/api/chat/lead",
         json={
