@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -243,6 +244,16 @@ class Settings(BaseSettings):
             raise ValueError("CORTEX_SECRET_KEY must be set to a strong value in production")
         if self.env == "production" and self.oidc_allow_http_loopback:
             raise ValueError("CORTEX_OIDC_ALLOW_HTTP_LOOPBACK is for local testing, never production")
+        return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_networks(self) -> Settings:
+        # Checked here, once: a typo would otherwise fail every login and visitor token (client_ip).
+        for network in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"CORTEX_TRUSTED_PROXIES: {network!r} is not an IP network (CIDR)") from None
         return self
 
     @model_validator(mode="after")

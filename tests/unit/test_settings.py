@@ -52,3 +52,12 @@ def test_the_local_secret_is_generated_once_and_kept_private(tmp_path: Path) -> 
     assert first == Settings(home=tmp_path).resolved_secret_key()
     assert len(first) >= 48
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_a_trusted_proxy_that_is_not_a_network_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo fails the settings with the variable's name, not every login with a 500."""
+    monkeypatch.setenv("CORTEX_TRUSTED_PROXIES", '["10.0.0.0/8", "10.0.0.300/32"]')
+    with pytest.raises(ValidationError, match="CORTEX_TRUSTED_PROXIES: '10.0.0.300/32'"):
+        Settings()
+    monkeypatch.setenv("CORTEX_TRUSTED_PROXIES", '["10.0.0.0/8", "fd00::/8"]')
+    assert Settings().trusted_proxies == ["10.0.0.0/8", "fd00::/8"]
