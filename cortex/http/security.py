@@ -258,6 +258,18 @@ def _peek_type(token: str) -> str | None:
         return None
 
 
+def ip_key(ip: str) -> str:
+    """The client an IP limit counts: the address, or for IPv6 its /64 (one customer's network,
+    in which a client can pick any of 2^64 addresses)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def client_ip(request: Request, settings: Settings) -> str:
     """The caller's IP address, for per-IP limits and the audit log.
 

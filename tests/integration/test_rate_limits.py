@@ -106,3 +106,25 @@ async def test_minting_visitor_tokens_is_limited_per_real_client_ip(http: httpx.
     assert statuses[:55] == [200] * 55, "a burst of 60 tokens a minute from one address is allowed"
     assert statuses[-5:] == [429] * 5, "forged X-Forwarded-For entries do not escape the per-IP limit"
     assert await mint(f"203.0.113.{random.randrange(1, 255)}") == 200, "another address mints on"
+
+
+async def test_an_ipv6_client_cannot_escape_the_visitor_token_limit_by_rotating_its_addresses(
+    http: httpx.AsyncClient,
+) -> None:
+    """An IPv6 customer network (a /64) picks any of 2^64 addresses: the limit counts the network."""
+    owner = await register(http)
+    bot = await make_bot(http, owner)
+    key = await http.post(
+        "/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]}, headers=owner.headers
+    )
+    public_key = key.json()["public_key"]
+    network = f"2001:db8:{random.randrange(1, 0xFFFF):x}:{random.randrange(1, 0xFFFF):x}"
+
+    async def mint(client: str) -> int:
+        headers = {"Origin": ORIGIN, "X-Forwarded-For": client}
+        response = await http.post("/api/auth/visitor-token", json={"public_key": public_key}, headers=headers)
+        return response.status_code
+
+    statuses = [await mint(f"{network}::{index + 1:x}") for index in range(70)]
+    assert statuses[-5:] == [429] * 5, "a new address in the same /64 is the same client"
+    assert await mint(f"2001:db8:ffff:{random.randrange(1, 0xFFFF):x}::1") == 200, "another network mints on"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 import uuid
@@ -16,7 +15,7 @@ from cortex.auth import passwords, schemas, store
 from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public, workspace_public
 from cortex.errors import Invalid, RateLimited, Unauthorized
-from cortex.http.security import Principal
+from cortex.http.security import Principal, ip_key
 from cortex.mail import send_mail
 
 security_log = logging.getLogger("cortex.security")
@@ -321,18 +320,6 @@ async def _end_every_session(
         revoked += await store.revoke_sessions(conn, workspace_id=workspace["id"], user_id=user_id, reason=reason)
         await store.insert_audit(conn, workspace_id=workspace["id"], user_id=user_id, event=event, ip=ip)
     return revoked
-
-
-def ip_key(ip: str) -> str:
-    """The client an IP limit counts: the address, or for IPv6 its /64 (one customer's network,
-    in which a client can pick any of 2^64 addresses)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def _hashed(email: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from cortex.auth import schemas, store
 from cortex.auth.service.base import AuthDomain
 from cortex.errors import Forbidden, NotFound
-from cortex.http.security import VISITOR_AUDIENCE, VISITOR_TOKEN_TYPE, Principal
+from cortex.http.security import VISITOR_AUDIENCE, VISITOR_TOKEN_TYPE, Principal, ip_key
 
 security_log = logging.getLogger("cortex.security")
 
@@ -25,8 +25,9 @@ class VisitorService(AuthDomain):
         Deny by default: the request's Origin must be on the key's list. The only exception is
         the owner's preview, which needs a member token of the key's own workspace instead.
         """
-        # `ip` is the real client's (client_ip: X-Forwarded-For only from the trusted proxy).
-        await self.limiter.check(f"visitor-token:ip:{ip}", self.settings.visitor_token_per_ip_per_min, "IP address")
+        # `ip` is the real client's (client_ip: X-Forwarded-For only from the trusted proxy); IPv6 counts by /64.
+        limit = self.settings.visitor_token_per_ip_per_min
+        await self.limiter.check(f"visitor-token:ip:{ip_key(ip)}", limit, "IP address")
         async with self.db.acquire() as conn:
             key = await store.get_widget_key_by_public_key(conn, public_key=data.public_key)
         if key is None or key["revoked_at"] is not None:

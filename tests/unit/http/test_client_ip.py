@@ -48,3 +48,11 @@ def test_forwarded_for_from_anyone_but_a_trusted_proxy_is_ignored() -> None:
 def test_without_forwarded_for_or_with_garbage_the_peer_is_the_client() -> None:
     assert client_ip(_request(HAPROXY), _settings()) == HAPROXY
     assert client_ip(_request(HAPROXY, "not-an-ip"), _settings()) == HAPROXY
+
+
+def test_an_ip_limit_counts_an_ipv6_client_by_its_64_network() -> None:
+    from cortex.http.security import ip_key
+
+    assert ip_key("2001:db8:1:2::1") == ip_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert ip_key("2001:db8:1:3::1") != ip_key("2001:db8:1:2::1")
+    assert ip_key("198.51.100.7") == "198.51.100.7" and ip_key("not an address") == "not an address"
