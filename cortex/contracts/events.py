@@ -121,12 +121,13 @@ class LeadCaptured(EventPayload):
 
 
 class VisitorErased(EventPayload):
-    """`visitor.erased` (core): every service forgets the visitor; e-mail and phone come as SHA-256 to match copies."""
+    """`visitor.erased` (core): every service forgets the visitor. The e-mail comes as SHA-256, only to find
+    consents kept by address before leads stopped carrying it; no phone digest (a phone number's is
+    found by trying them all)."""
 
     profile_id: uuid.UUID
     visitor_id: str | None
     email_sha256: str | None
-    phone_sha256: str | None
     conversation_ids: list[uuid.UUID]
     by: str
 

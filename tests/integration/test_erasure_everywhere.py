@@ -162,6 +162,17 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
             return await _redis_holding(redis_client, needles) == []
 
         await eventually(stream_clean, what="no Redis key or stream entry holds the visitor's details")
+
+        async def erased_event() -> dict | None:
+            for _, fields in await redis_client.xrange("cortex:events:visitor"):
+                payload = orjson.loads(fields[b"payload"])
+                if fields[b"event_type"] == b"visitor.erased" and payload["profile_id"] == profile_id:
+                    return payload
+            return None
+
+        # A phone number's digest is found by trying every number: the event carries none.
+        announced = await eventually(erased_event, what="visitor.erased on the bus")
+        assert not [field for field in announced if "phone" in field], announced
         assert await _rows_holding(conn, needles) == [], "no row of any schema holds the visitor's details"
     finally:
         await conn.close()

@@ -39,8 +39,8 @@ class ErasureService:
           (the profile's, and any found in the visitor's messages before they were erased) is
           replaced by "[erased]"; the rest of those answers stays for the workspace's records.
 
-        The event carries SHA-256 digests of the e-mail and phone, never the values, so other
-        services (marketing) can find and drop their copies without the bus keeping them.
+        The event carries the profile's id and a SHA-256 digest of the e-mail, never the values:
+        marketing drops the consents it keeps by profile, and older ones it kept by address.
         """
         async with self.db.acquire() as conn, conn.transaction():
             profile = await store.get_profile_by_id(
@@ -90,7 +90,6 @@ class ErasureService:
                     "profile_id": str(profile_id),
                     "visitor_id": profile["visitor_id"],
                     "email_sha256": _digest(profile["email"]),
-                    "phone_sha256": _digest(profile["phone"]),
                     "conversation_ids": [str(cid) for cid in conversation_ids],
                     "by": principal.subject,
                 },
