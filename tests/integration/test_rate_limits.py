@@ -86,13 +86,19 @@ async def test_a_visitor_flood_through_the_widget_key_never_locks_the_team_out(h
     assert answer.status_code == 200, answer.text
 
 
-async def test_minting_visitor_tokens_is_limited_per_real_client_ip(http: httpx.AsyncClient) -> None:
+async def _widget_key(http: httpx.AsyncClient) -> str:
+    """The public key of a new workspace's widget key for a new bot, allowed on ORIGIN."""
     owner = await register(http)
     bot = await make_bot(http, owner)
     key = await http.post(
         "/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]}, headers=owner.headers
     )
-    public_key = key.json()["public_key"]
+    assert key.status_code == 201, key.text
+    return str(key.json()["public_key"])
+
+
+async def test_minting_visitor_tokens_is_limited_per_real_client_ip(http: httpx.AsyncClient) -> None:
+    public_key = await _widget_key(http)
     real_ip = f"198.51.100.{random.randrange(1, 255)}"
 
     async def mint(client: str) -> int:
@@ -112,12 +118,7 @@ async def test_an_ipv6_client_cannot_escape_the_visitor_token_limit_by_rotating_
     http: httpx.AsyncClient,
 ) -> None:
     """An IPv6 customer network (a /64) picks any of 2^64 addresses: the limit counts the network."""
-    owner = await register(http)
-    bot = await make_bot(http, owner)
-    key = await http.post(
-        "/api/auth/widget-keys", json={"bot_id": bot["id"], "allowed_origins": [ORIGIN]}, headers=owner.headers
-    )
-    public_key = key.json()["public_key"]
+    public_key = await _widget_key(http)
     network = f"2001:db8:{random.randrange(1, 0xFFFF):x}:{random.randrange(1, 0xFFFF):x}"
 
     async def mint(client: str) -> int:
