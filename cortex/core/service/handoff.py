@@ -131,7 +131,9 @@ class HandoffService:
 async def _locked_conversation(
     conn: asyncpg.Connection, principal: Principal, conversation_id: uuid.UUID
 ) -> asyncpg.Record:
-    row = await store.lock_conversation(conn, workspace_id=principal.workspace_id, conversation_id=conversation_id)
+    row = await store.get_conversation(
+        conn, workspace_id=principal.workspace_id, conversation_id=conversation_id, for_update=True
+    )
     if row is None:
         raise NotFound("conversation not found")
     return row

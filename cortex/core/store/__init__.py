@@ -15,7 +15,6 @@ from cortex.core.store.conversations import (
     delete_conversation,
     get_conversation,
     list_conversations,
-    lock_conversation,
     set_handoff,
     update_conversation,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "list_conversations",
     "list_messages",
     "list_profiles",
-    "lock_conversation",
     "message_for_event",
     "message_position",
     "messages_after",

@@ -34,10 +34,13 @@ async def create_conversation(
 
 
 async def get_conversation(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, for_update: bool = False
 ) -> asyncpg.Record | None:
+    """The conversation; with `for_update`, locked until the caller's transaction ends (handoff changes
+    are serialised)."""
+    lock = " FOR UPDATE" if for_update else ""
     return await conn.fetchrow(
-        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2",
+        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2{lock}",
         conversation_id,
         workspace_id,
     )
@@ -98,17 +101,6 @@ async def update_conversation(
         workspace_id,
         status,
         outcomes,
-    )
-
-
-async def lock_conversation(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
-) -> asyncpg.Record | None:
-    """The conversation, locked until the caller's transaction ends (handoff changes are serialised)."""
-    return await conn.fetchrow(
-        f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-        conversation_id,
-        workspace_id,
     )
 
 
