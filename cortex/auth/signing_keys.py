@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -14,10 +12,10 @@ import asyncpg
 import jwt
 import orjson
 import redis.asyncio as aioredis
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cortex import secrets_box
 from cortex.auth import store
 from cortex.http.security import ALGORITHM, JWKS_KEY, LEEWAY_S
 from cortex.settings import Settings
@@ -33,9 +31,8 @@ class SigningKey:
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": token_type})
 
 
-def _fernet(settings: Settings) -> Fernet:
-    digest = hashlib.sha256(f"signing-keys:{settings.resolved_secret_key()}".encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+# The private keys are stored sealed by the one encryption helper for stored secrets.
+_SEALED_AS = "signing-keys"
 
 
 def _public_jwk(kid: str, private_key: Ed25519PrivateKey) -> dict[str, str]:
@@ -53,7 +50,7 @@ async def _create(conn: asyncpg.Connection, settings: Settings) -> SigningKey:
         conn,
         kid=kid,
         algorithm=ALGORITHM,
-        private_key=_fernet(settings).encrypt(pem),
+        private_key=secrets_box.seal_bytes(settings, pem, purpose=_SEALED_AS),
         public_jwk=_public_jwk(kid, private_key),
     )
     return SigningKey(kid, private_key, row["created_at"])
@@ -65,7 +62,7 @@ _loaded: dict[str, SigningKey] = {}
 def _load(row: asyncpg.Record, settings: Settings) -> SigningKey:
     if row["kid"] in _loaded:
         return _loaded[row["kid"]]
-    pem = _fernet(settings).decrypt(bytes(row["private_key"]))
+    pem = secrets_box.open_bytes(settings, bytes(row["private_key"]), purpose=_SEALED_AS)
     private_key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(private_key, Ed25519PrivateKey)
     _loaded[row["kid"]] = SigningKey(row["kid"], private_key, row["created_at"])
