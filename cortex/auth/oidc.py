@@ -3,6 +3,13 @@
 State, nonce and the PKCE verifier are kept in Redis for ten minutes and used once. The ID
 token is verified against the issuer's published keys, asymmetric algorithms only, with
 `iss`, `aud`, `exp` and the nonce checked.
+
+Every login is bound to the browser that started it: `/login` sets a random HttpOnly cookie
+(`cortex_oidc_binding`, path /api/auth/oidc) and keeps its hash with the state, and the callback
+refuses a browser without the same cookie, so nobody can finish their own login in someone
+else's browser (login CSRF). Tokens never travel in a URL: the callback stores the pair under a
+one-time code (60 s, bound to the same cookie) and sends the dashboard `#login_code=…`, which it
+trades once at POST /api/auth/oidc/exchange.
 """
 
 from __future__ import annotations
@@ -15,19 +22,28 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 import orjson
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
 
+from cortex.auth.schemas import TokenPair
 from cortex.auth.service import AccountService
 from cortex.errors import BadRequest, CortexError, NotFound, Unauthorized, Unavailable
 from cortex.http.app import ServiceResources
-from cortex.http.security import client_ip, public
+from cortex.http.responses import FastJSONResponse
+from cortex.http.security import client_ip, hash_secret, public
 
 router = APIRouter(prefix="/oidc", tags=["oidc"])
 
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
 STATE_KEY = "cortex:oidc:state:"
 STATE_TTL_S = 600  # the user has ten minutes at the provider's login page
+CODE_KEY = "cortex:oidc:code:"
+# The dashboard trades the code as soon as it loads; a minute covers a slow page, and a code
+# that leaked (a screenshot, a shared URL) is useless afterwards, and useless in any other browser.
+CODE_TTL_S = 60
+BINDING_COOKIE = "cortex_oidc_binding"
+BINDING_COOKIE_PATH = "/api/auth/oidc"  # sent to the login, callback and exchange only
 # Only asymmetric signatures: an HMAC-signed ID token would be keyed with our client secret.
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 _METADATA_TTL_S = 3600
@@ -108,11 +124,18 @@ async def oidc_login(
     config = _provider_config(resources, provider)
     metadata, _ = await _metadata(resources, config["discovery_url"])
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    binding = secrets.token_urlsafe(32)
     assert resources.redis is not None
     await resources.redis.set(
         STATE_KEY + state,
         orjson.dumps(
-            {"provider": provider, "nonce": nonce, "verifier": verifier, "redirect_to": _safe_redirect(redirect_to)}
+            {
+                "provider": provider,
+                "nonce": nonce,
+                "verifier": verifier,
+                "redirect_to": _safe_redirect(redirect_to),
+                "binding": _binding_hash(binding),
+            }
         ),
         ex=STATE_TTL_S,
     )
@@ -125,7 +148,19 @@ async def oidc_login(
     url, _ = client.create_authorization_url(
         metadata["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
     )
-    return RedirectResponse(url, status_code=302)
+    response = RedirectResponse(url, status_code=302)
+    # A new secret per login: a second login started meanwhile in another tab wins, the first
+    # one is told to start again.
+    response.set_cookie(
+        BINDING_COOKIE,
+        binding,
+        max_age=STATE_TTL_S + CODE_TTL_S,
+        path=BINDING_COOKIE_PATH,
+        secure=_https(resources),
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to the callback
+    )
+    return response
 
 
 @router.get("/{provider}/callback", dependencies=[Depends(public)], response_model=None)
@@ -137,7 +172,9 @@ async def oidc_callback(
     code: Annotated[str | None, Query(max_length=2000)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Any:
-    """Finish the login: exchange the code, verify the ID token, sign in or sign up."""
+    """Finish the login in the browser that started it: exchange the code, verify the ID token,
+    sign in or sign up, and hand the dashboard a one-time code (a script without `redirect_to`
+    gets the token pair as JSON)."""
     assert resources.redis is not None
     raw = await resources.redis.getdel(STATE_KEY + state)
     if raw is None:
@@ -157,6 +194,13 @@ async def _finish_login(
 ) -> Any:
     if saved["provider"] != provider:
         raise Unauthorized("login state does not belong to this provider")
+    # Before the provider's code is even redeemed: a login someone started elsewhere (their own
+    # account, fed to this browser through a link) must not sign this browser in.
+    if not _same_browser(request, saved.get("binding")):
+        raise Unauthorized(
+            "this login was started in another browser, or this browser blocked its cookie; "
+            "start again from the login page"
+        )
     if error or not code:
         raise Unauthorized(f"the identity provider refused the login: {error or 'no code'}")
     config = _provider_config(resources, provider)
@@ -188,12 +232,58 @@ async def _finish_login(
         ip=client_ip(request, resources.settings),
         user_agent=request.headers.get("user-agent", ""),
     )
-    if saved.get("redirect_to"):
-        fragment = urlencode(
-            {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "expires_in": pair.expires_in}
-        )
-        return RedirectResponse(f"{saved['redirect_to']}#{fragment}", status_code=302)
-    return pair
+    if not saved.get("redirect_to"):
+        # A script (curl with a cookie jar): it proved with the cookie that it started this login.
+        response = FastJSONResponse(pair.model_dump(mode="json"))
+        _clear_binding(response, resources)
+        return response
+    login_code = secrets.token_urlsafe(32)
+    await resources.redis.set(
+        CODE_KEY + _binding_hash(login_code),
+        orjson.dumps({"pair": pair.model_dump(mode="json"), "binding": saved["binding"]}),
+        ex=CODE_TTL_S,
+    )
+    return RedirectResponse(f"{saved['redirect_to']}#{urlencode({'login_code': login_code})}", status_code=302)
+
+
+class LoginCode(BaseModel):
+    code: str = Field(min_length=16, max_length=200, description="the one-time `login_code` the callback sent")
+
+
+@router.post("/exchange", dependencies=[Depends(public)])
+async def exchange_login_code(body: LoginCode, request: Request, response: Response, resources: Resources) -> TokenPair:
+    """Trade the callback's one-time code for the token pair, once, in the browser that logged in."""
+    assert resources.redis is not None
+    raw = await resources.redis.getdel(CODE_KEY + _binding_hash(body.code))
+    if raw is None:
+        raise Unauthorized("this login code expired or was already used; log in again")
+    saved = orjson.loads(raw)
+    if not _same_browser(request, saved["binding"]):
+        raise Unauthorized("this login code belongs to a login started in another browser; log in again")
+    _clear_binding(response, resources)
+    return TokenPair.model_validate(saved["pair"])
+
+
+def _binding_hash(secret: str) -> str:
+    return hash_secret(secret).hex()
+
+
+def _same_browser(request: Request, binding: str | None) -> bool:
+    """True when the request carries the cookie whose hash the login saved."""
+    cookie = request.cookies.get(BINDING_COOKIE)
+    if not cookie or not binding:
+        return False
+    return secrets.compare_digest(_binding_hash(cookie), binding)
+
+
+def _https(resources: ServiceResources) -> bool:
+    return resources.settings.resolved_public_url().startswith("https://")
+
+
+def _clear_binding(response: Response, resources: ServiceResources) -> None:
+    response.delete_cookie(
+        BINDING_COOKIE, path=BINDING_COOKIE_PATH, secure=_https(resources), httponly=True, samesite="lax"
+    )
 
 
 def _verify_id_token(

@@ -87,6 +87,10 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
     assert faq_import.status_code == 202, faq_import.text
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
+    invited = f"invitee-{uuid.uuid4().hex[:8]}@a.example"
+    invite = await http.post("/api/auth/members", json={"email": invited, "role": "agent"}, headers=owner_a.headers)
+    assert invite.status_code == 202, invite.text
+    invitation = (await http.get("/api/auth/invitations", headers=owner_a.headers)).json()[0]
     owner_b = await register(http, workspace="Tenant B")
     bot_b = await make_bot(http, owner_b, name="B's bot")
     widget_b = await http.post(
@@ -109,6 +113,7 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "api_key": api_key,
         "widget_key": widget_key,
         "session_id": session_id,
+        "invitation": invitation,
         "second_device": second_device,
         "bot": bot,
         "conversation_id": conversation_id,
@@ -162,6 +167,8 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["faq"]["id"]
     if param == "session_id":
         return tenants["session_id"]
+    if param == "invitation_id":
+        return tenants["invitation"]["id"]
     if param == "user_id":
         return tenants["agent_a"].user_id
     if param == "key_id" and "/api-keys/" in path:
@@ -181,6 +188,8 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         tenants["widget_key"]["id"],
         tenants["widget_key"]["public_key"],
         tenants["session_id"],
+        tenants["invitation"]["id"],
+        tenants["invitation"]["email"],
         tenants["profile"]["email"],
         tenants["file"]["id"],
         tenants["crawl"]["id"],
@@ -247,6 +256,8 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     }
     walked = 0
     for route in all_routes():
+        # Public routes name no tenant's object. POST /api/auth/oidc/exchange hands a login's tokens
+        # only to the browser that started it: test_oidc.py::test_a_login_code_opens_only_in_the_browser_that_logged_in.
         if route.policy == "public" or "{provider}" in route.path:
             continue
         params = re.findall(r"{(\w+)}", route.path)
@@ -283,6 +294,8 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     assert tenants["agent_a"].email in [m["email"] for m in members]
     keys = (await http.get("/api/auth/api-keys", headers=a.headers)).json()
     assert keys[0]["revoked_at"] is None
+    invitations = (await http.get("/api/auth/invitations", headers=a.headers)).json()
+    assert [i["id"] for i in invitations] == [tenants["invitation"]["id"]], "A's invitation is still open"
     widget = (await http.get("/api/auth/widget-keys", headers=a.headers)).json()
     assert widget[0]["allowed_origins"] == ["https://a.example"]
     assert (await http.get(f"/api/bots/{tenants['bot']['id']}", headers=a.headers)).json()["name"] == "A's bot"

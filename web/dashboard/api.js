@@ -32,7 +32,7 @@ export function loadSession() {
   }
 }
 
-/** Store a token pair as the session (expires_in in seconds, as the API and OIDC fragment give it). */
+/** Store a token pair as the session (expires_in in seconds, as the API gives it). */
 export function saveTokens({ access_token, refresh_token, expires_in }) {
   const session = { access_token, refresh_token, expires_at: Date.now() + Number(expires_in) * 1000 };
   localStorage.setItem(SESSION_KEY, JSON.stringify(session));
@@ -41,6 +41,15 @@ export function saveTokens({ access_token, refresh_token, expires_in }) {
 
 export function clearSession() {
   localStorage.removeItem(SESSION_KEY);
+}
+
+/**
+ * Finish an OIDC login: trade the callback's one-time code for the token pair and keep it as the
+ * session. The server gives the pair only once, and only to this browser (its OIDC cookie, which
+ * fetch sends on same-origin requests); anything else throws ApiError(401).
+ */
+export async function exchangeLoginCode(code) {
+  return saveTokens(await api("POST", "/api/auth/oidc/exchange", { body: { code }, auth: false }));
 }
 
 let onSignedOut = () => {};

@@ -1,7 +1,7 @@
 // The dashboard shell: hash router, left nav, workspace switcher and user menu.
 // A page is a module whose default export renders into a container: render(root, ctx).
 
-import { SESSION_KEY, clearSession, get, loadSession, post, saveTokens, setSignedOutHandler } from "./api.js";
+import { SESSION_KEY, clearSession, exchangeLoginCode, get, loadSession, post, saveTokens, setSignedOutHandler } from "./api.js";
 import { clearError, h, mount, run, setBanner, showError } from "./dom.js";
 import renderAccount from "./pages/account.js";
 import renderLogin from "./pages/login.js";
@@ -11,6 +11,7 @@ import renderConversations from "./pages/conversations.js";
 import renderConversation from "./pages/conversation.js";
 import renderTeam from "./pages/team.js";
 import renderKeys from "./pages/keys.js";
+import { renderForgotPassword, renderInvitation, renderResetPassword, renderVerifyEmail, unverifiedBanner } from "./pages/email-links.js";
 
 export const ROLE_RANK = { viewer: 0, agent: 1, admin: 2, owner: 3 };
 
@@ -26,6 +27,11 @@ const NAV = [
 const UUID = "([0-9a-fA-F-]{36})";
 const ROUTES = [
   { path: /^\/login$/, render: renderLogin, public: true, title: "Log in" },
+  { path: /^\/forgot-password$/, render: renderForgotPassword, public: true, title: "Forgot your password?" },
+  // The pages mailed links open (`open`: signed in or not; each page asks for a login when needed).
+  { path: /^\/verify-email$/, render: renderVerifyEmail, open: true, title: "Verify your address" },
+  { path: /^\/invitation$/, render: renderInvitation, open: true, title: "Join a workspace" },
+  { path: /^\/reset-password$/, render: renderResetPassword, open: true, title: "Choose a new password" },
   { path: /^\/account$/, render: renderAccount, title: "Account" },
   { path: /^\/bots$/, render: renderBots, section: "bots", title: "Bots" },
   {
@@ -87,7 +93,6 @@ async function loadMe() {
 }
 
 async function route() {
-  if (takeOidcFragment()) return; // it rewrote the URL: route() runs again for #/bots
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
@@ -108,17 +113,18 @@ async function route() {
     return;
   }
   const { r, m } = match;
-  if (!r.public && !session) return navigate("#/login");
+  if (!r.public && !r.open && !session) return navigate("#/login");
   if (r.public && session) return navigate("#/bots");
 
-  if (!r.public && !state.me) await loadMe();
+  if (!r.public && session && !state.me) await loadMe();
   if (controller.signal.aborted) return;
-  renderShell(r.public ? null : r.section);
+  renderShell(r.public || r.open ? null : r.section);
 
   const params = {};
   (r.params || []).forEach((name, i) => (params[name] = m[i + 1] ? decodeURIComponent(m[i + 1]) : undefined));
   document.title = `${r.title} · Cortex`;
   elements.page.replaceChildren();
+  if (!r.public && !r.open && state.me) elements.page.append(unverifiedBanner(state.me) || "");
   const ctx = {
     params,
     query,
@@ -246,31 +252,33 @@ async function logOut(button) {
   navigate("#/login");
 }
 
-/** OIDC logins come back to /dashboard#access_token=…&refresh_token=…&expires_in=…: keep them, clear the URL. */
-function takeOidcFragment() {
-  if (location.hash.startsWith("#error=")) {
-    // A refused OIDC login comes back as /dashboard#error=…: say why on the login page.
-    state.notice = `Signing in with your identity provider failed: ${new URLSearchParams(location.hash.slice(1)).get("error")}`;
-    history.replaceState(null, "", `${location.pathname}${location.search}#/login`);
-    route();
-    return true;
+/**
+ * The OIDC return, read once when the page loads: the callback sends the browser here with
+ * #login_code=… (or #error=…). The code leaves the URL and the history before it is used; the
+ * server trades it for the session once, and only in the browser that started the login.
+ * Tokens are never taken from a URL: a link carrying someone else's tokens signs nobody in.
+ */
+async function finishOidcLogin() {
+  const hash = location.hash;
+  if (!hash.startsWith("#login_code=") && !hash.startsWith("#error=")) return;
+  const params = new URLSearchParams(hash.slice(1));
+  history.replaceState(null, "", `${location.pathname}${location.search}#/login`);
+  const code = params.get("login_code");
+  if (!code) {
+    state.notice = `Signing in with your identity provider failed: ${params.get("error") || "no login code"}`;
+    return;
   }
-  if (!location.hash.includes("access_token=")) return false;
-  const params = new URLSearchParams(location.hash.slice(1));
-  const access_token = params.get("access_token");
-  const refresh_token = params.get("refresh_token");
-  const expires_in = params.get("expires_in");
-  if (access_token && refresh_token && expires_in) {
-    saveTokens({ access_token, refresh_token, expires_in });
+  mount(elements.page, h("p", { role: "status", "data-testid": "oidc-signing-in" }, "Signing you in…"));
+  try {
+    await exchangeLoginCode(code);
     state.me = null; // possibly another account than before
+    history.replaceState(null, "", `${location.pathname}${location.search}#/bots`);
+  } catch (error) {
+    state.notice = `Signing in with your identity provider failed: ${error.message}`;
   }
-  // replaceState keeps the tokens out of the history; it fires no hashchange, so route again.
-  history.replaceState(null, "", `${location.pathname}${location.search}#/bots`);
-  route();
-  return true;
 }
 
-function start() {
+async function start() {
   setBanner(document.getElementById("error-banner"));
   setSignedOutHandler((error) => {
     state.me = null;
@@ -297,6 +305,7 @@ function start() {
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") for (const menu of document.querySelectorAll("details.user-menu[open]")) menu.open = false;
   });
+  await finishOidcLogin();
   route();
 }
 

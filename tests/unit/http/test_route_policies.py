@@ -33,6 +33,9 @@ def test_only_entry_points_are_public() -> None:
         "/oidc/providers",
         "/login",
         "/callback",
+        "/password-reset",  # mails a link to the address; answers alike for every address
+        "/password-reset/confirm",  # the mailed single-use token is the credential
+        "/oidc/exchange",  # trades a one-time login code, bound to the browser's OIDC cookie
     )
     # The widget application serves static pages and files only: public by nature, no data.
     pages = ("/", "/dashboard", "/demo", "/embed.js", "/preview", "/widget", "/static/{version}/{path:path}")
