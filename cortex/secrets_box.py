@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -56,6 +57,12 @@ def open_bytes(settings: Settings, sealed: bytes, *, purpose: str) -> bytes:
         return fernet.decrypt(token)
     except InvalidToken as exc:
         raise SealedSecretError(f"this {purpose} secret was altered or sealed under another key") from exc
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A 32-byte key for one purpose (an HMAC key, say), derived from the root secret: one leaked
+    key opens nothing else."""
+    return hmac.new(settings.resolved_secret_key().encode(), f"derived:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def seal_str(settings: Settings, plaintext: str, *, purpose: str) -> bytes:

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(15 * 60, description="member access token lifetime")
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, description="refresh token (and session) lifetime")
     visitor_token_ttl_s: int = Field(60 * 60, description="widget visitor token lifetime")
+    # 90 days, renewed at every token exchange: a returning visitor keeps their conversations,
+    # one who stays away a season starts afresh as a new visitor.
+    visitor_credential_ttl_days: int = Field(
+        90, ge=1, le=400, description="an anonymous visitor's signed credential lives this long after its last use"
+    )
     signing_key_max_age_days: int = Field(30, description="the signing key is rotated when older")
     password_min_length: int = Field(10, description="shortest password accepted")
     # Login attempts per account from one client IP: a burst of 5, then one every 12 s. Limiting

@@ -22,6 +22,7 @@ from cortex.auth.service import (
     VisitorService,
     WidgetKeyService,
 )
+from cortex.auth.service.visitors import from_cortex_page
 from cortex.errors import Unauthorized
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
@@ -225,15 +226,37 @@ async def revoke_widget_key(key_id: uuid.UUID, principal: Admin, request: Reques
     return Response(status_code=204)
 
 
+@router.post("/widget-keys/{key_id}/identity-secret", status_code=201, response_model=schemas.IdentitySecretOut)
+async def create_identity_secret(
+    key_id: uuid.UUID, principal: Admin, request: Request, widget_keys: WidgetKeys
+) -> schemas.IdentitySecretOut:
+    """A new identity secret for verifying visitors, shown this once (replaces the previous one)."""
+    return await widget_keys.create_identity_secret(principal, key_id, ip=_ip(request))
+
+
+@router.put("/widget-keys/{key_id}/identity-verification", response_model=schemas.WidgetKeyPublic)
+async def set_identity_verification(
+    key_id: uuid.UUID,
+    data: schemas.IdentityVerificationIn,
+    principal: Admin,
+    request: Request,
+    widget_keys: WidgetKeys,
+) -> schemas.WidgetKeyPublic:
+    """Require (or not) a valid user_hash from every visitor; unverified tokens stop working at once."""
+    return await widget_keys.set_identity_verification(principal, key_id, data, ip=_ip(request))
+
+
 @router.post("/visitor-token", dependencies=[Depends(public)], response_model=schemas.VisitorTokenOut)
 async def visitor_token(data: schemas.VisitorTokenIn, request: Request, visitors: Visitors) -> schemas.VisitorTokenOut:
-    """Exchange a widget key for a short-lived visitor token (Origin checked against the key)."""
+    """Exchange a widget key for a short-lived visitor token (the site's origin checked against the key)."""
     member: Principal | None = None
     if data.preview and request.headers.get("authorization"):
         member = await request.app.state.resources.authenticator.authenticate(request.headers["authorization"])
     elif data.preview:
         raise Unauthorized("preview needs a signed-in member")
-    return await visitors.visitor_token(data, origin=request.headers.get("origin"), member=member, ip=_ip(request))
+    origin = request.headers.get("origin")
+    own_page = from_cortex_page(origin, request.headers.get("host"), request.headers.get("sec-fetch-site"))
+    return await visitors.visitor_token(data, origin=origin, member=member, ip=_ip(request), from_own_page=own_page)
 
 
 @router.get("/audit-log", response_model=list[schemas.AuditEntry])
@@ -250,11 +273,13 @@ async def audit_log(
 async def _republish(resources: ServiceResources) -> None:
     """Keep JWKS and API-key records in Redis, where every verifier reads them."""
     tokens, api_keys = _built(resources, TokenService), _built(resources, ApiKeyService)
+    widget_keys = _built(resources, WidgetKeyService)
     stop = resources.stopping
     while not stop.is_set():
         try:
             await tokens.jwks()
             await api_keys.sync_api_key_cache()
+            await widget_keys.sync_identity_markers()
         except Exception as exc:  # noqa: BLE001 - retried next round; readiness shows the outage
             log.warning("could not publish JWKS / API keys: %s", exc)
         try:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cortex.email_address import EmailAddress
 
@@ -187,12 +187,38 @@ class WidgetKeyPublic(BaseModel):
     allowed_origins: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    identity_required: bool = Field(False, description="visitors need a valid user_hash (identity verification)")
+    has_identity_secret: bool = Field(False, description="an identity secret was generated for this key")
+
+
+class IdentitySecretOut(BaseModel):
+    widget_key_id: uuid.UUID
+    identity_secret: str = Field(description="shown once: HMAC-SHA256(identity_secret, user_id) is the user_hash")
+
+
+class IdentityVerificationIn(Strict):
+    required: bool
 
 
 class VisitorTokenIn(Strict):
     public_key: str = Field(min_length=4, max_length=100)
-    visitor_id: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    # What the widget got from the last exchange; an id alone proves nothing and is never honoured.
+    visitor_credential: str | None = Field(None, max_length=600)
+    # Sent by widgets from before signed visitor credentials: read as a request for a new visitor.
+    visitor_id: str | None = Field(None, max_length=200, description="ignored: a new visitor is issued")
+    # Identity verification: the business's own user id and HMAC-SHA256(identity secret, user_id).
+    user_id: str | None = Field(None, min_length=1, max_length=200)
+    user_hash: str | None = Field(None, min_length=1, max_length=200)
+    # The embedding page's origin, as Cortex's own widget frame saw it (postMessage's event.origin);
+    # honoured only on a same-origin request from a Cortex page.
+    site_origin: str | None = Field(None, max_length=300)
     preview: bool = False
+
+    @model_validator(mode="after")
+    def _user_id_and_hash_together(self) -> VisitorTokenIn:
+        if (self.user_id is None) != (self.user_hash is None):
+            raise ValueError("user_id and user_hash go together: send both or neither")
+        return self
 
 
 class VisitorTokenOut(BaseModel):
@@ -201,6 +227,10 @@ class VisitorTokenOut(BaseModel):
     expires_in: int
     visitor_id: str
     bot_id: uuid.UUID
+    visitor_credential: str | None = Field(
+        None, description="present it at the next exchange to stay the same visitor (anonymous visitors)"
+    )
+    user_id: str | None = Field(None, description="the verified user id (identity verification)")
 
 
 class AuditEntry(BaseModel):

@@ -312,7 +312,10 @@ async def revoked_api_key_prefixes(conn: asyncpg.Connection) -> list[str]:
 
 # -- widget keys ----------------------------------------------------------------------------
 
-_WIDGET_KEY_COLUMNS = "id, workspace_id, bot_id, public_key, allowed_origins, created_at, revoked_at"
+_WIDGET_KEY_COLUMNS = (
+    "id, workspace_id, bot_id, public_key, allowed_origins, created_at, revoked_at, identity_required, "
+    "identity_secret IS NOT NULL AS has_identity_secret"
+)
 
 
 async def create_widget_key(
@@ -379,10 +382,49 @@ async def revoke_widget_key(
     )
 
 
+async def get_widget_key(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, key_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_WIDGET_KEY_COLUMNS} FROM widget_keys WHERE id = $1 AND workspace_id = $2", key_id, workspace_id
+    )
+
+
+async def set_widget_key_identity_secret(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, key_id: uuid.UUID, sealed_secret: bytes
+) -> asyncpg.Record | None:
+    """Store a (new) identity secret, sealed by cortex.secrets_box; None for no such active key."""
+    return await conn.fetchrow(
+        "UPDATE widget_keys SET identity_secret = $3 WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL "
+        f"RETURNING {_WIDGET_KEY_COLUMNS}",
+        key_id,
+        workspace_id,
+        sealed_secret,
+    )
+
+
+async def set_widget_key_identity_required(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, key_id: uuid.UUID, required: bool
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE widget_keys SET identity_required = $3 WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL "
+        f"RETURNING {_WIDGET_KEY_COLUMNS}",
+        key_id,
+        workspace_id,
+        required,
+    )
+
+
+async def widget_keys_requiring_identity(conn: asyncpg.Connection) -> list[uuid.UUID]:
+    """Every active key that requires verified visitors: the verifiers' markers are rebuilt from this."""
+    rows = await conn.fetch("SELECT id FROM widget_keys WHERE identity_required AND revoked_at IS NULL")
+    return [row["id"] for row in rows]
+
+
 async def get_widget_key_by_public_key(conn: asyncpg.Connection, *, public_key: str) -> asyncpg.Record | None:
     """Lookup by the public key itself: the key is the credential that names its workspace."""
     return await conn.fetchrow(
-        f"SELECT k.{_WIDGET_KEY_COLUMNS.replace(', ', ', k.')}, w.plan FROM widget_keys k "
+        f"SELECT k.{_WIDGET_KEY_COLUMNS.replace(', ', ', k.')}, k.identity_secret, w.plan FROM widget_keys k "
         "JOIN workspaces w ON w.id = k.workspace_id WHERE k.public_key = $1",
         public_key,
     )

@@ -46,6 +46,9 @@ JWKS_KEY = "cortex:auth:jwks"
 API_KEY_RECORD = "cortex:auth:apikey:"
 API_KEY_LAST_USED = "cortex:auth:apikey-last-used"
 REVOKED_SESSION = "cortex:auth:revoked:sid:"
+# Present while a widget key requires verified visitors (auth writes it; #18 finding 8): a visitor
+# token of that key without the verified-user claim is refused, even one minted before.
+IDENTITY_REQUIRED = "cortex:auth:identity-required:"
 # Public keys are re-read from Redis at most this often; an unknown kid forces a re-read, but
 # no more than once per _JWKS_MISS_INTERVAL_S so forged kids cannot hammer Redis.
 _JWKS_TTL_S = 30.0
@@ -69,6 +72,11 @@ class Principal:
     bot_id: uuid.UUID | None = None
     permissions: frozenset[str] = field(default_factory=frozenset)
     expires_at: int | None = None
+    # Visitors only: the widget key that issued the token, the business's user id when it vouched
+    # for the visitor (identity verification), and whether it is a member's preview.
+    widget_key_id: str | None = None
+    verified_user_id: str | None = None
+    preview: bool = False
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -191,6 +199,9 @@ class Authenticator:
                 plan=claims.get("plan", "free"),
                 bot_id=uuid.UUID(claims["bot"]),
                 expires_at=claims["exp"],
+                widget_key_id=claims.get("wk"),
+                verified_user_id=claims.get("vuid"),
+                preview=bool(claims.get("pv", False)),
             )
         claims = await self.decode(credential, token_type=ACCESS_TOKEN_TYPE, audience=MEMBER_AUDIENCE)
         return Principal(
@@ -239,8 +250,16 @@ class Authenticator:
         if principal.kind == "api_key":
             checks.insert(0, (f"key:{principal.subject}", limits["api_key"], "API key"))
         revoked_key = REVOKED_SESSION + str(principal.session_id) if principal.session_id else None
+        if _needs_identity_check(principal):
+            revoked_key = IDENTITY_REQUIRED + str(principal.widget_key_id)  # same round trip
         last_used = (API_KEY_LAST_USED, principal.subject) if principal.kind == "api_key" else None
         revoked, decision, what = await self.limiter.admit(revoked_key, checks, last_used=last_used)
+        if revoked and principal.kind == "visitor":
+            # 401, not 403: the widget exchanges its key again, and a page that passes the visitor's
+            # user_hash gets a verified token; a page that does not is refused there (403).
+            raise Unauthorized(
+                "this widget now requires a verified visitor: get a new visitor token with user_id and user_hash"
+            )
         if revoked:
             raise Unauthorized("session has been revoked")
         if not decision.allowed:
@@ -249,6 +268,17 @@ class Authenticator:
                 headers=decision.headers(),
             )
         return decision
+
+
+def _needs_identity_check(principal: Principal) -> bool:
+    """An unverified visitor token of a widget key (not a member's preview): its key may have
+    required verified visitors since it was minted."""
+    return (
+        principal.kind == "visitor"
+        and principal.verified_user_id is None
+        and not principal.preview
+        and principal.widget_key_id is not None
+    )
 
 
 def _peek_type(token: str) -> str | None:

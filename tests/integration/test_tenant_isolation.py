@@ -26,6 +26,7 @@ from .db import service_conn
 BODIES = {
     "/api/auth/members/{user_id}": {"role": "viewer"},
     "/api/auth/widget-keys/{key_id}": {"allowed_origins": []},
+    "/api/auth/widget-keys/{key_id}/identity-verification": {"required": True},
     "/api/bots/{bot_id}": {"name": "hijacked"},
     "/api/conversations/{conversation_id}": {"status": "closed"},
     "/api/conversations/{conversation_id}/messages": {"content": "hijacked"},
@@ -298,6 +299,7 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     assert [i["id"] for i in invitations] == [tenants["invitation"]["id"]], "A's invitation is still open"
     widget = (await http.get("/api/auth/widget-keys", headers=a.headers)).json()
     assert widget[0]["allowed_origins"] == ["https://a.example"]
+    assert not widget[0]["has_identity_secret"] and not widget[0]["identity_required"], "nor its identity option"
     assert (await http.get(f"/api/bots/{tenants['bot']['id']}", headers=a.headers)).json()["name"] == "A's bot"
     conversation = (await http.get(f"/api/conversations/{tenants['conversation_id']}", headers=a.headers)).json()
     assert conversation["status"] == "open" and conversation["messages"][0]["content"] == "tenant A secret question"

@@ -175,3 +175,9 @@ async def test_starting_a_conversation_takes_a_reply_permission() -> None:
 async def test_a_visitor_reaches_only_the_widget_routes() -> None:
     reached = {f"{r.method} {r.path}" for r in ROUTES if await _admits(r, CALLERS["visitor"])}
     assert reached == VISITOR_ROUTES
+
+
+def test_only_admin_members_switch_identity_verification_and_see_its_secret() -> None:
+    policies = {f"{r.method} {r.path}": r.policy for r in all_routes()}
+    assert policies["POST /api/auth/widget-keys/{key_id}/identity-secret"] == "user:admin"
+    assert policies["PUT /api/auth/widget-keys/{key_id}/identity-verification"] == "user:admin"
