@@ -23,6 +23,8 @@ from cortex.settings import Settings
 from cortex.stack import Stack, ephemeral_stack, free_port, port_open
 
 OIDC_CLIENT_SECRET = "oidc-test-client-secret-0123456789"
+# Sent by the replicas to the OpenAI stand-in, which records it: a secret the test stack configures.
+LLM_API_KEY = "sk-test-llm-api-key-0123456789"
 
 
 @dataclass
@@ -46,6 +48,7 @@ def running_stack() -> Iterator[RunningStack]:
     env = {
         "CORTEX_LLM_URL": llm_server.url,
         "CORTEX_LLM_MODEL": "stand-in",
+        "CORTEX_LLM_API_KEY": LLM_API_KEY,
         "CORTEX_ENV": "test",
         # The crawler and URL uploads may reach the test's own servers on 127.0.0.1 (and only that).
         "CORTEX_FETCH_ALLOW_NETWORKS": '["127.0.0.1/32"]',

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cortex.stack.files import generated_secret
 from cortex.stack.parts import Part
 from cortex.stack.ports import free_ports
 from cortex.stack.processes import Supervisor
@@ -62,6 +63,8 @@ class Ray:
         if self.external:
             self.echo(f"  ray        external {self.settings.ray_address}")
             return None
+        # Before anything talks to the head: Ray's clients abort when RAY_AUTH_TOKEN_PATH names no file.
+        generated_secret(self.supervisor.ray_token_file, nbytes=32)
         if self.running():
             self.echo(f"  ray        already running {self.dashboard_url} (dashboard)")
             return None
@@ -99,7 +102,9 @@ class Ray:
         code = process.wait(timeout=START_TIMEOUT_S)
         if code != 0:
             raise self.supervisor.fail(self.name, f"`ray start` exited with code {code}")
-        self.echo(f"  ray        started  {self.dashboard_url} (dashboard)")
+        self.echo(
+            f"  ray        started  {self.dashboard_url} (dashboard; its token: {self.supervisor.ray_token_file})"
+        )
 
     def status(self) -> Part:
         part = Part(self.name, self.external, url=self.dashboard_url)
