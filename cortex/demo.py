@@ -147,7 +147,7 @@ FAQS: list[dict[str, Any]] = [
         "answer": (
             "With KubeRay. `cortex render-cluster` renders the RayService manifest from serve_config.yaml "
             "(committed as `cluster/base/rayservice.yaml`); `kubectl apply -k cluster/base` deploys it once "
-            "a `cortex-secrets` Secret holds the secret key and the Postgres, Redis and SMTP URLs. "
+            "a `cortex-secrets` Secret holds the secret key and the Redis and SMTP URLs. "
             "More in docs/operators.md."
         ),
         "tags": ["operations"],
