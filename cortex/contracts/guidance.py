@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -11,6 +12,9 @@ class Guidance:
 
     text: str = ""
     pattern_id: str | None = None
+    #: The experiment and arm this conversation's visitor is in, when one decided the guidance.
+    experiment_id: str | None = None
+    arm: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -18,3 +22,11 @@ class Guidance:
 
 
 NO_GUIDANCE = Guidance()
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One earlier message of the conversation, as the helper reads it (core's message roles)."""
+
+    role: Literal["visitor", "bot", "agent", "system"]
+    text: str
