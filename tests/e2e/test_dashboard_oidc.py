@@ -53,11 +53,13 @@ async def test_a_link_with_another_accounts_tokens_signs_nobody_in(
     tab = await new_tab()
     page = tab.page
     await _log_in(page, base, victim, "Victim Co")
+    victims_session = await page.evaluate(SESSION_TOKEN)
     await page.goto(_token_link(base, attacker))  # same document: only the hash changes
+    assert await page.evaluate(SESSION_TOKEN) == victims_session
     await page.goto("about:blank")
     await page.goto(_token_link(base, attacker))  # a fresh load of the dashboard
     await page.wait_for_load_state("networkidle")
-    assert await page.evaluate(SESSION_TOKEN) == victim.access_token
+    assert await page.evaluate(SESSION_TOKEN) == victims_session != attacker.access_token
     await page.goto(base + "/dashboard#/bots")
     await expect(page.get_by_test_id("workspace-name")).to_have_text("Victim Co")
     await tab.shot("oidc-1-token-link-ignored")
