@@ -16,7 +16,6 @@ with exponential backoff; after ``max_deliveries`` the event moves to ``cortex:e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -34,6 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from cortex.contracts.events import validate_payload
+from cortex.db.wakeup import run_woken
 
 log = logging.getLogger("cortex.bus")
 
@@ -125,7 +125,6 @@ class OutboxRelay:
         self.redis = redis
         self.schema = schema
         self.poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published (0 when none or Redis is down)."""
@@ -174,44 +173,18 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set: woken by NOTIFY from :func:`emit`, polling as a fallback."""
-        listener: asyncpg.Connection | None = None
-        channel = _channel(self.schema)
 
-        def wake(*_: object) -> None:
-            self._wake.set()
+        async def step() -> bool:
+            return await self.publish_pending() == OutboxRelay.BATCH
 
-        async def release() -> None:
-            assert listener is not None
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(channel, wake)
-            await _release_quietly(self.pool, listener)
-
-        while not stop.is_set():
-            try:
-                if listener is None or listener.is_closed():
-                    listener = await self.pool.acquire()
-                    await listener.add_listener(channel, wake)
-                while await self.publish_pending() == OutboxRelay.BATCH:
-                    pass
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox relay for %s: postgres unavailable: %s", self.schema, exc)
-                if listener is not None:
-                    await release()
-                    listener = None
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
-            except TimeoutError:
-                pass
-        if listener is not None:
-            await release()
-
-
-async def _release_quietly(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-    try:
-        await pool.release(conn)
-    except Exception:  # noqa: BLE001 - the connection is already broken; drop it
-        conn.terminate()
+        await run_woken(
+            self.pool,
+            channel=_channel(self.schema),
+            step=step,
+            stop=stop,
+            poll_interval_s=self.poll_interval_s,
+            what=f"outbox relay for {self.schema}",
+        )
 
 
 # The shapes redis-py returns for stream commands on a client without decode_responses (its own

@@ -8,10 +8,15 @@ mail, never by a lookup on the request path.
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Annotated
 
 import email_validator
 from pydantic import AfterValidator, StringConstraints
+
+if TYPE_CHECKING:
+    from cortex.settings import Settings
 
 INVALID_EMAIL = "not a valid e-mail address"
 MAX_LENGTH = 254  # RFC 5321's limit on a forward path
@@ -46,3 +51,14 @@ def _normalised(value: str) -> str:
 _Trimmed = StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LENGTH)
 EmailAddress = Annotated[str, _Trimmed, AfterValidator(_as_typed)]
 NormalisedEmail = Annotated[str, _Trimmed, AfterValidator(_normalised)]
+
+
+def email_digest(settings: Settings, email: str | None) -> str | None:
+    """An address as services compare it without holding it: HMAC-SHA256, keyed by this installation.
+
+    A plain SHA-256 of an address is reversed by hashing a list of likely addresses; this one needs
+    the installation's root secret as well. Case and surrounding space do not change it."""
+    if not email:
+        return None
+    key = settings.derived_key("email-digest:v1")
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()

@@ -19,9 +19,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-
-from cortex.secret_settings import PrivateSettingsSource
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The services that own a Postgres schema (the widget owns none).
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
@@ -55,22 +53,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CORTEX_", extra="ignore")
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Below the environment: the secret settings `cortex up` keeps in the stack's home
-        # (cortex/secret_settings.py), which the arguments or the environment may name.
-        init = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
-        home = Path(init.get("home") or os.environ.get("CORTEX_HOME") or cls.model_fields["home"].default)
-        private = PrivateSettingsSource(settings_cls, home)
-        return (init_settings, env_settings, private, dotenv_settings, file_secret_settings)
-
     env: Literal["local", "test", "production"] = Field(
         "local", description="local and test allow generated secrets; production refuses them"
     )
@@ -79,11 +61,6 @@ class Settings(BaseSettings):
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
-    services_database_url: str | None = Field(
-        None,
-        description="the Postgres server the services and jobs log in to, each as its own role: a URL "
-        "without credentials (postgresql://host:5432/db); unset: the admin DSN's server",
-    )
     jobs_database_url: str | None = Field(
         None,
         description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
@@ -153,7 +130,10 @@ class Settings(BaseSettings):
     # free: the default bot budget (2M tokens a month: a few thousand answers with their passages); pro: 10x.
     llm_budget_ceilings: dict[str, int] = Field(
         default_factory=lambda: {"free": 2_000_000, "pro": 20_000_000},
-        description="highest monthly token budget a bot may have, per workspace plan (a plan not listed gets free's)",
+        description=(
+            "monthly LLM tokens per workspace plan: no bot's budget may exceed it, and the workspace's bots "
+            "together stop at it (a plan not listed gets free's)"
+        ),
     )
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
     guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
@@ -330,10 +310,20 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.home_dir / "secret_key"
         if not path.exists():
+            # Written whole under a private name, then linked into place: a process starting at the
+            # same moment reads either no file or the whole key, never an empty one, and the first
+            # link wins (a second writer's key is dropped, not swapped in under running services).
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
+            draft = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink(missing_ok=True)
         return path.read_text().strip()
 
     def resolved_ray_dashboard_url(self) -> str:
@@ -349,6 +339,10 @@ class Settings(BaseSettings):
     def service_role(self, schema: str) -> str:
         return f"cortex_{schema}"
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for one purpose, derived from the root secret: one leaked key opens nothing else."""
+        return hmac.new(self.resolved_secret_key().encode(), purpose.encode(), hashlib.sha256).digest()
+
     def service_role_password(self, schema: str) -> str:
         """Each service's login role gets a password derived from the root secret."""
         key = self.resolved_secret_key().encode()
@@ -360,7 +354,7 @@ class Settings(BaseSettings):
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""
-        parts = urlsplit(self.services_database_url or self.resolved_database_url())
+        parts = urlsplit(self.resolved_database_url())
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         user = quote(self.service_role(schema))

@@ -21,6 +21,7 @@ from cortex.auth.service import (
     TokenService,
     VisitorService,
     WidgetKeyService,
+    devices,
 )
 from cortex.auth.service.visitors import from_cortex_page
 from cortex.errors import Unauthorized
@@ -81,8 +82,22 @@ async def register(data: schemas.RegisterIn, request: Request, accounts: Account
 
 
 @router.post("/login", dependencies=[Depends(public)], response_model=schemas.TokenPair)
-async def login(data: schemas.LoginIn, request: Request, accounts: Accounts) -> schemas.TokenPair:
-    return await accounts.login(data, ip=_ip(request), user_agent=_agent(request))
+async def login(data: schemas.LoginIn, request: Request, response: Response, accounts: Accounts) -> schemas.TokenPair:
+    """Log in with email and password. Success leaves a device cookie (HttpOnly, sent back to this
+    route alone): this browser's next logins keep a limit of their own when strangers spend the
+    account's shared one."""
+    cookie = request.cookies.get(devices.COOKIE)
+    pair = await accounts.login(data, ip=_ip(request), user_agent=_agent(request), device_cookie=cookie)
+    response.set_cookie(
+        devices.COOKIE,
+        accounts.device_cookie(data.email, cookie),
+        max_age=devices.TTL_S,
+        path=devices.COOKIE_PATH,
+        secure=request.app.state.resources.settings.resolved_public_url().startswith("https://"),
+        httponly=True,
+        samesite="strict",
+    )
+    return pair
 
 
 @router.post("/password", response_model=schemas.TokenPair)
@@ -291,10 +306,11 @@ async def _republish(resources: ServiceResources) -> None:
 def create_app() -> FastAPI:
     """The `auth` application: shared middleware, health endpoints and this service's routes."""
     from cortex.auth.events import consume
+    from cortex.mail import deliver_queued_mail
 
     return create_service_app(
         "auth",
         routers=[router, oidc_router],
-        background=[_republish, consume],
+        background=[_republish, consume, deliver_queued_mail],
         open_cors_paths=("/visitor-token",),
     )

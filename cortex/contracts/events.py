@@ -121,13 +121,14 @@ class LeadCaptured(EventPayload):
 
 
 class VisitorErased(EventPayload):
-    """`visitor.erased` (core): every service forgets the visitor. The e-mail comes as SHA-256, only to find
-    consents kept by address before leads stopped carrying it; no phone digest (a phone number's is
-    found by trying them all)."""
+    """`visitor.erased` (core): every service forgets the visitor. The e-mail comes only as its keyed
+    digest (`cortex.email_address.email_digest`: HMAC-SHA256 with a key derived from the
+    installation's secret, so nobody reverses it from a list of addresses), to find consents kept by
+    address and to suppress it; no phone digest (a phone number's is found by trying them all)."""
 
     profile_id: uuid.UUID
     visitor_id: str | None
-    email_sha256: str | None
+    email_digest: str | None
     conversation_ids: list[uuid.UUID]
     by: str
 

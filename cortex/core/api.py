@@ -48,7 +48,7 @@ async def profile_service(request: Request) -> ProfileService:
 
 
 async def erasure_service(request: Request) -> ErasureService:
-    return ErasureService(db=service_pool(request))
+    return ErasureService(db=service_pool(request), settings=request.app.state.resources.settings)
 
 
 Bots = Annotated[BotService, Depends(bot_service)]

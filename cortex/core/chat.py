@@ -278,11 +278,16 @@ class ChatPipeline:
             canned = reply("cannot_look_up", turn.language)  # never a model answering without knowledge
         elif not relevant:
             canned = reply("dont_know", turn.language)
-        elif turn.backend != "extractive" and turn.bot["tokens_used"] >= turn.llm.monthly_token_budget:
+        elif turn.backend != "extractive" and self._budget_spent(turn):
             canned = reply("budget", turn.language)
         return Draft(
             relevant=relevant, extracted=extracted, canned=canned, degraded=retrieval_failed or guidance_failed
         )
+
+    def _budget_spent(self, turn: Turn) -> bool:
+        """The bot's own monthly budget, or its workspace's plan ceiling (all its bots together), is used up."""
+        ceiling = self.llm_limits.budget_ceiling(turn.principal.plan)
+        return turn.bot["tokens_used"] >= turn.llm.monthly_token_budget or turn.bot["workspace_tokens_used"] >= ceiling
 
     async def _write(self, turn: Turn, draft: Draft, guidance: Guidance) -> AsyncGenerator[str, None]:
         """The answer's pieces as they are written (extracted sentences, a model's tokens, or the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 
@@ -30,9 +31,12 @@ async def record_consent(
 async def record_visitor_consent(
     conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, source_event: uuid.UUID | None
 ) -> None:
-    """A visitor's consent, by their profile in core: the address stays there (and goes with an erasure)."""
+    """A visitor's consent, by their profile in core: the address stays there (and goes with an erasure).
+    Never for an erased visitor: a lead event redelivered after the erasure records nothing."""
     await conn.execute(
-        "INSERT INTO consents (workspace_id, profile_id, source, source_event) VALUES ($1, $2, 'widget', $3) "
+        "INSERT INTO consents (workspace_id, profile_id, source, source_event) "
+        "SELECT $1, $2, 'widget', $3 WHERE NOT EXISTS "
+        "(SELECT 1 FROM erased_profiles WHERE workspace_id = $1 AND profile_id = $2) "
         "ON CONFLICT (workspace_id, profile_id) WHERE profile_id IS NOT NULL DO NOTHING",
         workspace_id,
         profile_id,
@@ -52,16 +56,34 @@ async def get_visitor_consent(
 
 
 async def forget_visitor(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, profile_id: uuid.UUID, email_sha256: str | None
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    email_digest: str | None,
+    digest: Callable[[str], str | None],
 ) -> int:
-    """Drop an erased visitor's consents: by profile, and any kept by an address with the same SHA-256
-    (consents recorded while lead.captured still carried the address). Returns how many went."""
-    result = await conn.execute(
-        "DELETE FROM consents WHERE workspace_id = $1 AND (profile_id = $2 OR "
-        "($3::text IS NOT NULL AND user_id IS NULL AND encode(sha256(convert_to(lower(email), 'UTF8')), 'hex') = $3))",
+    """Drop an erased visitor's consents: by profile, and any kept by an address whose `digest` is
+    `email_digest` (consents recorded while lead.captured still carried the address); remember the
+    profile as erased. Returns how many consents went."""
+    await conn.execute(
+        "INSERT INTO erased_profiles (workspace_id, profile_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         workspace_id,
         profile_id,
-        email_sha256,
+    )
+    doomed = []
+    if email_digest:
+        # Visitors' addresses (no account): few per workspace, and the key lives outside the database.
+        rows = await conn.fetch(
+            "SELECT email FROM consents WHERE workspace_id = $1 AND user_id IS NULL AND email IS NOT NULL",
+            workspace_id,
+        )
+        doomed = [row["email"] for row in rows if digest(row["email"]) == email_digest]
+    result = await conn.execute(
+        "DELETE FROM consents WHERE workspace_id = $1 AND (profile_id = $2 OR (user_id IS NULL AND email = ANY($3)))",
+        workspace_id,
+        profile_id,
+        doomed,
     )
     return int(result.rsplit(" ", 1)[-1])
 

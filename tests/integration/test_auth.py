@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from cortex.auth import signing_keys
-from cortex.auth.service import TokenService
+from cortex.auth.service import TokenService, devices
 from cortex.db import create_pool
 from cortex.http.security import ACCESS_TOKEN_TYPE
 from cortex.settings import Settings
@@ -174,32 +174,55 @@ async def test_login_brute_force_is_rate_limited_long_before_a_guess(http: httpx
     assert limited.json()["error"]["code"] == "rate_limited"
 
 
-async def test_failing_an_accounts_logins_from_one_ip_does_not_lock_its_owner_out_elsewhere(
-    http: httpx.AsyncClient, settings: Settings
+async def test_nobody_can_lock_an_account_out_by_failing_its_logins(
+    http: httpx.AsyncClient, running_stack: RunningStack, settings: Settings
 ) -> None:
-    """Per account and IP, then a looser limit per account from every IP together."""
-    account = await register(http)
-    attacker = _an_ip()
-    for attempt in range(30):
-        await http.post(
-            "/api/auth/login", json={"email": account.email, "password": f"guess-{attempt}"}, headers=attacker
-        )
-    owner = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip())
-    assert owner.status_code == 200, owner.text
-
-    # Guessing from many addresses meets the account's own limit, for every address.
-    per_account = settings.login_per_account_per_min
-    statuses = [
-        (
-            await http.post(
-                "/api/auth/login", json={"email": account.email, "password": f"spread-{n}"}, headers=_an_ip()
+    """Per account and IP; then a looser limit per account shared by every machine that has never
+    logged in to it. The owner's own browser (its device cookie) is never held by that one."""
+    account = await register(http)  # logs in: `http` is now a browser that knows this account
+    assert devices.COOKIE in http.cookies
+    async with httpx.AsyncClient(base_url=running_stack.url, timeout=30) as attacker:
+        guesser = _an_ip()
+        for attempt in range(30):
+            await attacker.post(
+                "/api/auth/login", json={"email": account.email, "password": f"guess-{attempt}"}, headers=guesser
             )
-        ).status_code
-        for n in range(per_account)
-    ]
-    assert statuses.count(429) >= 1, statuses
-    locked = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip())
-    assert locked.status_code == 429 and "for this account;" in locked.json()["error"]["message"]
+        async with httpx.AsyncClient(base_url=running_stack.url, timeout=30) as laptop:
+            elsewhere = await laptop.post(
+                "/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip()
+            )
+        assert elsewhere.status_code == 200, "failing from one IP locks no other out"
+
+        # Guessing from many addresses meets the account's shared limit, for every stranger's machine...
+        statuses = [
+            (
+                await attacker.post(
+                    "/api/auth/login", json={"email": account.email, "password": f"spread-{n}"}, headers=_an_ip()
+                )
+            ).status_code
+            for n in range(settings.login_per_account_per_min)
+        ]
+        assert statuses.count(429) >= 1, statuses
+        stranger = await attacker.post(
+            "/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip()
+        )
+        assert stranger.status_code == 429 and "for this account;" in stranger.json()["error"]["message"]
+
+        # ...but not for the owner's browser, which has logged in before: it has a limit of its own.
+        owner = await http.post(
+            "/api/auth/login", json={"email": account.email, "password": PASSWORD}, headers=_an_ip()
+        )
+        assert owner.status_code == 200, owner.text
+
+        # A device cookie copied to another account, or forged, buys nothing.
+        owners_entry = http.cookies[devices.COOKIE].split("~")[0]  # the newest login's
+        tampered = owners_entry[:-4] + ("AAAA" if not owners_entry.endswith("AAAA") else "BBBB")
+        forged = await attacker.post(
+            "/api/auth/login",
+            json={"email": account.email, "password": PASSWORD},
+            headers={**_an_ip(), "Cookie": f"{devices.COOKIE}={tampered}"},
+        )
+        assert forged.status_code == 429
 
 
 async def test_per_ip_limit_stops_one_client_spraying_many_accounts(http: httpx.AsyncClient) -> None:

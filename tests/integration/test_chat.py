@@ -240,6 +240,30 @@ async def test_a_bot_stored_beyond_the_operators_llm_limits_answers_within_them(
     assert events[-1]["content"] == BUDGET_EXHAUSTED, "the free plan's ceiling, not the stored 10^12"
 
 
+async def test_the_plans_ceiling_bounds_the_workspaces_bots_together_and_survives_deleting_a_bot(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed
+) -> None:
+    """Ten bots must not spend ten ceilings: a bot whose own budget is untouched stops when its
+    workspace has used the plan's month, even when the bot that spent it is gone."""
+    owner, spender = await _bot(http, settings, embed, llm={"backend": "openai"})
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with service_conn(settings, "core") as conn:
+        await core_store.add_usage(conn, workspace_id=workspace_id, bot_id=uuid.UUID(spender["id"]), tokens=1_999_990)
+    deleted = await http.delete(f"/api/bots/{spender['id']}", headers=owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    fresh = (
+        await http.post("/api/bots", json={"name": "Bakery 2", "llm": {"backend": "openai"}}, headers=owner.headers)
+    ).json()
+    await teach_documents(
+        settings, workspace_id=workspace_id, bot_id=uuid.UUID(fresh["id"]), documents=PASSAGES, embed=embed
+    )
+    visitor = await _visitor(http, owner, fresh)
+    first, _ = await visitor.chat("When is the bakery open?")
+    assert first[-1]["content"] == "The bakery opens at 7am [1].", "10 tokens of the month were left"
+    again, _ = await visitor.chat("When is the bakery open?", first[-1]["conversation_id"])
+    assert again[-1]["content"] == BUDGET_EXHAUSTED, "the workspace's month is spent, whatever the bot's own budget"
+
+
 async def test_with_knowledge_down_the_answer_comes_degraded_not_as_an_error(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, running_stack: RunningStack
 ) -> None:

@@ -3,6 +3,7 @@ address, phone or words, however many services heard of them."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 
@@ -11,6 +12,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from cortex.email_address import email_digest
 from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
@@ -170,9 +172,36 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
                     return payload
             return None
 
-        # A phone number's digest is found by trying every number: the event carries none.
+        # A phone number's digest is found by trying every number: the event carries none. The address
+        # comes keyed with the installation's secret: hashing a list of addresses does not find it.
         announced = await eventually(erased_event, what="visitor.erased on the bus")
         assert not [field for field in announced if "phone" in field], announced
+        assert announced["email_digest"] == email_digest(settings, person["email"])
+        assert hashlib.sha256(person["email"].encode()).hexdigest() not in orjson.dumps(announced).decode()
+
+        # The lead event again, as a retry or a redelivery would bring it after the erasure: marketing
+        # must not record a consent for someone who asked to be forgotten.
+        current = {key: value for key, value in legacy.items() if key != "email"}
+        redelivered = await redis_client.xadd(
+            "cortex:events:lead",
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "lead.captured",
+                "workspace_id": owner.workspace_id,
+                "occurred_at": "2026-01-01T00:00:01+00:00",
+                "payload": orjson.dumps(current),
+            },
+        )
+
+        async def marketing_handled_it() -> bool:
+            for group in await redis_client.xinfo_groups("cortex:events:lead"):
+                if group["name"] == b"marketing":
+                    delivered = tuple(map(int, group["last-delivered-id"].split(b"-")))
+                    return delivered >= tuple(map(int, redelivered.split(b"-"))) and group["pending"] == 0
+            return False
+
+        await eventually(marketing_handled_it, what="marketing consumes the redelivered lead event")
+        assert await consent_gone(), "a redelivered lead brought back the erased visitor's consent"
         assert await _rows_holding(conn, needles) == [], "no row of any schema holds the visitor's details"
     finally:
         await conn.close()

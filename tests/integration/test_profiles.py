@@ -8,6 +8,9 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from cortex.email_address import email_digest
+from cortex.settings import Settings
+
 from .accounts import Account, member_of, register
 from .chatting import Visitor, eventually, make_bot, visitor_of
 
@@ -140,7 +143,7 @@ async def test_members_manage_profiles_with_validation_and_roles(http: httpx.Asy
 
 
 async def test_export_then_erase_removes_the_visitors_personal_data_everywhere(
-    http: httpx.AsyncClient, redis_client: aioredis.Redis
+    http: httpx.AsyncClient, redis_client: aioredis.Redis, settings: Settings
 ) -> None:
     owner = await register(http)
     agent = await member_of(http, owner, "agent")
@@ -195,5 +198,6 @@ async def test_export_then_erase_removes_the_visitors_personal_data_everywhere(
         return None
 
     payload = await eventually(erased_event, what="visitor.erased on the bus")
-    assert payload["email_sha256"] == hashlib.sha256(b"maria.lopez@example.com").hexdigest()
+    assert payload["email_digest"] == email_digest(settings, "maria.lopez@example.com")
+    assert hashlib.sha256(b"maria.lopez@example.com").hexdigest() not in orjson.dumps(payload).decode()
     assert "maria" not in orjson.dumps(payload).decode().lower()

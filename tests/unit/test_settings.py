@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -61,3 +63,30 @@ def test_a_trusted_proxy_that_is_not_a_network_is_refused_at_start(monkeypatch: 
         Settings()
     monkeypatch.setenv("CORTEX_TRUSTED_PROXIES", '["10.0.0.0/8", "fd00::/8"]')
     assert Settings().trusted_proxies == ["10.0.0.0/8", "fd00::/8"]
+
+
+def _first_read(home: str, barrier: Any, out: Any) -> None:
+    barrier.wait()
+    try:
+        out.put(Settings(home=Path(home), secret_key="").resolved_secret_key())
+    except Exception as error:  # noqa: BLE001 - the test reports what a racing service would have hit
+        out.put(f"failed: {error!r}")
+
+
+def test_services_starting_together_on_a_new_home_agree_on_one_root_secret(tmp_path: Path) -> None:
+    """`make run` starts several processes on a fresh home at once: each must read the same whole key."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(40):
+        home = tmp_path / f"home-{round_}"
+        barrier, out = context.Barrier(8), context.Queue()
+        processes = [context.Process(target=_first_read, args=(str(home), barrier, out)) for _ in range(8)]
+        for process in processes:
+            process.start()
+        keys = {out.get(timeout=30) for _ in processes}
+        for process in processes:
+            process.join()
+        assert len(keys) == 1, keys
+        [key] = keys
+        assert len(key) >= 48 and not key.startswith("failed"), key
+        assert (home / "secret_key").stat().st_mode & 0o777 == 0o600
+        assert [path.name for path in home.iterdir()] == ["secret_key"], "no draft is left behind"

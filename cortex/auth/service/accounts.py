@@ -12,6 +12,7 @@ import asyncpg
 
 from cortex import bus
 from cortex.auth import passwords, schemas, store
+from cortex.auth.service import devices
 from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public, workspace_public
 from cortex.errors import Invalid, RateLimited, Unauthorized
@@ -108,14 +109,24 @@ class AccountService(AuthDomain):
                 headers=decision.headers(),
             )
 
-    async def login(self, data: schemas.LoginIn, *, ip: str, user_agent: str) -> schemas.TokenPair:
+    async def login(
+        self, data: schemas.LoginIn, *, ip: str, user_agent: str, device_cookie: str | None = None
+    ) -> schemas.TokenPair:
         """One generic 401 for an unknown email or a wrong password, with the same work for both.
 
         Attempts are limited per client IP, per account from that IP, and (4x looser) per account
         from every IP: failing an account's logins from one machine never locks its owner out of
-        another, and guessing from many machines still meets a limit."""
+        another, and guessing from many machines still meets a limit. That last limit is shared
+        by strangers' machines only: a browser that has logged in to the account before (its
+        device cookie, see `devices`) has a limit of its own, so nobody can spend the owner's."""
         account = _hashed(data.email)
         client = ip_key(ip)
+        device = devices.known_device(self.settings, account, device_cookie)
+        shared = (
+            (f"login:account-device:{account}:{device}", self.settings.login_per_account_ip_per_min, "device")
+            if device
+            else (f"login:account:{account}", self.settings.login_per_account_per_min, "account")
+        )
         await self._limit(
             [
                 (f"login:ip:{client}", self.settings.login_per_ip_per_min, "IP address"),
@@ -124,7 +135,7 @@ class AccountService(AuthDomain):
                     self.settings.login_per_account_ip_per_min,
                     "account from this IP address",
                 ),
-                (f"login:account:{account}", self.settings.login_per_account_per_min, "account"),
+                shared,
             ]
         )
         async with self.db.acquire() as conn:
@@ -155,6 +166,10 @@ class AccountService(AuthDomain):
                 return await self.tokens.start_session(
                     conn, user=user, workspace=chosen, role=chosen["role"], ip=ip, user_agent=user_agent
                 )
+
+    def device_cookie(self, email: str, cookie: str | None) -> str:
+        """The device cookie a successful login to `email` leaves in the browser."""
+        return devices.issue(self.settings, _hashed(email), cookie)
 
     async def login_with_identity(
         self, *, provider: str, subject: str, email: str, email_verified: bool, name: str, ip: str, user_agent: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from typing import cast
@@ -15,8 +14,10 @@ import redis.asyncio as aioredis
 from cortex import bus
 from cortex.core import schemas, store
 from cortex.core.extract import FIELDS, extract
+from cortex.email_address import email_digest
 from cortex.errors import NotFound
 from cortex.http.security import Principal
+from cortex.settings import Settings
 
 ERASED = "[erased]"
 
@@ -24,8 +25,9 @@ ERASED = "[erased]"
 class ErasureService:
     """Erasure of the visitor profiles of one workspace at a time (the principal's)."""
 
-    def __init__(self, *, db: asyncpg.Pool) -> None:
+    def __init__(self, *, db: asyncpg.Pool, settings: Settings) -> None:
         self.db = db
+        self.settings = settings
 
     async def erase_profile(self, principal: Principal, profile_id: uuid.UUID) -> schemas.ErasureResult:
         """Erase the visitor's personal data (GDPR), in one transaction, and announce `visitor.erased`.
@@ -39,7 +41,7 @@ class ErasureService:
           (the profile's, and any found in the visitor's messages before they were erased) is
           replaced by "[erased]"; the rest of those answers stays for the workspace's records.
 
-        The event carries the profile's id and a SHA-256 digest of the e-mail, never the values:
+        The event carries the profile's id and a keyed digest of the e-mail, never the values:
         marketing drops the consents it keeps by profile, and older ones it kept by address.
         """
         async with self.db.acquire() as conn, conn.transaction():
@@ -89,7 +91,7 @@ class ErasureService:
                 payload={
                     "profile_id": str(profile_id),
                     "visitor_id": profile["visitor_id"],
-                    "email_sha256": _digest(profile["email"]),
+                    "email_digest": email_digest(self.settings, profile["email"]),
                     "conversation_ids": [str(cid) for cid in conversation_ids],
                     "by": principal.subject,
                 },
@@ -125,11 +127,6 @@ def _lead_with_address(fields: dict[bytes, bytes], profile_id: str) -> bool:
         return False
     payload = orjson.loads(fields.get(b"payload", b"{}"))
     return payload.get("profile_id") == profile_id and bool(payload.get("email"))
-
-
-def _digest(value: str | None) -> str | None:
-    """SHA-256 of a normalised e-mail or phone: lets another service match its copy, reveals nothing."""
-    return hashlib.sha256(value.strip().lower().encode()).hexdigest() if value else None
 
 
 _SEPARATORS = r"[\s().-]*"

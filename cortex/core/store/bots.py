@@ -73,10 +73,13 @@ async def delete_bot(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_i
 async def get_chat_bot(
     conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID
 ) -> asyncpg.Record | None:
-    """The bot, with the tokens it has used this month (`tokens_used`), in one round trip."""
+    """The bot, with the tokens it (`tokens_used`) and its whole workspace (`workspace_tokens_used`)
+    have used this month, in one round trip."""
     return await conn.fetchrow(
         f"SELECT {_BOT_COLUMNS}, (SELECT coalesce(sum(u.tokens), 0) FROM bot_usage u WHERE u.workspace_id = $2 "
-        "AND u.bot_id = $1 AND u.month = date_trunc('month', now())::date) AS tokens_used "
+        "AND u.bot_id = $1 AND u.month = date_trunc('month', now())::date) AS tokens_used, "
+        "(SELECT coalesce(sum(w.tokens), 0) FROM workspace_usage w WHERE w.workspace_id = $2 "
+        "AND w.month = date_trunc('month', now())::date) AS workspace_tokens_used "
         "FROM bots WHERE id = $1 AND workspace_id = $2",
         bot_id,
         workspace_id,
@@ -84,6 +87,13 @@ async def get_chat_bot(
 
 
 async def add_usage(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, tokens: int) -> None:
+    """Count tokens against the bot's month and its workspace's (which outlives the bot)."""
+    await conn.execute(
+        "INSERT INTO workspace_usage (workspace_id, month, tokens) VALUES ($1, date_trunc('month', now())::date, $2) "
+        "ON CONFLICT (workspace_id, month) DO UPDATE SET tokens = workspace_usage.tokens + excluded.tokens",
+        workspace_id,
+        tokens,
+    )
     await conn.execute(
         "INSERT INTO bot_usage (workspace_id, bot_id, month, tokens) "
         "VALUES ($1, $2, date_trunc('month', now())::date, $3) "

@@ -56,3 +56,27 @@ def test_an_ip_limit_counts_an_ipv6_client_by_its_64_network() -> None:
     assert ip_key("2001:db8:1:2::1") == ip_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
     assert ip_key("2001:db8:1:3::1") != ip_key("2001:db8:1:2::1")
     assert ip_key("198.51.100.7") == "198.51.100.7" and ip_key("not an address") == "not an address"
+
+
+async def test_serves_proxy_leaves_the_forwarded_header_to_client_ip(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Serve's proxy is uvicorn, run with Ray's environment (the stack's). Left to its default, it
+    rewrites the client from X-Forwarded-For when the peer is 127.0.0.1 (HAProxy), to the first hop
+    it does not trust: behind an ingress, the ingress, one address for every caller."""
+    import uvicorn
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from cortex.stack.processes import Supervisor
+
+    monkeypatch.setenv(
+        "FORWARDED_ALLOW_IPS", Supervisor(Settings(home=tmp_path)).env().get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    )
+    seen: list[Request] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        seen.append(Request(scope))
+
+    proxy = ProxyHeadersMiddleware(app, trusted_hosts=uvicorn.Config(app).forwarded_allow_ips)
+    # The client wrote 6.6.6.6, the ingress appended the client's address, HAProxy the ingress's.
+    scope = _request(HAPROXY, "6.6.6.6, 198.51.100.4, 10.1.2.3").scope
+    await proxy(scope, None, None)  # type: ignore[arg-type]
+    assert client_ip(seen[0], _settings(trusted_proxy_count=1)) == "198.51.100.4"
