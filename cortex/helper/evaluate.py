@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ import numpy as np
 
 from cortex.contracts.guidance import HistoryTurn
 from cortex.helper import classifier
+from cortex.helper.advisor import Advisor, Experiment, Pattern, PatternStatus
 from cortex.helper.analysis import Analyser
+from cortex.helper.bandit import Bandit
 from cortex.models.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,8 @@ RESULT = ROOT / "bench" / "results" / "helper_analysis.json"
 SEEDS = (0, 1, 2)  # seed 0 gives the table; all three the spread
 HELD_OUT = 0.25
 LATENCY_CALLS = 2000  # per round: p99 of 2,000 calls is the 20th slowest, stable enough
+# One timed call: (message, embedding, history, visitor id).
+Step = Callable[[str, np.ndarray, list[HistoryTurn], str], object]
 
 
 def split(intents: Sequence[str], seed: int) -> np.ndarray:
@@ -85,8 +89,8 @@ def evaluate_split(
     return scores(truth, predicted), accuracy, {lang: round(right[lang] / total[lang], 3) for lang in sorted(total)}
 
 
-def latency_round(analyser: Analyser, texts: list[str], embeddings: np.ndarray) -> dict[str, float]:
-    """analyse() on held-out messages with a three-message history: p50 and p99 in ms, of wall-clock
+def latency_round(step: Step, texts: list[str], embeddings: np.ndarray) -> dict[str, float]:
+    """`step` on held-out messages with a three-message history: p50 and p99 in ms, of wall-clock
     time and of the thread's CPU time (on a loaded machine the wall clock counts other processes' turns)."""
     history = [
         HistoryTurn("visitor", "Hi, I have a question about your service"),
@@ -97,10 +101,29 @@ def latency_round(analyser: Analyser, texts: list[str], embeddings: np.ndarray) 
     for call in range(LATENCY_CALLS):
         index = call % len(texts)
         start, start_cpu = time.perf_counter(), time.thread_time()
-        analyser.analyse(texts[index], embedding=embeddings[index], history=history)
+        step(texts[index], embeddings[index], history, f"visitor-{call}")
         cpu.append((time.thread_time() - start_cpu) * 1000)
         wall.append((time.perf_counter() - start) * 1000)
     return {**percentiles(wall, ""), **percentiles(cpu, "cpu_")}
+
+
+def demo_advisor(analyser: Analyser) -> Advisor:
+    """An advisor with two active patterns and a candidate per intent, and an experiment on pricing."""
+    statuses: tuple[tuple[int, PatternStatus], ...] = ((1, "active"), (2, "active"), (3, "candidate"))
+    patterns = [
+        Pattern(f"{intent}-{n}", f"Strategy {n} for {intent}.", status=status, intent=intent)
+        for intent in classifier.INTENTS
+        for n, status in statuses
+    ]
+    experiment = Experiment(
+        "pricing-demo",
+        split=(("control", 1.0), ("guided", 1.0)),
+        arm_patterns={"control": None, "guided": "pricing-1"},
+        intent="pricing",
+    )
+    return Advisor(
+        patterns=patterns, experiments=[experiment], analyser=analyser, bandit=Bandit(rng=np.random.default_rng(0))
+    )
 
 
 def percentiles(values: list[float], prefix: str) -> dict[str, float]:
@@ -162,7 +185,18 @@ def main() -> int:
     analyser = Analyser()
     held_out = split(intents, SEEDS[0])
     held_texts = [text for text, out in zip(texts, held_out, strict=True) if out]
-    latencies = [latency_round(analyser, held_texts, embeddings[held_out]) for _ in range(3)]
+    held_embeddings = embeddings[held_out]
+
+    def analyse(text: str, embedding: np.ndarray, history: list[HistoryTurn], visitor_id: str) -> object:
+        return analyser.analyse(text, embedding=embedding, history=history)
+
+    advisor = demo_advisor(analyser)
+
+    def advise(text: str, embedding: np.ndarray, history: list[HistoryTurn], visitor_id: str) -> object:
+        return advisor.advise(text, embedding=embedding, history=history, visitor_id=visitor_id)
+
+    latencies = [latency_round(analyse, held_texts, held_embeddings) for _ in range(3)]
+    advice_latencies = [latency_round(advise, held_texts, held_embeddings) for _ in range(3)]
     single = []
     for text in held_texts[:50]:
         start = time.perf_counter()
@@ -203,6 +237,12 @@ def main() -> int:
         f"wall clock (load average {load:.1f} on {os.cpu_count()} cores); CPU time p50 "
         f"{statistics.median(cpu_p50s):.3f} ms, p99 {statistics.median(cpu_p99s):.3f} ms"
     )
+    advise_cpu = {key: statistics.median(lat[f"cpu_{key}"] for lat in advice_latencies) for key in ("p50", "p99")}
+    advise_wall = {key: statistics.median(lat[key] for lat in advice_latencies) for key in ("p50", "p99")}
+    print(
+        f"Advisor.advise (analysis, experiment or bandit, phrasing): CPU time p50 {advise_cpu['p50']:.3f} ms, "
+        f"p99 {advise_cpu['p99']:.3f} ms; wall clock p50 {advise_wall['p50']:.3f} ms, p99 {advise_wall['p99']:.3f} ms"
+    )
     print(f"one question's embedding ({embedder.backend}): p50 {single[len(single) // 2]:.1f} ms")
 
     command = "python -m cortex.helper.evaluate " + shlex.join(sys.argv[1:])
@@ -225,6 +265,8 @@ def main() -> int:
         },
         "analyse_ms": {"p50": statistics.median(p50s), "p99": statistics.median(p99s)},
         "analyse_cpu_ms": {"p50": statistics.median(cpu_p50s), "p99": statistics.median(cpu_p99s)},
+        "advise_cpu_ms": advise_cpu,
+        "advise_ms": advise_wall,
         "load_average_1m": round(load, 2),
         "embedding_ms_p50": round(single[len(single) // 2], 2),
         "embedder_backend": embedder.backend,
