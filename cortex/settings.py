@@ -19,7 +19,9 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cortex.secret_settings import PrivateSettingsSource
 
 #: The services that own a Postgres schema (the widget owns none).
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
@@ -53,6 +55,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CORTEX_", extra="ignore")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Below the environment: the secret settings `cortex up` keeps in the stack's home
+        # (cortex/secret_settings.py), which the arguments or the environment may name.
+        init = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        home = Path(init.get("home") or os.environ.get("CORTEX_HOME") or cls.model_fields["home"].default)
+        private = PrivateSettingsSource(settings_cls, home)
+        return (init_settings, env_settings, private, dotenv_settings, file_secret_settings)
+
     env: Literal["local", "test", "production"] = Field(
         "local", description="local and test allow generated secrets; production refuses them"
     )
@@ -61,6 +79,11 @@ class Settings(BaseSettings):
 
     # -- external parts: each one set replaces the embedded part --------------------------
     database_url: str | None = Field(None, description="Postgres admin DSN used for migrations")
+    services_database_url: str | None = Field(
+        None,
+        description="the Postgres server the services and jobs log in to, each as its own role: a URL "
+        "without credentials (postgresql://host:5432/db); unset: the admin DSN's server",
+    )
     jobs_database_url: str | None = Field(
         None,
         description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
@@ -354,7 +377,7 @@ class Settings(BaseSettings):
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""
-        parts = urlsplit(self.resolved_database_url())
+        parts = urlsplit(self.services_database_url or self.resolved_database_url())
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         user = quote(self.service_role(schema))

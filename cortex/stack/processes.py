@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from cortex.secret_settings import is_secret_setting
 from cortex.serve_tuning import raise_nofile, serve_tuning
 from cortex.settings import Settings
 from cortex.stack import haproxy
@@ -49,6 +50,12 @@ class Supervisor:
         self.stack_id = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
         self.haproxy_dir = haproxy.socket_dir(self.stack_id)
 
+    @property
+    def ray_token_file(self) -> Path:
+        """The embedded Ray cluster's authentication token (mode 0600): every request to its dashboard
+        (job submission, `serve deploy`, status) and every connection to its GCS must carry it."""
+        return self.home / "ray_auth_token"
+
     def pid_file(self, part: str) -> Path:
         return self.run_dir / f"{part}.pid"
 
@@ -67,8 +74,13 @@ class Supervisor:
 
     # -- processes ---------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
-        """Environment of every process we start: ours to find again, and Serve's HAProxy set-up."""
-        env = dict(os.environ)
+        """Environment of every process we start: ours to find again, and Serve's HAProxy set-up.
+
+        Without the secret settings: Ray's processes (and so Serve's replicas and the jobs, which
+        inherit them) read those from the stack's private settings file, written at each `up`, so a
+        value changed since Ray started is never shadowed by the old one.
+        """
+        env = {key: value for key, value in os.environ.items() if not self._secret_variable(key)}
         env.update(
             {
                 "CORTEX_STACK_ID": self.stack_id,
@@ -83,13 +95,27 @@ class Supervisor:
                 # not trust. Behind a load balancer that is the balancer's address, the same for every
                 # caller. `client_ip` alone reads the header, with `trusted_proxy_count`.
                 "FORWARDED_ALLOW_IPS": "",
-                # With the mode unset, Ray turns token auth on once ~/.ray/auth_token exists and
-                # `serve deploy` is refused; the embedded cluster listens on 127.0.0.1 only.
-                "RAY_AUTH_MODE": "disabled",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
             }
         )
+        if not self.settings.ray_address:
+            # Token authentication: anyone reaching the dashboard could otherwise submit a job, that
+            # is run code as Cortex. Ray's clients started from here (`ray start`, `serve deploy`,
+            # the replicas' job submitter) read the token from the file; an external cluster keeps
+            # the operator's RAY_AUTH_* variables.
+            env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.ray_token_file)})
+            env.pop("RAY_AUTH_TOKEN", None)
         return env
+
+    @staticmethod
+    def _secret_variable(name: str) -> bool:
+        return name.startswith("CORTEX_") and is_secret_setting(name)
+
+    def ray_auth_headers(self) -> dict[str, str]:
+        """The header the embedded Ray dashboard asks for ({} for an external cluster or before `up`)."""
+        if self.settings.ray_address or not self.ray_token_file.exists():
+            return {}
+        return {"Authorization": f"Bearer {self.ray_token_file.read_text().strip()}"}
 
     def spawn(self, part: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start `argv` in the background, logging to logs/<part>.log, its pid in run/<part>.pid."""
