@@ -67,24 +67,33 @@ INTENT_CUES: dict[str, re.Pattern[str]] = {
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PRICE = re.compile(r"(?:[$€£]\s?\d[\d,.]*|\d[\d,.]*\s?(?:[$€£]|usd|eur|euros?|dollars?|pounds?)\b)", re.IGNORECASE)
+# Whole day and month names (or their usual abbreviations), so "monitor", "satisfied" or "market 5"
+# are no dates.
 _WEEKDAYS = (
-    r"mon|tue|wed|thu|fri|sat|sun|lunes|martes|miércoles|jueves|viernes|sábado|domingo"
-    r"|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag"
+    r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:rs|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?"
+    r"|lunes|martes|miércoles|jueves|viernes|sábado|domingo|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
+    r"|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag"
 )
 _MONTHS = (
-    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre"
-    r"|octubre|noviembre|diciembre|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre"
-    r"|décembre|januar|februar|märz|juni|juli|oktober|dezember"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?"
+    r"|nov(?:ember)?|dec(?:ember)?|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|noviembre"
+    r"|diciembre|janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|januar"
+    r"|februar|märz|juni|juli|oktober|dezember"
 )
+# Greetings name a part of the day without meaning a time ("good morning", "Guten Morgen").
+_NOT_GREETING = r"(?<!good )(?<!guten )(?<!buenas )(?<!bonne )"
 DATE = re.compile(
-    rf"(?<!\w)(?:(?:{_WEEKDAYS})\w*|(?:{_MONTHS})\w*\s+\d{{1,2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\w*"
-    r"|\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?|the \d{1,2}(?:st|nd|rd|th)|today|tomorrow|tonight|next week|this week"
-    r"|weekend|hoy|mañana|demain|aujourd'hui|heute|morgen|übermorgen|semaine prochaine|próxima semana|nächste woche)",
+    rf"(?<!\w){_NOT_GREETING}(?:(?:{_WEEKDAYS})s?\.?(?!\w)|(?:{_MONTHS})\.?\s+\d{{1,2}}(?!\d)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?:{_MONTHS})(?!\w)"
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?(?!\d)|\d{1,2}\.\d{1,2}\.(?:\d{2,4})?|the \d{1,2}(?:st|nd|rd|th)\b"
+    r"|today|tomorrow|tonight|next week|this week|weekend|hoy|mañana|demain|aujourd'hui|heute|morgen|übermorgen"
+    r"|semaine prochaine|próxima semana|nächste woche)",
     re.IGNORECASE,
 )
 TIME = re.compile(
-    r"(?<!\w)(?:\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.|uhr|h\d{0,2})\b|\d{1,2}:\d{2}|noon|midday|midnight"
-    r"|morning|afternoon|evening|mediodía|tarde|matin|après-midi|soir|vormittag|nachmittag|abend)",
+    rf"(?<!\w){_NOT_GREETING}(?:\d{{1,2}}(?::\d{{2}})?\s?(?:am|pm|a\.m\.|p\.m\.|uhr|h\d{{0,2}})(?!\w)"
+    r"|\d{1,2}:\d{2}|noon|midday|midnight|morning|afternoon|evening|mediodía|tarde|matin|après-midi|soir"
+    r"|vormittag|nachmittag|abend)",
     re.IGNORECASE,
 )
 NAME = re.compile(
@@ -94,26 +103,10 @@ NAME = re.compile(
 # Names a name pattern must not take: "I'm Looking", "This is Ridiculous" start with a capital too.
 _NOT_NAMES = {"looking", "ridiculous", "not", "still", "very", "so", "sorry", "just", "interested", "the", "a"}
 # Words after a booking verb that name no service ("book an appointment" leaves the service open).
-_GENERIC_BOOKINGS = {
-    "appointment",
-    "slot",
-    "time",
-    "booking",
-    "reservation",
-    "call",
-    "meeting",
-    "date",
-    "spot",
-    "visit",
-    "session",
-    "consultation",
-    "room",
-    "cita",
-    "rendez-vous",
-    "termin",
-    "me",
-    "in",
-}
+_GENERIC_BOOKINGS = set(
+    "appointment slot time booking reservation call meeting date spot visit session consultation room cita"
+    " rendez-vous termin me in earliest next first soonest another new free".split()
+)
 SERVICE = re.compile(
     r"(?:book|reserve|schedule|sign up for|arrange)\s+(?:me\s+)?(?:in\s+)?(?:for\s+)?(?:a|an|the|my)?\s*"
     r"([a-z][a-z-]+(?:\s(?!for|on|at|this|next|tomorrow|today)[a-z][a-z-]+)?)",
