@@ -17,10 +17,10 @@ import json
 import re
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -173,6 +173,9 @@ SYSTEM_PROMPT = (
 )
 
 
+S = TypeVar("S")
+
+
 class DemoError(RuntimeError):
     """The demo could not be built; the message says which step and why."""
 
@@ -295,6 +298,9 @@ def _build(settings: Settings, api: ApiClient, base: str, echo: Callable[[str], 
                 "display_name": "Demo owner",
             },
         )
+    # The operator vouches for the demo's own address (demo@cortex.local reaches no inbox): the demo
+    # owner is verified, so its widget key may list the demo page's origins.
+    asyncio.run(_mark_verified(settings, OWNER_EMAIL))
     tokens = api.post("/api/auth/login", expect=(200,), json={"email": OWNER_EMAIL, "password": password})
     api.sign_in(tokens)
     if existed:
@@ -444,17 +450,31 @@ def _random_password() -> str:
 
 async def _set_password(settings: Settings, email: str, password: str) -> bool:
     """The auth service's operator reset, run in this process against the stack's database."""
+    from cortex.auth.service import AccountService
+
+    async with _auth_service(settings, AccountService) as accounts:
+        return await accounts.set_password(email=email, password=password)
+
+
+async def _mark_verified(settings: Settings, email: str) -> bool:
+    """The auth service's operator verification of an address, run in this process."""
+    from cortex.auth.service import VerificationService
+
+    async with _auth_service(settings, VerificationService) as verification:
+        return await verification.mark_verified(email=email)
+
+
+@contextlib.asynccontextmanager
+async def _auth_service(settings: Settings, service: Callable[..., S]) -> AsyncIterator[S]:
+    """One part of the auth service over its own pool and Redis client, closed afterwards."""
     import redis.asyncio as aioredis
 
-    from cortex.auth.service import AccountService
     from cortex.db.pool import create_pool
 
     pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
     client = aioredis.Redis.from_url(settings.resolved_redis_url())
     try:
-        return await AccountService(db=pool, redis=client, settings=settings).set_password(
-            email=email, password=password
-        )
+        yield service(db=pool, redis=client, settings=settings)
     finally:
         await client.aclose()
         await pool.close()

@@ -214,6 +214,18 @@ class Settings(BaseSettings):
     # Each invitation mails an address the workspace chose: 10 a minute staffs a team, and keeps
     # a workspace from using Cortex to send mail to strangers in bulk.
     invites_per_workspace_per_min: int = Field(10, description="invitations a workspace may send per minute")
+    # A day covers "I'll check my mail tonight"; after that the owner asks for a new link.
+    email_verification_ttl_s: int = Field(24 * 3600, description="how long a mailed address-verification link works")
+    # Half an hour: long enough to open the mail, short enough that a link found later in an old
+    # inbox (or a mail archive) no longer opens the account.
+    password_reset_ttl_s: int = Field(30 * 60, description="how long a mailed password-reset link works")
+    # A week: invitees are often away for a few days; an older one is sent again by an admin.
+    invitation_ttl_s: int = Field(7 * 24 * 3600, description="how long an invitation to a workspace can be accepted")
+    # Mail to one address on request (verification resends, password resets): a burst of 3, then
+    # one every 20 s, so nobody can use Cortex to flood an inbox.
+    account_mails_per_address_per_min: int = Field(
+        3, description="verification or password-reset mails one address may be sent per minute"
+    )
     mail_from: str = Field("Cortex <no-reply@cortex.local>", description="sender of the mail Cortex sends")
     rate_limits: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {

@@ -16,9 +16,12 @@ from cortex.auth.service import (
     AccountService,
     ApiKeyService,
     AuditService,
+    InvitationService,
     MemberService,
+    PasswordResetService,
     SessionService,
     TokenService,
+    VerificationService,
     VisitorService,
     WidgetKeyService,
     devices,
@@ -56,6 +59,9 @@ def _provide(service: Callable[..., S]) -> Callable[[Request], Any]:
 Accounts = Annotated[AccountService, Depends(_provide(AccountService))]
 Sessions = Annotated[SessionService, Depends(_provide(SessionService))]
 Members = Annotated[MemberService, Depends(_provide(MemberService))]
+Invitations = Annotated[InvitationService, Depends(_provide(InvitationService))]
+Verification = Annotated[VerificationService, Depends(_provide(VerificationService))]
+Resets = Annotated[PasswordResetService, Depends(_provide(PasswordResetService))]
 ApiKeys = Annotated[ApiKeyService, Depends(_provide(ApiKeyService))]
 WidgetKeys = Annotated[WidgetKeyService, Depends(_provide(WidgetKeyService))]
 Visitors = Annotated[VisitorService, Depends(_provide(VisitorService))]
@@ -106,6 +112,34 @@ async def change_password(
 ) -> schemas.TokenPair:
     """Change your own password (the current one first); every session ends and this one gets new tokens."""
     return await accounts.change_password(principal, data, ip=_ip(request), user_agent=_agent(request))
+
+
+@router.post("/verify-email", response_model=schemas.UserPublic)
+async def verify_email(
+    data: schemas.LinkTokenIn, principal: Member, request: Request, verification: Verification
+) -> schemas.UserPublic:
+    """Prove your address with the mailed link's token, signed in as the account it was sent for."""
+    return await verification.verify_email(principal, data.token, ip=_ip(request))
+
+
+@router.post("/verify-email/resend", status_code=202, response_model=schemas.Accepted)
+async def resend_verification(principal: Member, verification: Verification) -> schemas.Accepted:
+    """Mail your address a new verification link (the older ones stop working)."""
+    return await verification.send_verification(principal)
+
+
+@router.post("/password-reset", status_code=202, dependencies=[Depends(public)], response_model=schemas.Accepted)
+async def request_password_reset(data: schemas.PasswordResetIn, request: Request, resets: Resets) -> schemas.Accepted:
+    """Mail a single-use link to choose a new password; the same answer whether or not the address has an account."""
+    return await resets.request_reset(data, ip=_ip(request))
+
+
+@router.post("/password-reset/confirm", dependencies=[Depends(public)], response_model=schemas.Accepted)
+async def confirm_password_reset(
+    data: schemas.PasswordResetConfirmIn, request: Request, resets: Resets
+) -> schemas.Accepted:
+    """Set a new password with the mailed link's token; every session of the account ends."""
+    return await resets.confirm_reset(data, ip=_ip(request))
 
 
 @router.post("/refresh", dependencies=[Depends(public)], response_model=schemas.TokenPair)
@@ -171,11 +205,34 @@ async def list_members(
 
 @router.post("/members", status_code=202, response_model=schemas.InvitationSent)
 async def invite_member(
-    data: schemas.InviteIn, principal: Admin, request: Request, members: Members
+    data: schemas.InviteIn, principal: Admin, request: Request, invitations: Invitations
 ) -> schemas.InvitationSent:
-    """Invite an address with a role: an account joins at once, an address without one is asked
-    by mail to sign up first. The answer is the same either way."""
-    return await members.invite(principal, data, ip=_ip(request))
+    """Invite an address with a role: the address gets a link, and joins only when its owner
+    accepts, signed in with a verified account of it. The answer is the same either way."""
+    return await invitations.invite(principal, data, ip=_ip(request))
+
+
+@router.get("/invitations", response_model=list[schemas.InvitationPublic])
+async def list_invitations(principal: Admin, invitations: Invitations) -> list[schemas.InvitationPublic]:
+    """Invitations not yet accepted or revoked, newest first."""
+    return await invitations.list_invitations(principal)
+
+
+@router.delete("/invitations/{invitation_id}", status_code=204)
+async def revoke_invitation(
+    invitation_id: uuid.UUID, principal: Admin, request: Request, invitations: Invitations
+) -> Response:
+    """The invitation's link stops working."""
+    await invitations.revoke(principal, invitation_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.post("/invitations/accept", response_model=schemas.InvitationAccepted)
+async def accept_invitation(
+    data: schemas.LinkTokenIn, principal: Member, request: Request, invitations: Invitations
+) -> schemas.InvitationAccepted:
+    """Join the workspace of the mailed invitation, signed in with a verified account of the invited address."""
+    return await invitations.accept(principal, data.token, ip=_ip(request))
 
 
 @router.patch("/members/{user_id}", response_model=schemas.MemberPublic)

@@ -62,6 +62,9 @@ class UserPublic(BaseModel):
     email: str
     display_name: str
     created_at: datetime
+    email_verified: bool = Field(
+        False, description="the owner proved the address (a mailed link); until then the account is limited"
+    )
 
 
 class WorkspacePublic(BaseModel):
@@ -128,6 +131,45 @@ class InvitationSent(BaseModel):
 
 class RoleIn(Strict):
     role: Role
+
+
+class InvitationPublic(BaseModel):
+    """An open invitation, as the workspace's admins see it (nobody joined yet)."""
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    invited_by_email: str
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+class LinkTokenIn(Strict):
+    """The token of a mailed link (verification, invitation)."""
+
+    token: str = Field(min_length=16, max_length=200)
+
+
+class InvitationAccepted(BaseModel):
+    workspace: WorkspacePublic
+    role: Role
+    message: str
+
+
+class PasswordResetIn(Strict):
+    email: EmailAddress
+
+
+class PasswordResetConfirmIn(Strict):
+    token: str = Field(min_length=16, max_length=200)
+    new_password: str = Field(max_length=1024)
+
+
+class Accepted(BaseModel):
+    """What a request that mails a link answers (the same whatever the mail says)."""
+
+    message: str
 
 
 class ApiKeyIn(Strict):

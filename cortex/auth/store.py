@@ -46,31 +46,48 @@ async def verifiable_signing_keys(conn: asyncpg.Connection, *, retired_after: da
 
 
 async def create_user(
-    conn: asyncpg.Connection, *, user_id: uuid.UUID, email: str, password_hash: str | None, display_name: str
+    conn: asyncpg.Connection,
+    *,
+    user_id: uuid.UUID,
+    email: str,
+    password_hash: str | None,
+    display_name: str,
+    email_verified: bool = False,
 ) -> asyncpg.Record | None:
-    """None when the email is taken (case-insensitively)."""
+    """None when the email is taken (case-insensitively). `email_verified`: an identity provider
+    vouched for the address."""
     return await conn.fetchrow(
-        "INSERT INTO users (id, email, password_hash, display_name) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (lower(email)) DO NOTHING RETURNING id, email, display_name, created_at",
+        "INSERT INTO users (id, email, password_hash, display_name, email_verified_at) "
+        "VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END) "
+        "ON CONFLICT (lower(email)) DO NOTHING RETURNING id, email, display_name, created_at, email_verified_at",
         user_id,
         email,
         password_hash,
         display_name,
+        email_verified,
     )
+
+
+_USER_COLUMNS = "id, email, password_hash, display_name, created_at, disabled_at, email_verified_at"
 
 
 async def get_user_by_email(conn: asyncpg.Connection, *, email: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, email, password_hash, display_name, created_at, disabled_at FROM users "
-        "WHERE lower(email) = lower($1)",
-        email,
-    )
+    return await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email) = lower($1)", email)
 
 
 async def get_user(conn: asyncpg.Connection, *, user_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, email, password_hash, display_name, created_at, disabled_at FROM users WHERE id = $1", user_id
+    return await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+
+
+async def mark_email_verified(conn: asyncpg.Connection, *, user_id: uuid.UUID, email: str) -> bool:
+    """The owner of `email` proved it; False when the account's address is another one by now."""
+    status = await conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) "
+        "WHERE id = $1 AND lower(email) = lower($2)",
+        user_id,
+        email,
     )
+    return status.endswith(" 1")
 
 
 async def set_password_hash(conn: asyncpg.Connection, *, user_id: uuid.UUID, password_hash: str) -> None:
@@ -485,4 +502,134 @@ async def insert_identity(
         subject,
         user_id,
         email,
+    )
+
+
+# -- links mailed to an account's address (verification, password reset) ---------------------
+
+
+async def insert_email_token(
+    conn: asyncpg.Connection, *, token_hash: bytes, purpose: str, user_id: uuid.UUID, email: str, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO email_tokens (token_hash, purpose, user_id, email, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        token_hash,
+        purpose,
+        user_id,
+        email,
+        expires_at,
+    )
+
+
+async def use_email_token(
+    conn: asyncpg.Connection, *, token_hash: bytes, purpose: str, user_id: uuid.UUID | None = None
+) -> asyncpg.Record | None:
+    """Spend an unexpired, unused token of this purpose (and of this account, when given), once;
+    None for any other."""
+    return await conn.fetchrow(
+        "UPDATE email_tokens SET used_at = now() "
+        "WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now() "
+        "AND ($3::uuid IS NULL OR user_id = $3) RETURNING user_id, email",
+        token_hash,
+        purpose,
+        user_id,
+    )
+
+
+async def spend_email_tokens(conn: asyncpg.Connection, *, user_id: uuid.UUID, purpose: str) -> None:
+    """Every outstanding link of this purpose stops working (a newer one replaces them)."""
+    await conn.execute(
+        "UPDATE email_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        user_id,
+        purpose,
+    )
+
+
+# -- invitations ----------------------------------------------------------------------------
+
+_INVITATION_COLUMNS = (
+    "i.id, i.workspace_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at, i.accepted_at, i.revoked_at"
+)
+
+
+async def create_invitation(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    invitation_id: uuid.UUID,
+    email: str,
+    role: str,
+    invited_by: uuid.UUID | None,
+    token_hash: bytes,
+    expires_at: datetime,
+) -> asyncpg.Record:
+    """A new open invitation; an open one to the same address is revoked first (a new one replaces it)."""
+    await conn.execute(
+        "UPDATE invitations SET revoked_at = now() WHERE workspace_id = $1 AND lower(email) = lower($2) "
+        "AND accepted_at IS NULL AND revoked_at IS NULL",
+        workspace_id,
+        email,
+    )
+    return await conn.fetchrow(
+        "INSERT INTO invitations AS i (id, workspace_id, email, role, invited_by, token_hash, expires_at) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_INVITATION_COLUMNS}",
+        invitation_id,
+        workspace_id,
+        email,
+        role,
+        invited_by,
+        token_hash,
+        expires_at,
+    )
+
+
+async def list_open_invitations(conn: asyncpg.Connection, *, workspace_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Invitations not yet accepted or revoked (expired ones too: an admin sees them to send again)."""
+    return await conn.fetch(
+        f"SELECT {_INVITATION_COLUMNS}, coalesce(u.email, '') AS invited_by_email FROM invitations i "
+        "LEFT JOIN users u ON u.id = i.invited_by "
+        "WHERE i.workspace_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL ORDER BY i.created_at DESC",
+        workspace_id,
+    )
+
+
+async def get_open_invitation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, invitation_id: uuid.UUID
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_INVITATION_COLUMNS} FROM invitations i WHERE i.id = $1 AND i.workspace_id = $2 "
+        "AND i.accepted_at IS NULL AND i.revoked_at IS NULL",
+        invitation_id,
+        workspace_id,
+    )
+
+
+async def revoke_invitation(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, invitation_id: uuid.UUID) -> bool:
+    status = await conn.execute(
+        "UPDATE invitations SET revoked_at = now() WHERE id = $1 AND workspace_id = $2 "
+        "AND accepted_at IS NULL AND revoked_at IS NULL",
+        invitation_id,
+        workspace_id,
+    )
+    return status.endswith(" 1")
+
+
+async def lock_invitation_by_token(conn: asyncpg.Connection, *, token_hash: bytes) -> asyncpg.Record | None:
+    """The invitation its link names, with its workspace, locked for the acceptance. The token is
+    the credential that names the workspace, as a widget's public key does."""
+    return await conn.fetchrow(
+        f"SELECT {_INVITATION_COLUMNS}, w.name AS workspace_name FROM invitations i "
+        "JOIN workspaces w ON w.id = i.workspace_id WHERE i.token_hash = $1 FOR UPDATE OF i",
+        token_hash,
+    )
+
+
+async def accept_invitation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, invitation_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        "UPDATE invitations SET accepted_at = now(), accepted_by = $3 WHERE id = $1 AND workspace_id = $2",
+        invitation_id,
+        workspace_id,
+        user_id,
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+
+from .mailbox import link_token, mail_to, text_of
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -35,15 +39,38 @@ def _account(email: str, password: str, body: dict) -> Account:
     )
 
 
-async def register(http: httpx.AsyncClient, *, workspace: str = "Acme", password: str = PASSWORD) -> Account:
-    """A new account and its workspace, signed in (sign-up answers alike for new and known
-    addresses, so it hands out no tokens: the new owner logs in)."""
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+def mail_home() -> Path:
+    """Where the test stack's SMTP sink keeps mail (`ephemeral_stack` sets CORTEX_HOME for the session)."""
+    return Path(os.environ["CORTEX_HOME"])
+
+
+async def register_unverified(
+    http: httpx.AsyncClient, *, workspace: str = "Acme", password: str = PASSWORD, email: str | None = None
+) -> Account:
+    """A new account and its workspace, signed in, its address not verified yet (sign-up answers
+    alike for new and known addresses, so it hands out no tokens: the new owner logs in)."""
+    email = email or f"owner-{uuid.uuid4().hex[:10]}@example.com"
     response = await http.post(
         "/api/auth/register", json={"email": email, "password": password, "workspace_name": workspace}
     )
     assert response.status_code == 202, response.text
     return await login(http, email, password)
+
+
+async def verify(http: httpx.AsyncClient, account: Account) -> None:
+    """Follow the verification link of the account's welcome mail (its latest one), as its owner would."""
+    [welcome] = [m for m in await mail_to(mail_home(), account.email) if m["Subject"] == "Your Cortex account"][-1:]
+    verified = await http.post(
+        "/api/auth/verify-email", json={"token": link_token(welcome, "verify-email")}, headers=account.headers
+    )
+    assert verified.status_code == 200 and verified.json()["email_verified"], verified.text
+
+
+async def register(http: httpx.AsyncClient, *, workspace: str = "Acme", password: str = PASSWORD) -> Account:
+    """A new account and its workspace, signed in, with its address verified through the mailed link."""
+    account = await register_unverified(http, workspace=workspace, password=password)
+    await verify(http, account)
+    return account
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD, **extra: str) -> Account:
@@ -52,9 +79,21 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD, *
     return _account(email, password, response.json())
 
 
+async def invitation_token(email: str) -> str:
+    """The token of the latest invitation mailed to `email`."""
+    invitations = [m for m in await mail_to(mail_home(), email) if "#/invitation?token=" in text_of(m)]
+    assert invitations, f"no invitation mailed to {email}"
+    return link_token(invitations[-1], "invitation")
+
+
 async def member_of(http: httpx.AsyncClient, owner: Account, role: str) -> Account:
-    """A second account added to `owner`'s workspace with `role`, logged in there."""
+    """A second (verified) account invited to `owner`'s workspace with `role`; it accepts through the
+    mailed link and is logged in there."""
     other = await register(http, workspace="Elsewhere")
-    added = await http.post("/api/auth/members", json={"email": other.email, "role": role}, headers=owner.headers)
-    assert added.status_code == 202, added.text
+    invited = await http.post("/api/auth/members", json={"email": other.email, "role": role}, headers=owner.headers)
+    assert invited.status_code == 202, invited.text
+    accepted = await http.post(
+        "/api/auth/invitations/accept", json={"token": await invitation_token(other.email)}, headers=other.headers
+    )
+    assert accepted.status_code == 200, accepted.text
     return await login(http, other.email, workspace_id=owner.workspace_id)

@@ -395,8 +395,10 @@ async def test_roles_gate_what_members_may_do(http: httpx.AsyncClient) -> None:
 async def test_inviting_answers_alike_for_addresses_with_and_without_an_account_and_mails_each(
     http: httpx.AsyncClient, running_stack: RunningStack
 ) -> None:
-    owner = await _signed_up(http, workspace="Corner Bakery")
-    known = await _signed_up(http)
+    """Neither the answer nor the mail's link depends on the address having an account; the account
+    joins only by accepting (tests/integration/test_email_ownership.py)."""
+    owner = await register(http, workspace="Corner Bakery")
+    known = await register(http)
     stranger = f"stranger-{uuid.uuid4().hex[:8]}@example.com"
     answers = [
         await http.post("/api/auth/members", json={"email": email, "role": "agent"}, headers=owner.headers)
@@ -405,11 +407,14 @@ async def test_inviting_answers_alike_for_addresses_with_and_without_an_account_
     assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
     assert answers[0].json().keys() == answers[1].json().keys()
     assert answers[0].json()["message"] == answers[1].json()["message"]
-    added = (await mail_to(running_stack.home, known.email, count=2))[-1]
-    assert added["Subject"] == "You were added to a Cortex workspace" and "Corner Bakery" in text_of(added)
-    [invited] = await mail_to(running_stack.home, stranger)
-    assert "no Cortex account yet" in text_of(invited) and "Corner Bakery" in text_of(invited)
-    assert (await login(http, known.email, workspace_id=owner.workspace_id)).workspace_id == owner.workspace_id
+    invited = (await mail_to(running_stack.home, known.email, count=2))[-1]
+    assert invited["Subject"] == "You are invited to a Cortex workspace" and "Corner Bakery" in text_of(invited)
+    [to_stranger] = await mail_to(running_stack.home, stranger)
+    assert "no Cortex account yet" in text_of(to_stranger) and "Corner Bakery" in text_of(to_stranger)
+    not_yet = await http.post(
+        "/api/auth/login", json={"email": known.email, "password": PASSWORD, "workspace_id": owner.workspace_id}
+    )
+    assert not_yet.status_code == 401, "not a member before accepting"
 
 
 async def test_the_last_owner_cannot_be_demoted_or_removed(http: httpx.AsyncClient) -> None:

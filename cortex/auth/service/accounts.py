@@ -12,7 +12,7 @@ import asyncpg
 
 from cortex import bus
 from cortex.auth import passwords, schemas, store
-from cortex.auth.service import devices
+from cortex.auth.service import devices, verification
 from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public, workspace_public
 from cortex.errors import Invalid, RateLimited, Unauthorized
@@ -58,6 +58,9 @@ class AccountService(AuthDomain):
                 await open_workspace(
                     conn, user=user, name=data.workspace_name, marketing_consent=data.marketing_consent, ip=ip
                 )
+                token = await verification.issue_link_token(
+                    conn, purpose=verification.VERIFY, user=user, ttl_s=self.settings.email_verification_ttl_s
+                )
             else:
                 existing = await store.get_user_by_email(conn, email=data.email)
                 if existing is not None:  # its owners' audit logs show the attempt
@@ -70,7 +73,7 @@ class AccountService(AuthDomain):
                             ip=ip,
                         )
         if user is not None:
-            await send_mail(self.settings, to=user["email"], subject="Your Cortex account", text=self._welcome())
+            await send_mail(self.settings, to=user["email"], subject="Your Cortex account", text=self._welcome(token))
         elif existing is not None:
             security_log.info("sign-up with an existing address", extra={"user_id": str(existing["id"]), "ip": ip})
             text = self._already_registered(ip)
@@ -79,14 +82,15 @@ class AccountService(AuthDomain):
             )
         return schemas.RegisterAccepted(email=data.email, message=REGISTERED)
 
-    def _welcome(self) -> str:
+    def _welcome(self, token: str) -> str:
         # Nothing the person who signed up typed (workspace or display name) goes into this mail:
         # until the address is proven theirs, it may be someone else's inbox.
+        _, verify = verification.verification_mail(self.settings, token)
         return (
             "Hello,\n\n"
             "A Cortex account was created with this address. Log in at "
             f"{self.settings.resolved_public_url()}/dashboard with the password chosen at sign-up.\n\n"
-            "If you did not sign up, someone else typed your address.\n"
+            + verify.removeprefix("Hello,\n\n")
         )
 
     def _already_registered(self, ip: str) -> str:
@@ -95,8 +99,8 @@ class AccountService(AuthDomain):
             "Hello,\n\n"
             f"Someone tried to create a Cortex account with this address on {when} (from {ip}). "
             "You already have an account, so nothing was created and nothing changed.\n\n"
-            f"If it was you, log in at {self.settings.resolved_public_url()}/dashboard. "
-            "If it was not, you can ignore this message.\n"
+            f"If it was you, log in at {self.settings.resolved_public_url()}/dashboard (forgot the password? "
+            "'Forgot your password?' there mails you a link). If it was not, you can ignore this message.\n"
         )
 
     async def _limit(self, checks: list[tuple[str, int, str]]) -> None:
@@ -174,7 +178,14 @@ class AccountService(AuthDomain):
     async def login_with_identity(
         self, *, provider: str, subject: str, email: str, email_verified: bool, name: str, ip: str, user_agent: str
     ) -> schemas.TokenPair:
-        """OIDC login: a known identity, or a verified email of an existing account, or a new account."""
+        """OIDC login: a known identity, or a new account, or an existing account with this address
+        once that account has verified it too.
+
+        Both must have proved the address: the provider and the account. An account someone created
+        with the address but never verified may be an impostor's, so linking it would hand the
+        provider's user an account the impostor still holds a password for (and the impostor a way
+        in); the person is asked to sign in with the password and verify first, or to take the
+        account over with a password reset, which verifies it."""
         async with self.db.acquire() as conn, conn.transaction():
             identity = await store.get_identity(conn, provider=provider, subject=subject)
             user = await store.get_user(conn, user_id=identity["user_id"]) if identity else None
@@ -182,9 +193,24 @@ class AccountService(AuthDomain):
                 if not email_verified:
                     raise Unauthorized(f"{provider} did not verify this email address")
                 user = await store.get_user_by_email(conn, email=email)
+                if user is not None and user["email_verified_at"] is None:
+                    security_log.info(
+                        "OIDC login refused: the account's address is unverified",
+                        extra={"user_id": str(user["id"]), "ip": ip},
+                    )
+                    raise verification.Unverified(
+                        "a Cortex account with this address exists, but its address is not verified yet: log in "
+                        "with its password and open the verification link we mailed (or use 'Forgot your "
+                        f"password?' to get a link), then continue with {provider}"
+                    )
             if user is None:
                 user = await store.create_user(
-                    conn, user_id=uuid.uuid4(), email=email, password_hash=None, display_name=name[:120]
+                    conn,
+                    user_id=uuid.uuid4(),
+                    email=email,
+                    password_hash=None,
+                    display_name=name[:120],
+                    email_verified=True,  # the provider verified it
                 )
                 assert user is not None
                 await open_workspace(

@@ -18,6 +18,7 @@ import orjson
 from cortex.auth import schemas, store
 from cortex.auth.service import audit
 from cortex.auth.service.base import AuthDomain, member_id
+from cortex.auth.service.verification import require_verified
 from cortex.errors import NotFound
 from cortex.http.security import API_KEY_LAST_USED, API_KEY_RECORD, Principal, hash_secret
 
@@ -54,6 +55,7 @@ class ApiKeyService(AuthDomain):
         prefix = secrets.token_hex(6)
         secret = f"ck_{prefix}_{secrets.token_urlsafe(32).replace('_', 'x')}"
         async with self.db.acquire() as conn, conn.transaction():
+            await require_verified(conn, member_id(principal))  # a key reaches past the dashboard
             row = await store.create_api_key(
                 conn,
                 workspace_id=principal.workspace_id,

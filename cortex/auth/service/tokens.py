@@ -25,7 +25,11 @@ _published_kids: set[str] = set()
 
 def user_public(row: asyncpg.Record) -> schemas.UserPublic:
     return schemas.UserPublic(
-        id=row["id"], email=row["email"], display_name=row["display_name"], created_at=row["created_at"]
+        id=row["id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        created_at=row["created_at"],
+        email_verified=row.get("email_verified_at") is not None,
     )
 
 

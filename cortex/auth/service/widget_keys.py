@@ -12,6 +12,7 @@ from cortex import secrets_box
 from cortex.auth import schemas, store
 from cortex.auth.service import audit
 from cortex.auth.service.base import AuthDomain
+from cortex.auth.service.verification import require_verified
 from cortex.auth.service.visitors import IDENTITY_SECRET_SEALED_AS
 from cortex.errors import Conflict, NotFound
 from cortex.http.security import IDENTITY_REQUIRED, Principal
@@ -22,6 +23,8 @@ class WidgetKeyService(AuthDomain):
         self, principal: Principal, data: schemas.WidgetKeyIn, *, ip: str
     ) -> schemas.WidgetKeyPublic:
         async with self.db.acquire() as conn, conn.transaction():
+            if data.allowed_origins:  # a key without origins only previews in the dashboard
+                await require_verified(conn, principal.user_id)
             row = await store.create_widget_key(
                 conn,
                 workspace_id=principal.workspace_id,
@@ -50,6 +53,8 @@ class WidgetKeyService(AuthDomain):
         self, principal: Principal, key_id: uuid.UUID, data: schemas.WidgetKeyUpdate, *, ip: str
     ) -> schemas.WidgetKeyPublic:
         async with self.db.acquire() as conn, conn.transaction():
+            if data.allowed_origins:
+                await require_verified(conn, principal.user_id)
             row = await store.update_widget_key_origins(
                 conn, workspace_id=principal.workspace_id, key_id=key_id, allowed_origins=data.allowed_origins
             )
