@@ -11,6 +11,7 @@ import uuid
 import httpx
 from playwright.async_api import expect
 
+from tests.integration.mailbox import link_token, mail_to
 from tests.stack_fixtures import RunningStack
 
 from .conftest import HostSite
@@ -37,6 +38,13 @@ async def test_from_sign_up_to_a_working_bot_on_a_test_page_using_only_the_dashb
     await page.get_by_test_id("register-password").fill("correct horse battery staple 42")
     await page.get_by_test_id("register-workspace").fill("Acme Plumbing")
     await page.get_by_test_id("register-submit").click()
+    # Until the owner follows the welcome mail's link, the dashboard says so, and no widget goes live.
+    await expect(page.get_by_test_id("unverified-banner")).to_be_visible()
+    [welcome] = await mail_to(running_stack.home, email)
+    await page.goto(f"{running_stack.url}/dashboard#/verify-email?token={link_token(welcome, 'verify-email')}")
+    await expect(page.get_by_test_id("verified")).to_contain_text(f"{email} is verified")
+    await page.get_by_role("link", name="Go to the dashboard").click()
+    await expect(page.get_by_test_id("unverified-banner")).to_have_count(0)
 
     await page.get_by_test_id("new-bot-name").fill("Acme helper")
     await page.get_by_test_id("create-bot").click()

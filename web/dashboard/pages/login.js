@@ -61,7 +61,7 @@ function loginForm(ctx) {
     h("h2", { id: "login-title" }, "Log in"),
     field("Email", email),
     field("Password", password),
-    h("div", { class: "actions" }, submit),
+    h("div", { class: "actions" }, submit, h("a", { href: "#/forgot-password", "data-testid": "forgot-password" }, "Forgot your password?")),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -1,4 +1,4 @@
-// Team: the workspace's members and their roles; invite, change role, remove.
+// Team: the workspace's members and their roles; invite (an invitation the invitee accepts), change role, remove.
 
 import { del, get, patch, post } from "../api.js";
 import { add, confirmAction, empty, field, fmtDate, h, mount, run, showError } from "../dom.js";
@@ -39,19 +39,41 @@ export default async function renderTeam(root, ctx) {
 
   const email = h("input", { type: "email", name: "email", required: true, autocomplete: "off", "data-testid": "invite-email" });
   const role = h("select", { name: "role", value: "agent", "data-testid": "invite-role" }, ROLES.map((r) => h("option", { value: r }, `${r} — ${ROLE_HELP[r]}`)));
-  const invite = h("button", { type: "submit", class: "primary", "data-testid": "invite-submit" }, "Add member");
+  const invite = h("button", { type: "submit", class: "primary", "data-testid": "invite-submit" }, "Send invitation");
+  const pending = h("div", { "aria-live": "polite", "data-testid": "pending-invitations" });
+  const loadInvitations = async () => {
+    if (!canManage) return;
+    let invitations;
+    try {
+      invitations = await get("/api/auth/invitations", { signal: ctx.signal });
+    } catch (error) {
+      return showError(error, { context: "Could not load the invitations" });
+    }
+    if (!invitations.length) return mount(pending);
+    mount(
+      pending,
+      h("h2", {}, "Invitations not yet accepted"),
+      h(
+        "table",
+        { class: "table" },
+        h("caption", { class: "sr-only" }, "Pending invitations"),
+        h("thead", {}, h("tr", {}, ["Address", "Role", "Invited", "Actions"].map((label) => h("th", { scope: "col" }, label)))),
+        h("tbody", {}, invitations.map((i) => invitationRow(i, { reload: loadInvitations }))),
+      ),
+    );
+  };
   const form = h(
     "form",
     { class: "card form", "aria-labelledby": "invite-title" },
-    h("h2", { id: "invite-title" }, "Add a member"),
-    h("p", { class: "hint" }, "We send the address a mail. Someone with a Cortex account joins at once and sees this workspace in their workspace switcher; someone without one is asked to sign up first, then you add them again."),
+    h("h2", { id: "invite-title" }, "Invite a member"),
+    h("p", { class: "hint" }, "We mail the address a link that works for a week. They join when they open it signed in with a verified account of that address (someone without an account signs up first); until then the invitation waits below."),
     h("div", { class: "row" }, h("div", { class: "grow" }, field("Email", email)), field("Role", role), invite),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (await run(invite, () => post("/api/auth/members", { email: email.value, role: role.value }), { form, context: "Could not add the member" })) {
+    if (await run(invite, () => post("/api/auth/members", { email: email.value, role: role.value }), { form, context: "Could not send the invitation" })) {
       email.value = "";
-      await load();
+      await loadInvitations();
     }
   });
 
@@ -59,8 +81,25 @@ export default async function renderTeam(root, ctx) {
     h("div", { class: "page-head" }, h("h1", {}, "Team"), h("p", { class: "muted" }, "Who can work in this workspace, and what they may do.")),
     canManage ? form : h("p", { class: "notice" }, "Only admins and owners can add or change members."),
     list,
+    pending,
   );
-  await load();
+  await Promise.all([load(), loadInvitations()]);
+}
+
+function invitationRow(invitation, { reload }) {
+  const revoke = h("button", { type: "button", class: "small danger", "data-testid": "revoke-invitation" }, "Revoke");
+  revoke.addEventListener("click", async () => {
+    const ok = await confirmAction(`Revoke the invitation of ${invitation.email}? Its link stops working.`, { action: "Revoke" });
+    if (ok && (await run(revoke, async () => (await del(`/api/auth/invitations/${invitation.id}`), true), { context: "Could not revoke the invitation" }))) await reload();
+  });
+  return h(
+    "tr",
+    { "data-testid": "invitation-row" },
+    h("td", {}, invitation.email, invitation.expired ? [" ", h("span", { class: "tag" }, "expired")] : null),
+    h("td", {}, invitation.role),
+    h("td", {}, fmtDate(invitation.created_at), invitation.invited_by_email ? h("div", { class: "muted" }, `by ${invitation.invited_by_email}`) : null),
+    h("td", {}, revoke),
+  );
 }
 
 function memberRow(member, { canManage, isMe, reload }) {
