@@ -5,7 +5,7 @@ Services import these, never each other's packages (pyproject's import-linter co
 
 from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
 from cortex.contracts.events import EVENT_PAYLOADS, EventPayload, validate_payload
-from cortex.contracts.guidance import NO_GUIDANCE, Guidance
+from cortex.contracts.guidance import NO_GUIDANCE, Guidance, HistoryTurn
 from cortex.contracts.knowledge import EvidenceUnit, FaqMatch, Lookup, Passage
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "FaqMatch",
     "Guidance",
     "HandedOff",
+    "HistoryTurn",
     "Lookup",
     "Meta",
     "Passage",
