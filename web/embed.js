@@ -1,8 +1,11 @@
 /*! Cortex chat widget loader. Paste on your site:
  *  <script src="https://YOUR-CORTEX-HOST/embed.js" data-bot-key="pk_..." async></script>
- * It asks Cortex for a visitor token (the browser's Origin header must be on the key's list),
- * then adds one iframe (the chat, served by Cortex) inside a shadow root, so the page's CSS and
- * scripts and the widget's never touch. A refused site gets nothing on screen.
+ * It adds one iframe (the chat, served by Cortex) inside a shadow root, so the page's CSS and
+ * scripts and the widget's never touch, and hands it the key. The frame asks Cortex for a visitor
+ * token (this site's origin must be on the key's list) and keeps the visitor's signed credential
+ * in its own storage, which this page's scripts cannot read. A refused site gets nothing on screen.
+ * With identity verification, add data-user-id and data-user-hash (computed by your server), or
+ * call Cortex.identify({ user_id, user_hash }) once the user signs in.
  */
 (function () {
   "use strict";
@@ -15,71 +18,32 @@
   if (registry[key]) return; // pasted twice: one widget
   registry[key] = true;
 
-  var storeKey = "cortex:" + key + ":";
-  function load(name) {
-    try { return localStorage.getItem(storeKey + name); } catch (e) { return null; }
-  }
-  function save(name, value) {
-    try {
-      if (value) localStorage.setItem(storeKey + name, value);
-      else localStorage.removeItem(storeKey + name);
-    } catch (e) { /* storage blocked: the conversation lasts for this page only */ }
+  // Loaders before signed visitor credentials kept the visitor's id and conversation in this
+  // page's storage: nothing there is honoured any more, so it goes.
+  try {
+    localStorage.removeItem("cortex:" + key + ":visitor");
+    localStorage.removeItem("cortex:" + key + ":conversation");
+  } catch (e) { /* storage blocked */ }
+
+  var identity = null;
+  if (script.getAttribute("data-user-id") && script.getAttribute("data-user-hash")) {
+    identity = { user_id: script.getAttribute("data-user-id"), user_hash: script.getAttribute("data-user-hash") };
   }
 
-  function exchange(visitorId) {
-    var body = { public_key: key };
-    if (visitorId) body.visitor_id = visitorId;
-    return fetch(host + "/api/auth/visitor-token", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "omit"
-    }).then(function (response) {
-      return response.json().then(function (data) {
-        if (response.ok) return data;
-        if (response.status === 422 && visitorId) return exchange(null); // a stored id we no longer accept
-        var error = new Error((data && data.error && data.error.message) || "HTTP " + response.status);
-        error.status = response.status;
-        throw error;
-      });
-    });
-  }
-
-  var frame, box, token, refreshTimer, ready = false, pending = [];
+  var frame, box, ready = false, pending = [];
 
   function post(message) {
     message.source = "cortex";
     if (frame && frame.contentWindow) frame.contentWindow.postMessage(message, host);
   }
 
-  function scheduleRefresh(expiresIn) {
-    clearTimeout(refreshTimer);
-    // Renew at 80% of the lifetime, so a long-open tab never sends an expired token.
-    refreshTimer = setTimeout(renew, Math.max(30, expiresIn * 0.8) * 1000);
-  }
-
-  function renew() {
-    exchange(load("visitor")).then(function (data) {
-      token = data;
-      scheduleRefresh(data.expires_in);
-      post({ type: "token", token: data.visitor_token, expiresIn: data.expires_in });
-    }, function (error) {
-      if (error.status === 403 || error.status === 404) teardown();
-      else setTimeout(renew, 15000);
-    });
-  }
-
   function teardown() {
-    clearTimeout(refreshTimer);
     if (box && box.parentNode) box.parentNode.removeChild(box);
     frame = box = null;
     ready = false;
   }
 
-  function mount(data) {
-    token = data;
-    save("visitor", data.visitor_id);
-    scheduleRefresh(data.expires_in);
+  function mount() {
     box = document.createElement("div");
     box.setAttribute("data-cortex-widget", "");
     var root = box.attachShadow ? box.attachShadow({ mode: "closed" }) : box;
@@ -105,17 +69,13 @@
     var message = event.data || {};
     if (message.source !== "cortex") return;
     if (message.type === "ready") {
-      post({
-        type: "init",
-        token: token.visitor_token,
-        expiresIn: token.expires_in,
-        visitorId: token.visitor_id,
-        botId: token.bot_id,
-        conversationId: load("conversation"),
-        page: { url: location.href, title: document.title }
-      });
+      post({ type: "init", publicKey: key, identity: identity, page: { url: location.href, title: document.title } });
       ready = true;
       while (pending.length) post(pending.shift());
+    } else if (message.type === "refused") {
+      // Deny by default: a site that is not on the key's list shows nothing at all.
+      teardown();
+      if (window.console) console.warn("Cortex widget not shown: " + message.message);
     } else if (message.type === "layout") {
       frame.className = (message.open ? "open " : "") + (message.position === "bottom-left" ? "left" : "");
       if (!message.open) {
@@ -124,14 +84,11 @@
       } else {
         frame.style.width = frame.style.height = "";
       }
-    } else if (message.type === "conversation") {
-      save("conversation", message.id);
-    } else if (message.type === "token-expired") {
-      renew();
     }
   });
 
-  // A small API for the host page: Cortex.open(), Cortex.close(), Cortex.ask("question").
+  // A small API for the host page: Cortex.open(), Cortex.close(), Cortex.ask("question"),
+  // Cortex.identify({ user_id, user_hash }) after a sign-in and Cortex.identify(null) after a sign-out.
   function send(message) {
     if (ready) post(message);
     else pending.push(message);
@@ -139,15 +96,16 @@
   window.Cortex = window.Cortex || {
     open: function () { send({ type: "open" }); },
     close: function () { send({ type: "close" }); },
-    ask: function (text) { send({ type: "ask", text: String(text) }); }
+    ask: function (text) { send({ type: "ask", text: String(text) }); },
+    identify: function (user) {
+      var next = user && user.user_id && user.user_hash
+        ? { user_id: String(user.user_id), user_hash: String(user.user_hash) }
+        : null;
+      if (!ready) { identity = next; return; } // handed over with the key
+      post({ type: "identify", identity: next });
+    }
   };
 
-  function start() {
-    exchange(load("visitor")).then(mount, function (error) {
-      // Deny by default: a site that is not on the key's list shows nothing at all.
-      if (window.console) console.warn("Cortex widget not shown: " + error.message);
-    });
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mount);
+  else mount();
 })();

@@ -4,6 +4,8 @@ drops, hostile markdown and the phone layout."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -118,6 +120,13 @@ async def test_a_visitor_on_an_allowed_site_holds_a_streamed_cited_conversation_
     await frame.get_by_text("Thanks for the feedback").wait_for()
     await tab.shot("widget-2-conversation")
 
+    # The visitor's signed credential lives in the widget frame's own storage (Cortex's origin):
+    # the host page's scripts find neither it nor the visitor's conversation.
+    host_storage = await tab.page.evaluate("() => JSON.stringify(Object.entries(localStorage))")
+    assert "vc1." not in host_storage and "cortex:" not in host_storage, host_storage
+    frame_storage = await frame.evaluate("() => JSON.stringify(Object.entries(localStorage))")
+    assert "vc1." in frame_storage, "the frame keeps the credential"
+
     # A new page load: the same visitor, the same conversation, its history on screen.
     await tab.page.reload()
     frame = await widget_frame(tab.page)
@@ -150,6 +159,41 @@ async def test_a_site_not_on_the_keys_list_shows_nothing(
     assert await tab.page.evaluate("() => document.querySelector('[data-cortex-widget]')") is None
     assert any("not allowed to use this widget key" in line for line in tab.console), tab.console
     await tab.shot("widget-3-refused-origin")
+
+
+async def test_with_identity_verification_the_sites_signed_in_user_chats_and_an_anonymous_page_shows_nothing(
+    http: httpx.AsyncClient, running_stack: RunningStack, host_site: HostSite, new_tab
+) -> None:
+    owner, bot = await _bot(http)
+    key = await _key(http, owner, bot, [host_site.origin])
+    key_id = next(k["id"] for k in (await http.get("/api/auth/widget-keys", headers=owner.headers)).json())
+    secret = (await http.post(f"/api/auth/widget-keys/{key_id}/identity-secret", headers=owner.headers)).json()
+    required = await http.put(
+        f"/api/auth/widget-keys/{key_id}/identity-verification", json={"required": True}, headers=owner.headers
+    )
+    assert required.status_code == 200, required.text
+    user_hash = hmac.new(secret["identity_secret"].encode(), b"customer-4711", hashlib.sha256).hexdigest()
+    signed_in = host_page(running_stack.url, key).replace(
+        "async></script>", f'data-user-id="customer-4711" data-user-hash="{user_hash}" async></script>'
+    )
+    url = host_site.add(f"/account-{bot['id']}.html", signed_in)
+
+    tab = await new_tab()
+    await tab.page.goto(url)
+    frame = await widget_frame(tab.page)
+    await frame.locator("#launcher").click()
+    await ask(frame, "Where is my order?")
+    await wait_bot_answers(frame, 1)
+    (conversation,) = await _conversations(http, owner, bot)
+    assert conversation["visitor_id"].startswith("u_"), "the site's verified user is the visitor"
+    assert not tab.errors, tab.errors
+
+    anonymous = await new_tab()
+    await anonymous.page.goto(host_site.add(f"/anonymous-{bot['id']}.html", host_page(running_stack.url, key)))
+    await anonymous.page.wait_for_function("() => document.readyState === 'complete'")
+    await anonymous.page.wait_for_timeout(2000)
+    assert await anonymous.page.evaluate("() => document.querySelector('[data-cortex-widget]')") is None
+    assert any("requires identity verification" in line for line in anonymous.console), anonymous.console
 
 
 async def test_a_visitor_leaves_their_details_when_the_bot_cannot_help(

@@ -1,7 +1,11 @@
-// The chat UI inside the widget iframe. The parent page (embed.js on a customer's site, or the
-// owner's /preview) hands over a visitor token by postMessage; everything else is same-origin
-// calls to Cortex: the bot's config, the chat turn (streamed), the visitor's history, the live
-// stream of the conversation (agent replies after a handoff), feedback and the lead form.
+// The chat UI inside the widget iframe. On a customer's site, embed.js hands over the widget key
+// (and the site's signed-in user, with identity verification) by postMessage, and this frame
+// exchanges it for a visitor token itself: the visitor's credential lives in this frame's own
+// storage (Cortex's origin, partitioned per top-level site by the browser), where the host page's
+// scripts cannot read it. The owner's /preview (and a loader from before) hands over a token.
+// Everything else is same-origin calls to Cortex: the bot's config, the chat turn (streamed), the
+// visitor's history, the live stream of the conversation (agent replies after a handoff),
+// feedback and the lead form.
 
 import { render } from "./markdown.js";
 import { translator } from "./i18n.js";
@@ -18,6 +22,10 @@ const state = {
   nodes: new Map(), // message id -> <li>
   live: null, // AbortController of the live stream
   liveRetry: 0,
+  publicKey: null, // set when this frame exchanges the widget key itself (embed.js)
+  identity: null, // {user_id, user_hash} from the site, with identity verification
+  visitorId: null,
+  renewTimer: null,
 };
 let t = translator("en");
 let tokenWaiters = [];
@@ -30,9 +38,12 @@ function toParent(message) {
 window.addEventListener("message", (event) => {
   if (event.source !== window.parent || !event.data || event.data.source !== "cortex") return;
   const message = event.data;
-  if (message.type === "init" && !state.token) {
+  if (message.type === "init" && !state.token && !state.publicKey) {
     state.parentOrigin = event.origin;
-    start(message);
+    if (message.publicKey) begin(message);
+    else start(message);
+  } else if (message.type === "identify" && state.publicKey && event.origin === state.parentOrigin) {
+    reidentify(message.identity || null);
   } else if (message.type === "token") {
     state.token = message.token;
     tokenWaiters.splice(0).forEach((resolve) => resolve());
@@ -48,7 +59,122 @@ window.addEventListener("message", (event) => {
   }
 });
 
+// -- the visitor, when this frame exchanges the widget key itself -----------------------------------
+// Kept in this frame's own storage, per widget key: the signed visitor credential and the
+// conversation (with the visitor it belongs to).
+function stored(name) {
+  try {
+    return localStorage.getItem(`cortex:${state.publicKey}:${name}`);
+  } catch {
+    return null; // storage blocked: the conversation lasts for this page only
+  }
+}
+function store(name, value) {
+  try {
+    if (value) localStorage.setItem(`cortex:${state.publicKey}:${name}`, value);
+    else localStorage.removeItem(`cortex:${state.publicKey}:${name}`);
+  } catch {
+    /* storage blocked */
+  }
+}
+function storedConversation() {
+  try {
+    const saved = JSON.parse(stored("conversation") || "null");
+    return saved && saved.visitor === state.visitorId ? saved.id : null;
+  } catch {
+    return null;
+  }
+}
+function saveConversation(id) {
+  if (state.publicKey) store("conversation", id ? JSON.stringify({ visitor: state.visitorId, id }) : null);
+  else toParent({ type: "conversation", id });
+}
+
+class Refused extends Error {}
+
+/** The widget key for a visitor token; the site's origin is the one this frame was handed the key by. */
+async function exchange() {
+  const body = { public_key: state.publicKey, site_origin: state.parentOrigin };
+  const credential = stored("credential");
+  if (credential) body.visitor_credential = credential;
+  if (state.identity) Object.assign(body, { user_id: state.identity.user_id, user_hash: state.identity.user_hash });
+  const response = await fetch("/api/auth/visitor-token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "omit",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = data.error?.message || `HTTP ${response.status}`;
+    if ([403, 404, 422].includes(response.status)) throw new Refused(message);
+    throw new Error(message);
+  }
+  if (data.visitor_credential) store("credential", data.visitor_credential);
+  state.token = data.visitor_token;
+  state.visitorId = data.visitor_id;
+  clearTimeout(state.renewTimer);
+  // Renew at 80% of the lifetime, so a long-open tab never sends an expired token.
+  state.renewTimer = setTimeout(renew, Math.max(30, data.expires_in * 0.8) * 1000);
+  return data;
+}
+
+function refuse(error) {
+  // Deny by default: the loader removes this frame, and the site shows nothing.
+  clearTimeout(state.renewTimer);
+  state.live?.abort();
+  toParent({ type: "refused", message: error.message });
+}
+
+async function renew() {
+  try {
+    await exchange();
+  } catch (error) {
+    if (error instanceof Refused) refuse(error);
+    else state.renewTimer = setTimeout(renew, 15000);
+  }
+}
+
+async function begin(init) {
+  state.publicKey = String(init.publicKey);
+  state.identity = init.identity || null;
+  let issued;
+  try {
+    issued = await exchange();
+  } catch (error) {
+    if (error instanceof Refused) refuse(error);
+    else console.warn("Cortex widget: " + error.message);
+    return;
+  }
+  await start({ ...init, token: issued.visitor_token, botId: issued.bot_id, conversationId: storedConversation() });
+}
+
+/** The site signed a user in or out: a new token, and that visitor's conversation on screen. */
+async function reidentify(identity) {
+  state.identity = identity;
+  const before = state.visitorId;
+  try {
+    await exchange();
+  } catch (error) {
+    if (error instanceof Refused) refuse(error);
+    return;
+  }
+  if (state.visitorId === before) return;
+  state.live?.abort();
+  state.live = null;
+  state.nodes.clear();
+  state.lastMessageId = null;
+  state.status = "open";
+  ui.log.replaceChildren();
+  state.conversationId = storedConversation();
+  if (state.conversationId) await loadHistory();
+  if (!ui.log.children.length) greet();
+  showPresence();
+  if (state.conversationId) listen();
+}
+
 function freshToken() {
+  if (state.publicKey) return renew();
   return new Promise((resolve) => {
     tokenWaiters.push(resolve);
     toParent({ type: "token-expired" });
@@ -155,7 +281,7 @@ async function loadHistory() {
   const response = await api(`/api/chat/conversations/${encodeURIComponent(state.conversationId)}`);
   if (response.status === 404) {
     state.conversationId = null; // deleted or erased: start afresh
-    toParent({ type: "conversation", id: null });
+    saveConversation(null);
     return;
   }
   if (!response.ok) return;
@@ -464,7 +590,7 @@ async function send(text) {
         mine.dataset.id = data.message_id;
         state.nodes.set(data.message_id, mine);
         if (fresh) {
-          toParent({ type: "conversation", id: data.conversation_id });
+          saveConversation(data.conversation_id);
           listen();
         }
       } else if (event === "token") {

@@ -1,7 +1,7 @@
 // Put the bot on a website: its widget keys, the origins allowed to use each, and the snippet.
 
-import { del, get, patch, post } from "../api.js";
-import { add, confirmAction, copyButton, empty, field, fmtDate, h, lines, mount, run, showError } from "../dom.js";
+import { api, del, get, patch, post } from "../api.js";
+import { add, checkbox, confirmAction, copyButton, empty, field, fmtDate, h, lines, mount, run, showError } from "../dom.js";
 
 /** The tag a site owner pastes into their pages. */
 export function embedSnippet(publicKey) {
@@ -143,5 +143,38 @@ function keyCard(key, { canEdit, reload }) {
     h("h4", {}, "Snippet"),
     h("pre", { class: "snippet" }, h("code", { "data-testid": "embed-snippet" }, snippet)),
     h("div", { class: "actions" }, copyButton(() => snippet, { label: "Copy snippet", testid: "copy-snippet" }), revoke),
+    identityBlock(key, { canEdit }),
   );
+}
+
+/** Identity verification: the key's secret (shown once) and whether visitors must be vouched for. */
+function identityBlock(key, { canEdit }) {
+  let hasSecret = key.has_identity_secret;
+  const shown = h("div", { class: "identity-secret", "aria-live": "polite" });
+  const create = h("button", { type: "button", "data-testid": "create-identity-secret", disabled: !canEdit }, hasSecret ? "Replace identity secret" : "Create identity secret");
+  const required = checkbox("Require verified visitors (a valid user_hash from your server)", {
+    "data-testid": "identity-required",
+    checked: key.identity_required,
+    disabled: !canEdit || !hasSecret,
+  });
+  const input = required.querySelector("input");
+  create.addEventListener("click", async () => {
+    if (hasSecret && !(await confirmAction("Replace the identity secret? Hashes your server makes with the old one stop verifying at once.", { action: "Replace secret" }))) return;
+    const made = await run(create, () => post(`/api/auth/widget-keys/${key.id}/identity-secret`), { context: "Could not create the identity secret" });
+    if (!made) return;
+    hasSecret = true;
+    create.textContent = "Replace identity secret";
+    input.disabled = !canEdit;
+    mount(shown, h("p", { class: "notice" }, "Copy it now to your server's secret store; it is not shown again: ", h("code", { "data-testid": "identity-secret" }, made.identity_secret)),
+      copyButton(() => made.identity_secret, { label: "Copy secret" }));
+  });
+  input.addEventListener("change", async () => {
+    const wanted = input.checked;
+    const saved = await run(input, () => api("PUT", `/api/auth/widget-keys/${key.id}/identity-verification`, { body: { required: wanted } }), { context: "Could not change identity verification" });
+    input.checked = saved ? saved.identity_required : !wanted;
+  });
+  return h("details", { class: "identity" },
+    h("summary", {}, key.identity_required ? "Identity verification: required" : "Identity verification"),
+    h("p", { class: "muted" }, "Your server signs its signed-in user's id (HMAC-SHA256 with this key's secret) and the page passes user_id and user_hash to the widget: see docs/embedding.md."),
+    h("div", { class: "actions" }, create, required), shown);
 }
