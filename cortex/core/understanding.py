@@ -32,6 +32,7 @@ class RetrieverPort(Protocol):
         k: int = 0,
         faq_threshold: float | None = None,
         evidence: bool = False,
+        vector: list[float] | None = None,
     ) -> Lookup: ...
 
 
@@ -64,12 +65,14 @@ async def understand(
     *,
     first_turn: bool,
     timeout_s: float,
+    vector: list[float] | None = None,
 ) -> Understanding:
     """One call to knowledge: the question's embedding, an answer that needs no LLM if there is
     one (an FAQ whose match clears the bot's threshold, or on a first turn a cached answer to a
     question with the same meaning), the passages to answer from and their sentences measured
     against the question (what decides whether they answer it, and an extractive answer). A
-    failing or slow lookup gives no direct answer and no passages (None: retrieval failed)."""
+    failing or slow lookup gives no direct answer and no passages (None: retrieval failed).
+    `vector`: the question's embedding when the turn already has it (knowledge then does not embed)."""
     try:
         lookup = await asyncio.wait_for(
             retriever.lookup(
@@ -79,6 +82,7 @@ async def understand(
                 k=RETRIEVAL_K,
                 faq_threshold=bot["direct_answer_threshold"],
                 evidence=True,
+                vector=vector,
             ),
             timeout=timeout_s,
         )

@@ -245,13 +245,19 @@ class Retriever:
         k: int = 0,
         faq_threshold: float | None = None,
         evidence: bool = False,
+        vector: list[float] | None = None,
     ) -> Lookup:
         """Chat's first step, in one call: the question's embedding (for the answer cache), the
         closest FAQ, and with `k`, the k best passages, looked up alongside the FAQ. An FAQ at or
         above `faq_threshold` answers directly, so then the passages are not waited for (and none
         are returned). With `evidence`, the passages' units (sentences, items, rows, code) measured
-        against the question, for an extractive answer."""
-        [vector] = await self.embed([question])
+        against the question, for an extractive answer. `vector`: the question's embedding when the
+        caller already computed it (chat embeds once per turn, for knowledge and the helper alike);
+        without it the question is embedded here."""
+        if vector is None:
+            [vector] = await self.embed([question])
+        else:
+            vector = list(vector)
         faq_lookup = self.match_faq(workspace_id=workspace_id, bot_id=bot_id, question=question, vector=vector)
         if k <= 0:
             return Lookup(vector=vector, faq=await faq_lookup)
