@@ -22,10 +22,13 @@ CHAT_APPLICATIONS = ("core", "openai")
 
 
 def local_collaborators(settings: Settings) -> dict[str, Any]:
-    """The chat pipeline's retriever, guide and LLM, in this process (the embedder and model load on first use)."""
+    """The chat pipeline's embedder, retriever, guide and LLM, in this process (the embedder and model load
+    on first use; one embedder for the question, shared with the retriever)."""
+    embed = LocalEmbed()
     return {
-        "retriever": LazyRetriever(settings, LocalEmbed()),
-        "guide": Guide(),
+        "retriever": LazyRetriever(settings, embed),
+        "embed": embed,
+        "guide": Guide(settings),
         "llm": llm_backend(settings),
     }
 

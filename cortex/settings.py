@@ -160,6 +160,17 @@ class Settings(BaseSettings):
     )
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
     guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
+    chat_helper: bool = Field(
+        True,
+        description="chat embeds the question once and asks the helper on every turn (off: no analysis and no "
+        "guidance; knowledge embeds the question)",
+    )
+    # 30 min: a conversation idle longer is over for the helper; its next turn starts a fresh analysis.
+    helper_analysis_ttl_s: int = Field(
+        1800,
+        ge=1,
+        description="the helper's cached analysis of a conversation expires after this long without a turn",
+    )
     # 0.95 cosine (all-MiniLM-L6-v2): rewordings of one question ("when do you open?" / "what time
     # do you open?") score 0.93-0.98, while questions that differ in one fact ("deliver to Paris?" /
     # "deliver to Berlin?") score ~0.85-0.9 and must not share an answer.

@@ -1,4 +1,5 @@
-"""The chat pipeline's collaborators as Serve handles: knowledge's Retriever, helper's Guide and core's LLM.
+"""The chat pipeline's collaborators as Serve handles: knowledge's Embedder and Retriever, helper's Guide
+and core's LLM.
 
 In one process the same ports are local objects (cortex/inprocess.py).
 """
@@ -13,7 +14,7 @@ from typing import Any, cast
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from cortex.contracts import Guidance, Lookup
+from cortex.contracts import NO_GUIDANCE, Guidance, Lookup
 from cortex.models.llm import GenerationParams
 from cortex.models.routing import llm_backend
 from cortex.settings import Settings
@@ -34,6 +35,7 @@ class RemoteRetriever:
         k: int = 0,
         faq_threshold: float | None = None,
         evidence: bool = False,
+        vector: list[float] | None = None,
     ) -> Lookup:
         return await self.handle.lookup.remote(
             workspace_id=workspace_id,
@@ -42,7 +44,19 @@ class RemoteRetriever:
             k=k,
             faq_threshold=faq_threshold,
             evidence=evidence,
+            vector=vector,
         )
+
+
+class RemoteEmbed:
+    """knowledge's Embedder deployment, as chat's `embed(texts)`: the question is embedded once per turn
+    (batched with other callers' texts) and the vector handed to the Retriever and the Guide."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self.handle = handle
+
+    async def __call__(self, texts: list[str]) -> list[list[float]]:
+        return await self.handle.embed.remote(texts)
 
 
 class RemoteGuide:
@@ -53,6 +67,13 @@ class RemoteGuide:
 
     async def advise(self, **kwargs: Any) -> Guidance:
         return await self.handle.advise.remote(**kwargs)
+
+
+class NoGuidance:
+    """Chat without the helper (CORTEX_CHAT_HELPER=false): no call, no analysis, no guidance."""
+
+    async def advise(self, **_: Any) -> Guidance:
+        return NO_GUIDANCE
 
 
 class RemoteLLM:
@@ -75,10 +96,15 @@ def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Setting
     deployment's local model."""
 
     def collaborators(settings: Settings) -> dict[str, Any]:
+        retriever = RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge"))
+        llm_port = llm_backend(settings, local=RemoteLLM(llm()))
+        if not settings.chat_helper:  # knowledge embeds the question; nothing asks the helper
+            return {"retriever": retriever, "guide": NoGuidance(), "llm": llm_port}
         return {
-            "retriever": RemoteRetriever(serve.get_deployment_handle("Retriever", app_name="knowledge")),
+            "retriever": retriever,
+            "embed": RemoteEmbed(serve.get_deployment_handle("Embedder", app_name="knowledge")),
             "guide": RemoteGuide(serve.get_deployment_handle("Guide", app_name="helper")),
-            "llm": llm_backend(settings, local=RemoteLLM(llm())),
+            "llm": llm_port,
         }
 
     return collaborators

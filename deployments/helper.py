@@ -9,15 +9,17 @@ from ray.serve.handle import DeploymentHandle
 from cortex.contracts import Guidance
 from cortex.helper.api import create_app
 from cortex.helper.guide import Guide as HelperGuide
+from cortex.settings import get_settings
 from deployments._ingress import ServiceIngress, as_deployment
 
 
 @serve.deployment
 class Guide:
-    """Guidance for a live conversation (reached from core through a cross-application handle)."""
+    """Guidance for a live conversation (reached from core through a cross-application handle): each
+    turn analysed with the analyser loaded here at start, its analysis cached per conversation in Redis."""
 
     def __init__(self) -> None:
-        self.guide = HelperGuide()
+        self.guide = HelperGuide(get_settings())
 
     async def advise(self, **kwargs: Any) -> Guidance:
         return await self.guide.advise(**kwargs)

@@ -20,7 +20,7 @@ import html
 import logging
 import math
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -28,7 +28,7 @@ import asyncpg
 
 from cortex import bus
 from cortex.background import keep_running
-from cortex.contracts import NO_GUIDANCE, Guidance, Passage
+from cortex.contracts import NO_GUIDANCE, Guidance, HistoryTurn, Passage
 from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
 from cortex.core import extractive, schemas, store
 from cortex.core.answer_text import citation, drop_unsupported_marks, number_citations, sanitize_answer, shareable
@@ -59,8 +59,20 @@ Backend = Literal["extractive", "local", "openai"]
 
 class GuidePort(Protocol):
     async def advise(
-        self, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, conversation_id: uuid.UUID, message: str
+        self,
+        *,
+        workspace_id: uuid.UUID,
+        bot_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        message: str,
+        visitor_id: str | None = None,
+        history: Sequence[HistoryTurn] = (),
+        embedding: Sequence[float] | None = None,
     ) -> Guidance: ...
+
+
+#: The question's embedding (knowledge's Embedder): computed once per turn, for knowledge and the helper.
+Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 
 
 class LLMPort(Protocol):
@@ -141,10 +153,13 @@ class ChatPipeline:
         answer_cache: AnswerCache | None = None,
         default_backend: Backend = "extractive",
         llm_limits: LLMLimits | None = None,
+        embed: Embed | None = None,
     ) -> None:
         self.db = db
         self.retriever = retriever
         self.guide = guide
+        # Without it, knowledge embeds the question itself and the helper gets no embedding.
+        self.embed = embed
         self.llm = llm
         self.timeouts = timeouts
         self.answer_cache = answer_cache
@@ -237,9 +252,17 @@ class ChatPipeline:
         )
 
     async def _consult(self, turn: Turn) -> tuple[Understanding, Guidance, bool]:
-        """Knowledge and the helper, asked at once: (understanding, guidance, whether guidance failed).
-        A direct answer from knowledge needs no guidance: the helper's call is dropped."""
-        guidance_task = asyncio.ensure_future(self._advise(turn.principal, turn.data, turn.conversation_id))
+        """The question embedded once, then knowledge and the helper asked at once with that vector:
+        (understanding, guidance, whether guidance failed). The embedding counts against retrieval's
+        deadline; the helper gets its own timeout from when it is asked. A direct answer from
+        knowledge needs no guidance: the helper's call is dropped."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        vector, embedded = await self._embed_question(turn)
+        if embedded:
+            guidance_task = asyncio.ensure_future(self._advise(turn, vector))
+        else:  # the helper cannot judge a turn it cannot read; knowledge tries to embed it itself
+            guidance_task = asyncio.ensure_future(self._no_embedding())
         try:
             understood = await understand(
                 self.retriever,
@@ -248,7 +271,8 @@ class ChatPipeline:
                 turn.data,
                 turn.bot,
                 first_turn=not turn.history,
-                timeout_s=self.timeouts.retrieval_s,
+                timeout_s=max(0.0, self.timeouts.retrieval_s - (loop.time() - started)),
+                vector=vector,
             )
             if understood.direct is not None:
                 return understood, NO_GUIDANCE, False
@@ -478,16 +502,36 @@ class ChatPipeline:
         )
         return conversation_id, "open", []
 
-    async def _advise(self, principal: Principal, data: schemas.ChatIn, conversation_id: uuid.UUID) -> Guidance:
+    async def _embed_question(self, turn: Turn) -> tuple[list[float] | None, bool]:
+        """(the question's embedding, whether the turn may go on to the helper): (None, True) without
+        an embedder (knowledge embeds, the helper gets none); (None, False) when embedding failed."""
+        if self.embed is None:
+            return None, True
+        try:
+            [vector] = await asyncio.wait_for(self.embed([turn.data.message]), timeout=self.timeouts.retrieval_s)
+        except Exception as exc:  # noqa: BLE001 - knowledge embeds it itself, the helper is skipped
+            log.warning("embedding the question failed: %r", exc)
+            return None, False
+        return list(vector), True
+
+    async def _advise(self, turn: Turn, vector: list[float] | None) -> Guidance:
+        principal = turn.principal
         return await asyncio.wait_for(
             self.guide.advise(
                 workspace_id=principal.workspace_id,
-                bot_id=data.bot_id,
-                conversation_id=conversation_id,
-                message=data.message,
+                bot_id=turn.data.bot_id,
+                conversation_id=turn.conversation_id,
+                message=turn.data.message,
+                visitor_id=principal.subject if principal.kind == "visitor" else None,
+                history=[HistoryTurn(role=t["role"], text=t["content"]) for t in turn.history],  # type: ignore[arg-type]
+                embedding=vector,
             ),
             timeout=self.timeouts.guidance_s,
         )
+
+    @staticmethod
+    async def _no_embedding() -> Guidance:
+        raise RuntimeError("the question could not be embedded: no guidance")
 
     async def _guidance(self, task: asyncio.Future[Guidance]) -> tuple[Guidance, bool]:
         """The helper's advice, or none (and degraded) if it failed or was too slow."""

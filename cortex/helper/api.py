@@ -8,5 +8,8 @@ router = APIRouter()
 
 
 def create_app() -> FastAPI:
-    """The `helper` application: shared middleware, health endpoints and this service's routes."""
-    return create_service_app("helper", routers=[router])
+    """The `helper` application: shared middleware, health endpoints, this service's routes, and its
+    consumer of `visitor.erased` (cortex.helper.events)."""
+    from cortex.helper.events import consume
+
+    return create_service_app("helper", routers=[router], background=[consume])
