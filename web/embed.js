@@ -101,7 +101,12 @@
       var next = user && user.user_id && user.user_hash
         ? { user_id: String(user.user_id), user_hash: String(user.user_hash) }
         : null;
-      if (!ready) { identity = next; return; } // handed over with the key
+      if (!ready) {
+        identity = next; // handed over with the key
+        // Refused before (a key requiring verified visitors, on a page that had no user yet): try again.
+        if (!frame && next && document.readyState !== "loading") mount();
+        return;
+      }
       post({ type: "identify", identity: next });
     }
   };

@@ -194,6 +194,16 @@ async def test_with_identity_verification_the_sites_signed_in_user_chats_and_an_
     await anonymous.page.wait_for_timeout(2000)
     assert await anonymous.page.evaluate("() => document.querySelector('[data-cortex-widget]')") is None
     assert any("requires identity verification" in line for line in anonymous.console), anonymous.console
+    # The user signs in without a page load: the page passes them on, and the chat appears, theirs.
+    await anonymous.page.evaluate(
+        "([id, hash]) => Cortex.identify({ user_id: id, user_hash: hash })", ["customer-4711", user_hash]
+    )
+    frame = await widget_frame(anonymous.page)
+    await frame.locator("#launcher").click()
+    await ask(frame, "Can I change the delivery address?")
+    await wait_bot_answers(frame, 1)
+    visitors = {c["visitor_id"] for c in await _conversations(http, owner, bot)}
+    assert visitors == {conversation["visitor_id"]}, "one visitor on both browsers"
 
 
 async def test_a_visitor_leaves_their_details_when_the_bot_cannot_help(

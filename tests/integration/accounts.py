@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +83,10 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD, *
 
 async def invitation_token(email: str) -> str:
     """The token of the latest invitation mailed to `email`."""
-    invitations = [m for m in await mail_to(mail_home(), email) if "#/invitation?token=" in text_of(m)]
-    assert invitations, f"no invitation mailed to {email}"
+    deadline = time.monotonic() + 15  # the invitation may still be on its way (the welcome mail came first)
+    while not (invitations := [m for m in await mail_to(mail_home(), email) if "#/invitation?token=" in text_of(m)]):
+        assert time.monotonic() < deadline, f"no invitation mailed to {email}"
+        await asyncio.sleep(0.1)
     return link_token(invitations[-1], "invitation")
 
 

@@ -13,6 +13,11 @@ import httpx
 import jwt
 import redis.asyncio as aioredis
 
+from cortex.auth.service import WidgetKeyService
+from cortex.db import create_pool
+from cortex.http.security import IDENTITY_REQUIRED
+from cortex.settings import Settings
+
 from .accounts import Account, member_of, register
 from .chatting import ORIGIN, make_bot
 
@@ -257,3 +262,30 @@ async def test_without_identity_verification_anonymous_visitors_chat_as_before(h
             headers=owner.headers,
         )
     ).status_code == 404
+
+
+async def test_a_lost_redis_marker_comes_back_and_unverified_tokens_stay_refused(
+    http: httpx.AsyncClient, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    owner = await register(http)
+    bot = await make_bot(http, owner)
+    key = await _widget_key(http, owner, bot)
+    anonymous = (await _exchange(http, key["public_key"])).json()
+    assert (await http.post(f"/api/auth/widget-keys/{key['id']}/identity-secret", headers=owner.headers)).is_success
+    required = await http.put(
+        f"/api/auth/widget-keys/{key['id']}/identity-verification", json={"required": True}, headers=owner.headers
+    )
+    assert required.status_code == 200
+    marker = f"{IDENTITY_REQUIRED}{key['id']}"
+    stale = f"{IDENTITY_REQUIRED}{uuid.uuid4()}"
+    await redis_client.delete(marker)  # a flushed or replaced Redis
+    await redis_client.set(stale, b"1")  # and a marker of a key that no longer requires it
+    pool = await create_pool(settings.service_database_url("auth"), settings, schema="auth")
+    try:
+        # What the auth service's republish loop runs every minute.
+        await WidgetKeyService(db=pool, redis=redis_client, settings=settings).sync_identity_markers()
+    finally:
+        await pool.close()
+    assert await redis_client.exists(marker) and not await redis_client.exists(stale)
+    refused = await _say(http, anonymous["visitor_token"], bot, "Hello?")
+    assert refused.status_code == 401
