@@ -1,0 +1,143 @@
+"""A chat turn's overhead with the helper vs with no guidance, at 1 concurrent (issue #19: ≤ +5 ms p50).
+
+Two stacks run side by side, the same code and bot, one with the helper in every turn (core embeds
+the question once through knowledge's Embedder, then asks the Retriever with the vector and the
+helper's Guide concurrently; the Guide reads, analyses and caches the turn) and one with
+CORTEX_CHAT_HELPER=false (no Guide call at all, knowledge embeds the question itself: the baseline
+is a shade faster than the code before the helper, which still called a Guide that answered "no
+guidance"). Rounds alternate between them (their order swapped each round) so drift on the shared
+machine falls on both. The LLM is the zero-latency stand-in, as in bench/chat.py.
+
+Run: python -m bench.helper_overhead [--rounds 5 --seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import statistics
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import httpx
+
+from bench.accounts import new_owner
+from bench.chat import FAQ_QUESTION, ORIGIN, QUESTION, _teach, stack_env
+from bench.load import bench_stack, stand_in_llm, write_result, wrk
+
+
+def _verified_owner(base: str, home: Path) -> dict:
+    """A new owner whose address is verified through the welcome mail's link (the stack's SMTP sink)."""
+    owner = new_owner(base)
+    email = owner["user"]["email"].lower()
+    deadline = time.monotonic() + 30
+    while True:
+        tokens = []
+        for path in sorted((home / "mail").glob("*.eml")):
+            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            if email in str(message["To"]).lower() or email in str(message["X-Cortex-Rcpt-To"]).lower():
+                body = message.get_body(preferencelist=("plain",))
+                text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+                tokens += re.findall(r"#/verify-email\?token=([A-Za-z0-9_-]+)", text)
+        if tokens:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no verification mail to {email}")
+        time.sleep(0.2)
+    httpx.post(
+        f"{base}/api/auth/verify-email",
+        json={"token": tokens[-1]},
+        headers={"Authorization": f"Bearer {owner['access_token']}"},
+        timeout=30,
+    ).raise_for_status()
+    return owner
+
+
+def _setup(base: str, home: Path) -> tuple[str, str]:
+    """bench/chat.py's bakery bot (knowledge and an FAQ, the openai backend) and a visitor token."""
+    owner = _verified_owner(base, home)
+    headers = {"Authorization": f"Bearer {owner['access_token']}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        bot = client.post(
+            "/api/bots", json={"name": "Bakery", "llm": {"backend": "openai", "max_tokens": 64}}, headers=headers
+        )
+        bot_id = bot.raise_for_status().json()["id"]
+        key = client.post(
+            "/api/auth/widget-keys", json={"bot_id": bot_id, "allowed_origins": [ORIGIN]}, headers=headers
+        ).raise_for_status()
+        token = client.post(
+            "/api/auth/visitor-token", json={"public_key": key.json()["public_key"]}, headers={"Origin": ORIGIN}
+        ).raise_for_status()
+        _teach(owner["workspace"]["id"], bot_id)
+        client.post(
+            "/api/knowledge/faqs",
+            json={"bot_id": bot_id, "question": FAQ_QUESTION, "answer": "Yes: 2 euros per box."},
+            headers=headers,
+        ).raise_for_status()
+    return bot_id, token.json()["visitor_token"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with stand_in_llm() as llm_url, contextlib.ExitStack() as stacks:
+        targets: dict[str, tuple[str, dict[str, str], dict]] = {}
+        for name, helper in (("helper", "true"), ("no_guidance", "false")):
+            stack = stacks.enter_context(
+                bench_stack({**stack_env(llm_url), "CORTEX_CHAT_HELPER": helper}, prefix=f"cxh{helper[0]}")
+            )
+            bot_id, token = _setup(stack.http_url, Path(stack.home))  # taught while this stack's env is set
+            headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+            targets[name] = (
+                stack.http_url + "/api/chat",
+                headers,
+                {"bot_id": bot_id, "message": QUESTION, "stream": False},
+            )
+        for url, headers, body in targets.values():  # warm: models, pools, handles
+            wrk(url, connections=4, seconds=4, headers=headers, body=body)
+            wrk(url, connections=1, seconds=3, headers=headers, body=body)
+        rounds: list[dict[str, dict[str, float]]] = []
+        order = ["helper", "no_guidance"]
+        for index in range(args.rounds):
+            measured = {}
+            for name in order if index % 2 == 0 else order[::-1]:
+                url, headers, body = targets[name]
+                measured[name] = wrk(url, connections=1, seconds=args.seconds, headers=headers, body=body)
+            rounds.append(measured)
+            print(
+                f"round {index + 1}: helper p50 {measured['helper']['p50_ms']:.1f} ms, "
+                f"no guidance p50 {measured['no_guidance']['p50_ms']:.1f} ms"
+            )
+    deltas = [r["helper"]["p50_ms"] - r["no_guidance"]["p50_ms"] for r in rounds]
+    fields = {
+        "c1_p50_ms": {
+            name: round(statistics.median(r[name]["p50_ms"] for r in rounds), 2) for name in ("helper", "no_guidance")
+        },
+        "c1_p99_ms": {
+            name: round(statistics.median(r[name]["p99_ms"] for r in rounds), 2) for name in ("helper", "no_guidance")
+        },
+        "helper_minus_no_guidance_p50_ms": {
+            "median": round(statistics.median(deltas), 2),
+            "per_round": [round(d, 2) for d in deltas],
+        },
+        "rounds": rounds,
+        "seconds_per_run": args.seconds,
+        "question": QUESTION,
+        "not_measured": f"FAQ turns ({FAQ_QUESTION!r}) drop the Guide's call",
+        "llm_stand_in": "local OpenAI-format server, zero latency",
+        "baseline": "CORTEX_CHAT_HELPER=false: no Guide call, knowledge embeds the question",
+    }
+    write_result("helper_overhead", fields, "python -m bench.helper_overhead")
+    print(
+        f"c1 p50: helper {fields['c1_p50_ms']['helper']} ms, no guidance {fields['c1_p50_ms']['no_guidance']} ms, "
+        f"difference median {fields['helper_minus_no_guidance_p50_ms']['median']} ms per round {deltas}"
+    )
+
+
+if __name__ == "__main__":
+    main()
