@@ -16,6 +16,7 @@ import json
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -33,11 +34,11 @@ SECONDS = 10
 TTFT_SAMPLES = 12
 
 
-def _setup(base: str, backend: str) -> tuple[str, str]:
+def _setup(base: str, backend: str, home: Path) -> tuple[str, str]:
     """An owner, a bot with knowledge and an FAQ, and a visitor token: returns (bot_id, visitor token)."""
     from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
-    owner = new_owner(base)
+    owner = new_owner(base, home=home)
     headers = {"Authorization": f"Bearer {owner['access_token']}"}
     bot = (
         httpx.post(
@@ -149,7 +150,7 @@ def stack_env(llm_url: str) -> dict[str, str]:
 def _main(llm_url: str) -> None:
     with bench_stack(stack_env(llm_url), prefix="cxc") as stack, running_monolith() as monolith_url:
         serve_url = stack.http_url
-        bot_id, token = _setup(serve_url, backend="openai")
+        bot_id, token = _setup(serve_url, backend="openai", home=stack.home)
         headers = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
         body = {"bot_id": bot_id, "message": QUESTION, "stream": False}
         for url in (serve_url, monolith_url):  # warm: model loads, pools, caches
@@ -168,7 +169,7 @@ def _main(llm_url: str) -> None:
             runs["monolith"].append(
                 wrk(monolith_url + "/api/chat", connections=32, seconds=SECONDS, headers=headers, body=body)
             )
-        local_bot, local_token = _setup(serve_url, backend="local")
+        local_bot, local_token = _setup(serve_url, backend="local", home=stack.home)
         speed = _ttft(serve_url, local_bot, local_token)
     serve_tps = summarize(runs["serve"], "rps")["median"]
     mono_tps = summarize(runs["monolith"], "rps")["median"]

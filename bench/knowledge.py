@@ -29,6 +29,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
@@ -91,8 +92,8 @@ def _documents(passages: list[dict]) -> list[str]:
     return list(seen)
 
 
-def _owner(client: httpx.Client) -> tuple[dict[str, str], str]:
-    body = new_owner(str(client.base_url))
+def _owner(client: httpx.Client, home: Path) -> tuple[dict[str, str], str]:
+    body = new_owner(str(client.base_url), home=home)
     member = {"Authorization": f"Bearer {body['access_token']}"}
     bot = client.post("/api/bots", json={"name": "SciFact"}, headers=member).json()
     # An API key, not the 15-minute access token: ingesting and searching outlast it.
@@ -176,7 +177,7 @@ def main(argv: list[str]) -> None:
     collection, queries, qrels = load_scifact(args.docs)
     with bench_stack(STACK_ENV, prefix="cxk") as stack:
         with httpx.Client(base_url=stack.http_url, timeout=120) as client:
-            headers, bot_id = _owner(client)
+            headers, bot_id = _owner(client, stack.home)
             started = time.perf_counter()
             record = _ingest(client, headers, bot_id, collection)
             wall_s = time.perf_counter() - started

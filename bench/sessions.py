@@ -40,6 +40,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -194,12 +195,12 @@ def serve_config_for_sessions() -> Any:
     return mock.patch.object(Serve, "config", config)
 
 
-def _setup(base: str) -> dict[str, str]:
+def _setup(base: str, home: Path) -> dict[str, str]:
     """Owner, bot with knowledge (as bench.chat), widget key: ids and the owner's token."""
     from cortex.models.embedder import LocalEmbed  # noqa: F401 - imported lazily: loads the model
 
     with httpx.Client(base_url=base, timeout=60) as client:
-        owner = new_owner(base)
+        owner = new_owner(base, home=home)
         headers = {"Authorization": f"Bearer {owner['access_token']}"}
         bot = (
             client.post(
@@ -705,7 +706,7 @@ def main(argv: list[str] | None = None) -> None:
     nofile = raise_nofile()
     started = time.perf_counter()
     with stand_in_llm() as llm_url, serve_config_for_sessions(), bench_stack(stack_env(llm_url), prefix="cxs") as stack:
-        setup = _setup(stack.http_url)
+        setup = _setup(stack.http_url, stack.home)
         fields = asyncio.run(_measure(stack, setup, args.sessions))
     fields["wall_s"] = round(time.perf_counter() - started, 1)
     fields["limits"] = {

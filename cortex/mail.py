@@ -155,8 +155,3 @@ def _deliver(url: str, message: EmailMessage) -> None:
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)
-
-
-async def send_mail(settings: Settings, *, to: str, subject: str, text: str) -> bool:
-    """Send one mail now, outside any queue; True once the relay accepted it. Prefer `queue_mail`."""
-    return await _send(settings, to=to, subject=subject, text=text) is None

@@ -81,13 +81,17 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD, *
     return _account(email, password, response.json())
 
 
-async def invitation_token(email: str) -> str:
-    """The token of the latest invitation mailed to `email`."""
-    deadline = time.monotonic() + 15  # the invitation may still be on its way (the welcome mail came first)
-    while not (invitations := [m for m in await mail_to(mail_home(), email) if "#/invitation?token=" in text_of(m)]):
-        assert time.monotonic() < deadline, f"no invitation mailed to {email}"
+async def invitation_token(email: str, *, count: int = 1) -> str:
+    """The token of the `count`th invitation mailed to `email` (mail is sent after the request, from
+    auth's queue: it may still be on its way)."""
+    deadline = time.monotonic() + 15
+    while True:
+        invitations = [m for m in await mail_to(mail_home(), email) if "#/invitation?token=" in text_of(m)]
+        if len(invitations) >= count:
+            break
+        assert time.monotonic() < deadline, f"{len(invitations)} of {count} invitations mailed to {email}"
         await asyncio.sleep(0.1)
-    return link_token(invitations[-1], "invitation")
+    return link_token(invitations[count - 1], "invitation")
 
 
 async def member_of(http: httpx.AsyncClient, owner: Account, role: str) -> Account:

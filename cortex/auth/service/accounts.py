@@ -17,7 +17,7 @@ from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public, workspace_public
 from cortex.errors import Invalid, RateLimited, Unauthorized
 from cortex.http.security import Principal, ip_key
-from cortex.mail import send_mail
+from cortex.mail import queue_mail
 
 security_log = logging.getLogger("cortex.security")
 
@@ -61,6 +61,8 @@ class AccountService(AuthDomain):
                 token = await verification.issue_link_token(
                     conn, purpose=verification.VERIFY, user=user, ttl_s=self.settings.email_verification_ttl_s
                 )
+                welcome = self._welcome(token)
+                await queue_mail(conn, self.settings, to=user["email"], subject="Your Cortex account", text=welcome)
             else:
                 existing = await store.get_user_by_email(conn, email=data.email)
                 if existing is not None:  # its owners' audit logs show the attempt
@@ -72,14 +74,15 @@ class AccountService(AuthDomain):
                             event="register.existing_address",
                             ip=ip,
                         )
-        if user is not None:
-            await send_mail(self.settings, to=user["email"], subject="Your Cortex account", text=self._welcome(token))
-        elif existing is not None:
+                    await queue_mail(
+                        conn,
+                        self.settings,
+                        to=existing["email"],
+                        subject="Someone tried to sign up with your address",
+                        text=self._already_registered(ip),
+                    )
+        if existing is not None:
             security_log.info("sign-up with an existing address", extra={"user_id": str(existing["id"]), "ip": ip})
-            text = self._already_registered(ip)
-            await send_mail(
-                self.settings, to=existing["email"], subject="Someone tried to sign up with your address", text=text
-            )
         return schemas.RegisterAccepted(email=data.email, message=REGISTERED)
 
     def _welcome(self, token: str) -> str:

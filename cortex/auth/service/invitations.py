@@ -25,7 +25,7 @@ from cortex.auth.service.tokens import workspace_public
 from cortex.auth.service.verification import Unverified, dashboard_link, require_verified
 from cortex.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from cortex.http.security import Principal, hash_secret
-from cortex.mail import send_mail
+from cortex.mail import queue_mail
 from cortex.settings import Settings
 
 # What an invitation answers, whether or not the address has an account: the mail says what to do.
@@ -74,15 +74,15 @@ class InvitationService(AuthDomain):
             # Read only to word the mail, which goes to the address alone.
             has_account = await store.get_user_by_email(conn, email=data.email) is not None
             inviter = await store.get_user(conn, user_id=principal.user_id) if principal.user_id else None
-        subject, text = invitation_mail(
-            self.settings,
-            by=inviter["email"] if inviter else "An administrator",
-            workspace=workspace["name"],
-            role=data.role,
-            token=token,
-            has_account=has_account,
-        )
-        await send_mail(self.settings, to=data.email, subject=subject, text=text)
+            subject, text = invitation_mail(
+                self.settings,
+                by=inviter["email"] if inviter else "An administrator",
+                workspace=workspace["name"],
+                role=data.role,
+                token=token,
+                has_account=has_account,
+            )
+            await queue_mail(conn, self.settings, to=data.email, subject=subject, text=text)
         return schemas.InvitationSent(email=data.email, role=data.role, message=INVITED)
 
     async def list_invitations(self, principal: Principal) -> list[schemas.InvitationPublic]:

@@ -17,7 +17,7 @@ from cortex.auth.service.base import AuthDomain
 from cortex.auth.service.verification import RESET, dashboard_link, issue_link_token
 from cortex.errors import Invalid, RateLimited
 from cortex.http.security import hash_secret, ip_key
-from cortex.mail import send_mail
+from cortex.mail import queue_mail
 from cortex.settings import Settings
 
 REQUESTED = "If this address has a Cortex account, we mailed it a link to choose a new password."
@@ -50,12 +50,12 @@ class PasswordResetService(AuthDomain):
                     await store.insert_audit(
                         conn, workspace_id=workspace["id"], user_id=user["id"], event="password.reset_requested", ip=ip
                     )
-        if user is not None and token is not None:
-            subject, text = reset_mail(self.settings, token, ip=ip)
-            await send_mail(self.settings, to=user["email"], subject=subject, text=text)
-        else:
-            subject, text = no_account_mail(self.settings, ip=ip)
-            await send_mail(self.settings, to=data.email, subject=subject, text=text)
+            if user is not None and token is not None:
+                subject, text = reset_mail(self.settings, token, ip=ip)
+                await queue_mail(conn, self.settings, to=user["email"], subject=subject, text=text)
+            else:
+                subject, text = no_account_mail(self.settings, ip=ip)
+                await queue_mail(conn, self.settings, to=data.email, subject=subject, text=text)
         return schemas.Accepted(message=REQUESTED)
 
     async def confirm_reset(self, data: schemas.PasswordResetConfirmIn, *, ip: str) -> schemas.Accepted:

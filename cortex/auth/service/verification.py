@@ -31,7 +31,7 @@ from cortex.auth.service.base import AuthDomain, member_id
 from cortex.auth.service.tokens import user_public
 from cortex.errors import Conflict, Forbidden, Invalid, Unauthorized
 from cortex.http.security import Principal, hash_secret
-from cortex.mail import send_mail
+from cortex.mail import queue_mail
 from cortex.settings import Settings
 
 Purpose = Literal["verify_email", "reset_password"]
@@ -105,8 +105,8 @@ class VerificationService(AuthDomain):
             token = await issue_link_token(
                 conn, purpose=VERIFY, user=user, ttl_s=self.settings.email_verification_ttl_s
             )
-        subject, text = verification_mail(self.settings, token)
-        await send_mail(self.settings, to=user["email"], subject=subject, text=text)
+            subject, text = verification_mail(self.settings, token)
+            await queue_mail(conn, self.settings, to=user["email"], subject=subject, text=text)
         return schemas.Accepted(message=VERIFICATION_SENT)
 
     async def verify_email(self, principal: Principal, token: str, *, ip: str) -> schemas.UserPublic:
