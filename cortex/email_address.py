@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import email_validator
 from pydantic import AfterValidator, StringConstraints
 
+from cortex import secrets_box
+
 if TYPE_CHECKING:
     from cortex.settings import Settings
 
@@ -60,5 +62,5 @@ def email_digest(settings: Settings, email: str | None) -> str | None:
     the installation's root secret as well. Case and surrounding space do not change it."""
     if not email:
         return None
-    key = settings.derived_key("email-digest:v1")
+    key = secrets_box.derived_key(settings, "email-digest:v1")
     return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()

@@ -385,10 +385,6 @@ class Settings(BaseSettings):
     def service_role(self, schema: str) -> str:
         return f"cortex_{schema}"
 
-    def derived_key(self, purpose: str) -> bytes:
-        """A key for one purpose, derived from the root secret: one leaked key opens nothing else."""
-        return hmac.new(self.resolved_secret_key().encode(), purpose.encode(), hashlib.sha256).digest()
-
     def service_role_password(self, schema: str) -> str:
         """Each service's login role gets a password derived from the root secret."""
         key = self.resolved_secret_key().encode()

@@ -16,6 +16,7 @@ import hmac
 import secrets
 import time
 
+from cortex import secrets_box
 from cortex.settings import Settings
 
 COOKIE = "cortex_device"
@@ -57,5 +58,5 @@ def _entries(cookie: str | None) -> list[str]:
 
 
 def _sign(settings: Settings, body: str) -> str:
-    digest = hmac.new(settings.derived_key(_PURPOSE), body.encode(), hashlib.sha256).digest()[:16]
+    digest = hmac.new(secrets_box.derived_key(settings, _PURPOSE), body.encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
