@@ -78,10 +78,14 @@ def _provider_config(resources: ServiceResources, provider: str) -> dict[str, st
     return {**config, "discovery_url": discovery}
 
 
-async def _metadata(resources: ServiceResources, discovery_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The issuer's discovery document and its JWKS, cached for an hour."""
+async def _metadata(
+    resources: ServiceResources, discovery_url: str, *, refresh: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The issuer's discovery document and its JWKS, cached for an hour; `refresh` fetches them again
+    (an ID token names a key the cached JWKS lacks: the issuer rotated its keys). Only the issuer's
+    own token endpoint hands us ID tokens, for a code it issued, so nobody else can make us refetch."""
     cached = _metadata_cache.get(discovery_url)
-    if cached and time.monotonic() - cached[0] < _METADATA_TTL_S:
+    if cached and not refresh and time.monotonic() - cached[0] < _METADATA_TTL_S:
         return cached[1], cached[2]
     assert resources.http is not None
     try:
@@ -218,8 +222,11 @@ async def _finish_login(
         raise Unauthorized(f"the identity provider refused the code: {type(exc).__name__}") from exc
     finally:
         await client.aclose()
+    id_token = token.get("id_token")
+    if _names_unknown_key(id_token, jwks):
+        metadata, jwks = await _metadata(resources, config["discovery_url"], refresh=True)
     claims = _verify_id_token(
-        token.get("id_token"), jwks, issuer=metadata["issuer"], client_id=config["client_id"], nonce=saved["nonce"]
+        id_token, jwks, issuer=metadata["issuer"], client_id=config["client_id"], nonce=saved["nonce"]
     )
     assert resources.db is not None and resources.redis is not None
     accounts = AccountService(db=resources.db, redis=resources.redis, settings=resources.settings)
@@ -284,6 +291,15 @@ def _clear_binding(response: Response, resources: ServiceResources) -> None:
     response.delete_cookie(
         BINDING_COOKIE, path=BINDING_COOKIE_PATH, secure=_https(resources), httponly=True, samesite="lax"
     )
+
+
+def _names_unknown_key(id_token: str | None, jwks: dict[str, Any]) -> bool:
+    """The token's header names a key id the JWKS does not hold (unreadable tokens are left to the check)."""
+    try:
+        kid = jwt.get_unverified_header(id_token).get("kid") if id_token else None
+    except jwt.PyJWTError:
+        return False
+    return bool(kid) and kid not in {key.get("kid") for key in jwks.get("keys", []) if isinstance(key, dict)}
 
 
 def _verify_id_token(

@@ -106,7 +106,9 @@ class Provider:
         self.client = client
         self.user = User(sub="local-1", email="oidc.user@example.com", name="Oidc User")
         self.wrong_nonce = False
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"})
+        # A new key id for each provider: a new provider on the same port is an issuer that rotated its keys.
+        self.kid = f"test-key-{secrets.token_hex(4)}"
+        self.key = RSAKey.generate_key(2048, parameters={"kid": self.kid, "use": "sig", "alg": "RS256"})
         self.codes: dict[str, AuthorizationCode] = {}
         self.token_requests = 0
         self.app = self._build()
@@ -150,7 +152,7 @@ class Provider:
                 return {"iss": provider.issuer, "aud": [client.client_id]}
 
             def get_encode_header(self, client: Client) -> dict:
-                return {"alg": "RS256", "kid": "test-key-1"}
+                return {"alg": "RS256", "kid": provider.kid}
 
             def exists_nonce(self, nonce: str, request) -> bool:  # noqa: ANN001
                 return any(code.nonce == nonce for code in provider.codes.values())

@@ -236,3 +236,24 @@ async def test_bad_login_codes_and_open_redirects_and_unknown_providers_are_refu
     assert made_up.status_code == 401 and made_up.json()["error"]["message"]
     for body in ({}, {"code": 42}, {"code": "short"}):
         assert (await browser.post("/api/auth/oidc/exchange", json=body)).status_code == 422, body
+
+
+async def test_an_issuer_that_rotated_its_signing_key_is_followed(
+    browser: httpx.AsyncClient, provider: Provider, running_stack: RunningStack
+) -> None:
+    """Cortex keeps an issuer's JWKS for an hour; an ID token signed with a key it has not seen
+    (the issuer rotated its keys) makes it fetch the JWKS again instead of refusing every login."""
+    provider.user = User(sub="sub-rotation", email="rotation.oidc@example.com", name="Rota")
+    before = await _exchange(browser, _login_code(await _sign_in(browser, provider)))
+    assert before.status_code == 200, before.text  # the JWKS with the first key is now cached
+    provider.stop()
+    rotated = Provider(running_stack.oidc_port, provider.client)
+    rotated.user = provider.user
+    rotated.start()
+    try:
+        after = await _exchange(browser, _login_code(await _sign_in(browser, rotated)))
+    finally:
+        rotated.stop()
+        provider.start()
+    assert after.status_code == 200, after.text
+    assert rotated.kid != provider.kid
