@@ -6,7 +6,7 @@ down, or a replica that dies after answering, loses nothing. The service's `deli
 loop sends it after commit (woken by NOTIFY), retries with backoff, and deletes the row once the
 relay took it. The row is sealed (`cortex.secrets_box`): the queue holds no readable address, and
 no usable link to a reset or an invitation. A mail the relay keeps refusing is dropped after
-MAX_ATTEMPTS (about six hours), logged without its address. Delivery is at least once: a replica
+MAX_ATTEMPTS (about five hours), logged without its address. Delivery is at least once: a replica
 that dies between the relay's acceptance and the delete sends that mail again.
 
 `CORTEX_SMTP_URL` names the relay: ``smtp://[user:password@]host:port`` (STARTTLS when the relay
@@ -40,7 +40,7 @@ log = logging.getLogger("cortex.mail")
 
 # A relay that has not answered in 10 s is down.
 SMTP_TIMEOUT_S = 10.0
-# Retries wait 30 s, 1, 2, 4, 8, 16 and 32 min, then an hour: 12 attempts span about six hours.
+# Retries wait 30 s, 1, 2, 4, 8, 16 and 32 min, then an hour: 12 attempts span about five hours.
 MAX_ATTEMPTS = 12
 BATCH = 20
 # The queue is woken at commit; this poll finds retries that came due and a missed wake-up.
@@ -132,9 +132,17 @@ async def _send(settings: Settings, *, to: str, subject: str, text: str) -> str 
         await asyncio.to_thread(_deliver, url, message)
     except (OSError, smtplib.SMTPException, RuntimeError, ValueError) as exc:
         # RuntimeError: no relay is configured; ValueError: an address the relay cannot take.
-        log.warning("mail %r not sent: %r", subject, exc)
-        return repr(exc)
+        reason = _reason(exc)
+        log.warning("mail %r not sent: %s", subject, reason)
+        return reason
     return None
+
+
+def _reason(exc: Exception) -> str:
+    """Why a send failed, for the log and the queue row: the error's kind and the relay's reply
+    code, never its text (a refused recipient's reply names the address)."""
+    code = getattr(exc, "smtp_code", None) or getattr(exc, "errno", None)
+    return f"{type(exc).__name__}{f' {code}' if code else ''}"
 
 
 def _deliver(url: str, message: EmailMessage) -> None:
