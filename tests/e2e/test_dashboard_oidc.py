@@ -6,27 +6,16 @@ only through a one-time code that the browser which started the login trades onc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
 from tests.integration.accounts import Account, register
-from tests.integration.oidc_provider import Client, Provider, User
-from tests.stack_fixtures import OIDC_CLIENT_SECRET, RunningStack
+from tests.integration.oidc_provider import Provider, User
+from tests.stack_fixtures import RunningStack
 
 SESSION_TOKEN = "() => (JSON.parse(localStorage.getItem('cortex.session') || 'null') || {}).access_token || null"
-
-
-@pytest.fixture(scope="module")
-def provider(running_stack: RunningStack) -> Iterator[Provider]:
-    callback = f"{running_stack.url}/api/auth/oidc/local/callback"
-    provider = Provider(running_stack.oidc_port, Client("cortex-test", OIDC_CLIENT_SECRET, [callback]))
-    provider.start()
-    yield provider
-    provider.stop()
 
 
 def _token_link(base: str, account: Account) -> str:

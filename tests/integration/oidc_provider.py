@@ -11,8 +11,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.models import AuthorizationCodeMixin, ClientMixin
@@ -22,6 +24,8 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, jsonify
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
+
+from tests.stack_fixtures import OIDC_CLIENT_SECRET, RunningStack
 
 # The provider listens on loopback http; authlib insists on https unless told otherwise.
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
@@ -213,3 +217,13 @@ class Provider:
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def provider(running_stack: RunningStack) -> Iterator[Provider]:
+    """The identity provider the test stack is configured with (`local`), one per test module."""
+    callback = f"{running_stack.url}/api/auth/oidc/local/callback"
+    provider = Provider(running_stack.oidc_port, Client("cortex-test", OIDC_CLIENT_SECRET, [callback]))
+    provider.start()
+    yield provider
+    provider.stop()

@@ -8,13 +8,11 @@ provider that verified the address was linked into it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from cortex.settings import Settings
-from tests.stack_fixtures import OIDC_CLIENT_SECRET, RunningStack
+from tests.stack_fixtures import RunningStack
 
 from .accounts import (
     PASSWORD,
@@ -28,7 +26,7 @@ from .accounts import (
 )
 from .db import service_conn
 from .mailbox import link_token, mail_to, text_of
-from .oidc_provider import Client, Provider, User
+from .oidc_provider import Provider, User
 from .test_oidc import _sign_in
 
 
@@ -233,15 +231,6 @@ async def test_verification_mails_are_rate_limited_per_account(http: httpx.Async
 
 
 # -- OIDC ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def provider(running_stack: RunningStack) -> Iterator[Provider]:
-    callback = f"{running_stack.url}/api/auth/oidc/local/callback"
-    provider = Provider(running_stack.oidc_port, Client("cortex-test", OIDC_CLIENT_SECRET, [callback]))
-    provider.start()
-    yield provider
-    provider.stop()
 
 
 async def test_oidc_does_not_link_a_verified_provider_address_into_an_unverified_account(

@@ -6,26 +6,17 @@ HttpOnly cookie), and tokens reach the dashboard only through a one-time code th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.stack_fixtures import OIDC_CLIENT_SECRET, RunningStack
+from tests.stack_fixtures import RunningStack
 
-from .oidc_provider import Client, Provider, User
+from .oidc_provider import Provider, User
 
 BINDING_COOKIE = "cortex_oidc_binding"  # the login's browser binding (HttpOnly: no page script sees it)
-
-
-@pytest.fixture(scope="module")
-def provider(running_stack: RunningStack) -> Iterator[Provider]:
-    callback = f"{running_stack.url}/api/auth/oidc/local/callback"
-    provider = Provider(running_stack.oidc_port, Client("cortex-test", OIDC_CLIENT_SECRET, [callback]))
-    provider.start()
-    yield provider
-    provider.stop()
 
 
 @pytest.fixture
