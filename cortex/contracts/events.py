@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from cortex.contracts.guidance import NoGuidanceReason
+
 ConversationStatus = Literal["open", "handoff", "closed"]
+#: How a conversation ended, as core labels it (a conversation may carry several labels).
+Outcome = Literal["resolved", "lead_captured", "booked", "escalated", "abandoned"]
+#: The primary outcome when a conversation carries several labels: the first of these it has.
+OUTCOME_PRIORITY: tuple[Outcome, ...] = ("booked", "lead_captured", "escalated", "resolved", "abandoned")
 
 
 class EventPayload(BaseModel):
@@ -86,7 +93,11 @@ class HandoffRequested(EventPayload):
 
 
 class MessageCreated(EventPayload):
-    """`message.created` (core). A bot's message says how it was answered; an agent's, who wrote it."""
+    """`message.created` (core). A bot's message says how it was answered; an agent's, who wrote it.
+
+    A bot's message also says what the helper applied to it: `pattern_id` (None: no pattern),
+    `experiment_id` and `arm` (also for an experiment's no-guidance arm), the `situation`
+    ("intent/stage") the pick was made for, and, when no guidance was applied, `no_guidance` (why)."""
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID
@@ -97,6 +108,41 @@ class MessageCreated(EventPayload):
     direct: Literal["faq", "cache"] | None = None
     interrupted: bool | None = None
     author_id: uuid.UUID | None = None
+    pattern_id: uuid.UUID | None = None
+    experiment_id: uuid.UUID | None = None
+    arm: str | None = None
+    situation: str | None = None
+    no_guidance: NoGuidanceReason | None = None
+
+
+class ConversationClosed(EventPayload):
+    """`conversation.closed` (core): a conversation ended, idle for `CORTEX_CONVERSATION_IDLE_CLOSE_S`
+    (`by` "idle") or closed by a member ("member"). `outcome` is the first of `OUTCOME_PRIORITY` among
+    `outcomes`, its labels: resolved (its last bot answer answered and was not rated down),
+    lead_captured, booked, escalated (handed to a person) or abandoned (none of these). A visitor
+    who writes again reopens it; it is closed again later, with a new event."""
+
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+    visitor_id: str | None
+    outcome: Outcome
+    outcomes: list[Outcome]
+    by: Literal["idle", "member"]
+    closed_at: datetime
+
+
+class AppointmentBooked(EventPayload):
+    """`appointment.booked` (workflows): an appointment was made, from a chat (`conversation_id`) or
+    not. The visitor's name and address stay in workflows: the bus keeps what it carries."""
+
+    appointment_id: uuid.UUID
+    bot_id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    visitor_id: str | None
+    service: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
 
 
 class MessageRated(EventPayload):
@@ -146,6 +192,7 @@ EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
     "bot.deleted": BotDeleted,
     "conversation.started": ConversationStarted,
     "conversation.updated": ConversationUpdated,
+    "conversation.closed": ConversationClosed,
     "conversation.handoff": ConversationHandedOver,
     "conversation.handback": ConversationHandedOver,
     "handoff.requested": HandoffRequested,
@@ -154,6 +201,7 @@ EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
     "lead.captured": LeadCaptured,
     "visitor.erased": VisitorErased,
     "knowledge.changed": KnowledgeChanged,
+    "appointment.booked": AppointmentBooked,
 }
 
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
 
+from cortex.contracts.events import Outcome
 from cortex.core.extract import normalise_phone
 from cortex.email_address import NormalisedEmail
 
 ConversationStatus = Literal["open", "handoff", "closed"]
-Outcome = Literal["resolved", "lead_captured", "booked", "escalated", "abandoned"]
 LeadField = Literal["name", "email", "phone", "company"]
 
 
