@@ -11,6 +11,8 @@ import renderConversations from "./pages/conversations.js";
 import renderConversation from "./pages/conversation.js";
 import renderTeam from "./pages/team.js";
 import renderKeys from "./pages/keys.js";
+import renderHelper from "./pages/helper.js";
+import { renderExperiment } from "./pages/helper-experiments.js";
 import { renderForgotPassword, renderInvitation, renderResetPassword, renderVerifyEmail, unverifiedBanner } from "./pages/email-links.js";
 
 export const ROLE_RANK = { viewer: 0, agent: 1, admin: 2, owner: 3 };
@@ -20,6 +22,7 @@ export const ROLE_RANK = { viewer: 0, agent: 1, admin: 2, owner: 3 };
 const NAV = [
   { href: "#/bots", label: "Bots", section: "bots" },
   { href: "#/conversations", label: "Conversations", section: "conversations" },
+  { href: "#/helper", label: "Helper", section: "helper" },
   { href: "#/team", label: "Team", section: "team" },
   { href: "#/keys", label: "API & widget keys", section: "keys", minRole: "admin" },
 ];
@@ -48,6 +51,14 @@ const ROUTES = [
     render: renderConversation,
     section: "conversations",
     title: "Conversation",
+  },
+  { path: /^\/helper(?:\/(experiments))?$/, params: ["tab"], render: renderHelper, section: "helper", title: "Helper" },
+  {
+    path: new RegExp(`^/helper/experiments/${UUID}$`),
+    params: ["experimentId"],
+    render: renderExperiment,
+    section: "helper",
+    title: "Experiment",
   },
   { path: /^\/team$/, render: renderTeam, section: "team", title: "Team" },
   { path: /^\/keys$/, render: renderKeys, section: "keys", title: "Keys" },

@@ -2,6 +2,7 @@
 
 import { followStream, get, post } from "../api.js";
 import { add, field, fmtDate, fmtTime, h, mount, pill, run, safeUrl, showError } from "../dom.js";
+import { helperAdvice } from "./helper-conversation.js";
 
 const ROLE_LABEL = { visitor: "Visitor", bot: "Bot", agent: "Agent", system: "System" };
 const STATUS_TONE = { open: "ok", handoff: "warn", closed: "muted" };
@@ -61,12 +62,15 @@ export default async function renderConversation(root, ctx) {
   const transcript = h("ol", { class: "transcript", "data-testid": "transcript", "aria-label": "Transcript", "aria-live": "polite" });
   const seen = new Set();
   let lastMessageId = null;
+  const advice = helperAdvice(conversationId, conversation.bot_id, ctx); // what the helper saw, under bot messages
   const addMessage = (message) => {
     if (seen.has(message.id)) return;
     seen.add(message.id);
     lastMessageId = message.id;
     const nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 80;
-    transcript.append(messageItem(message));
+    const item = messageItem(message);
+    transcript.append(item);
+    advice.add(item, message);
     if (nearBottom) transcript.scrollTop = transcript.scrollHeight;
   };
   conversation.messages.forEach(addMessage);
@@ -120,6 +124,7 @@ export default async function renderConversation(root, ctx) {
     replyForm,
   );
   transcript.scrollTop = transcript.scrollHeight;
+  advice.load();
   ctx.setTitle(`Conversation with ${conversation.visitor_id || "a visitor"}`);
 
   // -- live updates ----------------------------------------------------------------------------------
