@@ -93,15 +93,58 @@ def _load_sentence_transformer(threads: int) -> SentenceTransformer:
     return SentenceTransformer(str(model_dir()), device="cpu")
 
 
+# How the Embedder deployment batches (deployments/knowledge.py, @serve.batch): texts queued by
+# concurrent callers go together, up to BATCH_SIZE, with no wait for more, and two batches compute
+# at once (one fills while the other runs).
+MAX_CONCURRENT_BATCHES = 2
+
+
 class LocalEmbed:
     """The embedder in this process, off the event loop: `await embed(texts)` where no Embedder
-    deployment is at hand (the monolith baseline, the CLI, ingestion jobs, tests)."""
+    deployment is at hand (the monolith baseline, the CLI, ingestion jobs, tests).
 
-    def __init__(self) -> None:
-        self.embedder = Embedder()
+    Concurrent callers are batched as the Embedder deployment batches them (BATCH_SIZE texts, no
+    wait, MAX_CONCURRENT_BATCHES at once), so the monolith baseline does the same work per question
+    as the Serve build: one matrix product for what arrived together, not one per caller."""
+
+    def __init__(self, embedder: Embedder | None = None, *, max_batch_size: int = BATCH_SIZE) -> None:
+        self.embedder = embedder or Embedder()
+        self.max_batch_size = max_batch_size
+        self._queue: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._running = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embedder.embed, texts)
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (e.g. asyncio.run twice): old waiters are gone with the old one
+            self._loop, self._queue, self._running = loop, [], 0
+        futures = [loop.create_future() for _ in texts]
+        self._queue.extend(zip(texts, futures, strict=True))
+        self._drain()
+        return list(await asyncio.gather(*futures))
+
+    def _drain(self) -> None:
+        while self._queue and self._running < MAX_CONCURRENT_BATCHES:
+            batch, self._queue = self._queue[: self.max_batch_size], self._queue[self.max_batch_size :]
+            self._running += 1
+            asyncio.ensure_future(self._compute(batch))
+
+    async def _compute(self, batch: list[tuple[str, asyncio.Future[list[float]]]]) -> None:
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed, [text for text, _ in batch])
+        except Exception as error:  # noqa: BLE001 - every caller of the batch gets the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():  # a caller that gave up (timeout) leaves a cancelled future
+                    future.set_result(vector)
+        finally:
+            self._running -= 1
+            self._drain()
 
 
 def main() -> int:
