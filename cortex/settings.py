@@ -27,8 +27,10 @@ from cortex.secret_settings import PrivateSettingsSource
 SCHEMAS: tuple[str, ...] = ("auth", "core", "knowledge", "helper", "workflows", "analytics", "marketing")
 
 #: Login roles with fewer rights than their schema's service, each named like a service's role
-#: (cortex_<name>): the Ray ingestion jobs', granted only the knowledge tables jobs write.
-JOB_ROLES: dict[str, str] = {"knowledge": "knowledge_jobs"}
+#: (cortex_<name>), that the Ray jobs working in that schema log in as: the ingestion jobs', granted
+#: only the knowledge tables they write, and the pattern-mining job's, granted only what mining reads
+#: and writes in the helper's schema.
+JOB_ROLES: dict[str, str] = {"knowledge": "knowledge_jobs", "helper": "helper_jobs"}
 
 #: Every Serve application, with the route prefix that is the gateway's routing table.
 APPLICATIONS: dict[str, str] = {
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
         None,
         description="DSN Ray ingestion jobs connect with; unset: the admin DSN's server as the role "
         "cortex_knowledge_jobs, which may write only what ingestion writes",
+    )
+    helper_jobs_database_url: str | None = Field(
+        None,
+        description="DSN the pattern-mining job connects with; unset: the admin DSN's server as the role "
+        "cortex_helper_jobs, which may read the helper's outcomes and write only patterns and its run's record",
     )
     redis_url: str | None = Field(None, description="Redis/Valkey URL")
     chroma_url: str | None = Field(None, description="Chroma server URL")
@@ -170,6 +177,40 @@ class Settings(BaseSettings):
         1800,
         ge=1,
         description="the helper's cached analysis of a conversation expires after this long without a turn",
+    )
+    # 5 s: a pattern or experiment an owner changes steers the bot within seconds, while a replica
+    # reads each bot's patterns, experiments and statistics at most once per 5 s (never in a turn).
+    helper_refresh_s: float = Field(
+        5.0,
+        gt=0,
+        description="how long the Guide answers from its cached copy of a bot's patterns, experiments and "
+        "statistics before reading them again (in the background; a failed read keeps the last copy)",
+    )
+    # A day: mining needs a day's closed conversations to say anything new, and a candidate it
+    # proposes needs days of exploration traffic before its statistics mean anything.
+    helper_mining_interval_s: float = Field(
+        86_400,
+        ge=60,
+        description="how often the pattern-mining job runs for each workspace with helper data "
+        "(owners and admins can also start a run: POST /api/helper/mining/runs)",
+    )
+    helper_advice_retention_days: int = Field(
+        30,
+        ge=1,
+        description="days the helper keeps what it saw and advised per turn (the owner's view of a conversation)",
+    )
+    # 30 min, as the helper's analysis: a visitor silent that long has left; the closing labels the
+    # outcome (resolved, lead, booked, escalated or abandoned) that the helper learns from.
+    conversation_idle_close_s: float = Field(
+        1800,
+        gt=0,
+        description="a conversation without a message for this long is closed and its outcome labelled "
+        "(conversation.closed); its visitor writing again reopens it",
+    )
+    # 15 s: each look is one indexed query per core replica, and conversations close within
+    # seconds of their idle time rather than a whole interval later.
+    conversation_close_interval_s: float = Field(
+        15.0, gt=0, description="how often each core replica looks for idle conversations to close"
     )
     # 0.95 cosine (all-MiniLM-L6-v2): rewordings of one question ("when do you open?" / "what time
     # do you open?") score 0.93-0.98, while questions that differ in one fact ("deliver to Paris?" /
@@ -390,9 +431,11 @@ class Settings(BaseSettings):
         key = self.resolved_secret_key().encode()
         return hmac.new(key, f"db-role:{schema}".encode(), hashlib.sha256).hexdigest()
 
-    def resolved_jobs_database_url(self) -> str:
-        """Where Ray ingestion jobs connect: as the jobs' role (JOB_ROLES), never as the service."""
-        return self.jobs_database_url or self.service_database_url(JOB_ROLES["knowledge"])
+    def resolved_jobs_database_url(self, schema: str = "knowledge") -> str:
+        """Where a Ray job working in `schema` connects: as that schema's jobs role (JOB_ROLES), never as
+        the service; an explicit DSN (CORTEX_JOBS_DATABASE_URL, CORTEX_HELPER_JOBS_DATABASE_URL) wins."""
+        explicit = {"knowledge": self.jobs_database_url, "helper": self.helper_jobs_database_url}.get(schema)
+        return explicit or self.service_database_url(JOB_ROLES[schema])
 
     def service_database_url(self, schema: str) -> str:
         """DSN for a service: the admin DSN with the service's own login role."""

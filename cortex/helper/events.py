@@ -1,40 +1,160 @@
-"""Events the helper reacts to (consumer group `helper`).
+"""Events the helper reacts to (consumer group `helper`): what it learns from, and what it must forget.
 
-- `visitor.erased`: the cached analyses of the erased visitor's conversations go (they hold no words
-  or values of the visitor, but they describe their conversations, and erasure leaves nothing of
-  them behind). Idempotent: a redelivery deletes keys that are already gone.
-- `bot.created` / `bot.deleted`: the helper knows which bots are whose (store.bots); a deleted bot's
-  settings go, its own patterns retire and its running experiments stop (store.remove_bot).
+- `conversation.started`: the helper's row of the conversation, with its visitor (the unit of an
+  experiment; whom an erasure names).
+- `message.created`: a bot message that carried guidance (a pattern, an experiment arm, or both) is
+  an application; one arriving after its conversation was credited is credited at once.
+- `message.rated`: the rating of an application; the pattern's thumbs move by the change.
+- `lead.captured`, `appointment.booked`, `conversation.handoff`: the conversation's outcome labels
+  (lead_captured, booked, escalated); a conversation already credited moves by the difference.
+- `conversation.closed`: every (pattern, situation) applied in the conversation is credited with
+  its outcomes, by the difference to what it was credited before (`credit.py`).
+- `visitor.erased`: the helper's rows of those conversations (the conversation, its applications,
+  what it saw and advised) and their cached analyses in Redis go; their ids are kept so a late
+  event about them records nothing.
+- `bot.created` / `bot.deleted`: the bots the helper knows of; a deleted bot's settings go, its own
+  patterns retire and its running experiments stop (`store.bots`).
+
+Each event is handled once (the bus records it in `processed_events` in the handler's transaction),
+and crediting moves statistics by differences, so even the same outcome announced twice counts once.
 """
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+import contextlib
+import logging
 
 import asyncpg
 import redis.asyncio as aioredis
 
 from cortex.bus import Event, Handler
-from cortex.helper import store
+from cortex.contracts.events import (
+    AppointmentBooked,
+    BotCreated,
+    BotDeleted,
+    ConversationClosed,
+    ConversationHandedOver,
+    ConversationStarted,
+    LeadCaptured,
+    MessageCreated,
+    MessageRated,
+    VisitorErased,
+)
+from cortex.helper import credit
+from cortex.helper.advice_log import prune
 from cortex.helper.guide import AnalysisCache
+from cortex.helper.store.bots import add_bot, remove_bot
 from cortex.http.app import ServiceResources
 
+log = logging.getLogger("cortex.helper")
+
+# Hourly: the advice log is kept for days, so an hour's overrun is nothing, and each run deletes
+# about an hour's rows.
+PRUNE_INTERVAL_S = 3600.0
+
 GROUP = "helper"
-EVENT_TYPES = ["visitor.erased", "bot.created", "bot.deleted"]
+EVENT_TYPES = [
+    "bot.created",
+    "bot.deleted",
+    "conversation.started",
+    "message.created",
+    "message.rated",
+    "lead.captured",
+    "conversation.handoff",
+    "appointment.booked",
+    "conversation.closed",
+    "visitor.erased",
+]
 
 
 def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
     cache = AnalysisCache(redis, ttl_s=ttl_s)
 
     async def handle(event: Event, conn: asyncpg.Connection) -> None:
-        if event.event_type == "visitor.erased":
-            await cache.forget(event.payload.get("conversation_ids") or [])
-        elif event.event_type in ("bot.created", "bot.deleted") and event.workspace_id is not None:
-            bot_id = uuid.UUID(event.payload["bot_id"])
-            if event.event_type == "bot.created":
-                await store.add_bot(conn, workspace_id=event.workspace_id, bot_id=bot_id)
-            else:
-                await store.remove_bot(conn, workspace_id=event.workspace_id, bot_id=bot_id)
+        workspace_id = event.workspace_id
+        if workspace_id is None:  # every event the helper reads is a tenant's
+            log.warning("helper: %s %s carries no workspace; ignored", event.event_type, event.event_id)
+            return
+        kind, payload = event.event_type, event.payload
+        if kind == "conversation.started":
+            started = ConversationStarted.model_validate(payload)
+            await credit.conversation_started(
+                conn,
+                workspace_id=workspace_id,
+                conversation_id=started.conversation_id,
+                bot_id=started.bot_id,
+                visitor_id=started.visitor_id,
+                started_at=event.occurred_at,
+            )
+        elif kind == "message.created":
+            message = MessageCreated.model_validate(payload)
+            if message.role == "bot":
+                await credit.guidance_applied(
+                    conn,
+                    workspace_id=workspace_id,
+                    conversation_id=message.conversation_id,
+                    message_id=message.message_id,
+                    bot_id=message.bot_id,
+                    pattern_id=message.pattern_id,
+                    experiment_id=message.experiment_id,
+                    arm=message.arm,
+                    situation=message.situation,
+                    created_at=event.occurred_at,
+                )
+        elif kind == "message.rated":
+            rated = MessageRated.model_validate(payload)
+            await credit.message_rated(
+                conn, workspace_id=workspace_id, message_id=rated.message_id, rating=rated.rating
+            )
+        elif kind == "lead.captured":
+            lead = LeadCaptured.model_validate(payload)
+            await credit.outcome_labelled(
+                conn,
+                workspace_id=workspace_id,
+                conversation_id=lead.conversation_id,
+                bot_id=lead.bot_id,
+                label="lead_captured",
+            )
+        elif kind == "appointment.booked":
+            booked = AppointmentBooked.model_validate(payload)
+            if booked.conversation_id is not None:  # a booking made outside a chat credits no guidance
+                await credit.outcome_labelled(
+                    conn,
+                    workspace_id=workspace_id,
+                    conversation_id=booked.conversation_id,
+                    bot_id=booked.bot_id,
+                    label="booked",
+                )
+        elif kind == "conversation.handoff":
+            handoff = ConversationHandedOver.model_validate(payload)
+            await credit.outcome_labelled(
+                conn,
+                workspace_id=workspace_id,
+                conversation_id=handoff.conversation_id,
+                bot_id=handoff.bot_id,
+                label="escalated",
+            )
+        elif kind == "conversation.closed":
+            closed = ConversationClosed.model_validate(payload)
+            await credit.conversation_closed(
+                conn,
+                workspace_id=workspace_id,
+                conversation_id=closed.conversation_id,
+                bot_id=closed.bot_id,
+                visitor_id=closed.visitor_id,
+                outcomes=closed.outcomes,
+                closed_at=closed.closed_at,
+            )
+        elif kind == "visitor.erased":
+            erased = VisitorErased.model_validate(payload)
+            await credit.forget_conversations(conn, workspace_id=workspace_id, conversation_ids=erased.conversation_ids)
+            # Redis last: a failure here retries the whole event, and the deletes above repeat harmlessly.
+            await cache.forget(erased.conversation_ids)
+        elif kind == "bot.created":
+            await add_bot(conn, workspace_id=workspace_id, bot_id=BotCreated.model_validate(payload).bot_id)
+        elif kind == "bot.deleted":
+            await remove_bot(conn, workspace_id=workspace_id, bot_id=BotDeleted.model_validate(payload).bot_id)
 
     return handle
 
@@ -47,3 +167,19 @@ async def consume(resources: ServiceResources) -> None:
         event_types=EVENT_TYPES,
         handler=handler(resources.redis, ttl_s=resources.settings.helper_analysis_ttl_s),
     )
+
+
+async def prune_advice_log(resources: ServiceResources) -> None:
+    """Delete what the helper saw and advised past `CORTEX_HELPER_ADVICE_RETENTION_DAYS`, hourly, for
+    the replica's lifetime (replicas doing it at once delete disjoint rows or nothing)."""
+    assert resources.db is not None
+    while not resources.stopping.is_set():
+        try:
+            async with resources.db.acquire() as conn:
+                deleted = await prune(conn, retention_days=resources.settings.helper_advice_retention_days)
+            if deleted:
+                log.info("helper: %d advice rows past their retention deleted", deleted)
+        except Exception as exc:  # noqa: BLE001 - tried again next hour; the loop must not die
+            log.warning("helper: pruning the advice log failed: %r", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(resources.stopping.wait(), timeout=PRUNE_INTERVAL_S)

@@ -109,7 +109,7 @@ async def test_the_cached_analysis_expires(settings: Settings, embed: LocalEmbed
         visitor_id="v-1",
         embedding=vector,
     )
-    assert guidance == NO_GUIDANCE, "no patterns nor experiments yet: the bot is told nothing"
+    assert guidance == Guidance(situation="pricing/consideration", reason="no_pattern"), "a bot with no patterns"
     assert (await guide.analysis(conversation_id)).intent == "pricing"  # type: ignore[union-attr]
 
     async def gone() -> bool:
