@@ -3,7 +3,8 @@
 `gateway.json`: an authenticated read (GET /api/auth/members: token verified locally, session
 denylist and rate limits in Redis, one Postgres query). `auth.json`: GET /api/auth/verify
 (token verification alone). Each through Serve's HAProxy gateway and through the monolith (the
-same routers in one uvicorn process) against the same Postgres and Redis, alternating rounds.
+same routers in uvicorn: a worker per core, and one process as a second row) against the same
+Postgres and Redis, in alternating rounds.
 
 Run: make bench-gateway
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 
 from bench.accounts import new_owner
-from bench.load import UNLIMITED, bench_stack, running_monolith, summarize, write_result, wrk
+from bench.load import MONOLITH_WORKERS, UNLIMITED, bench_stack, running_monolith, spread, write_result, wrk
 
 CONCURRENCY = 32
 SECONDS = 10
@@ -35,20 +36,24 @@ def _measure(targets: dict[str, str], path: str, headers: dict[str, str]) -> dic
 
 
 def _fields(runs: dict[str, list[dict[str, float]]]) -> dict:
-    serve_rps = summarize(runs["serve"], "rps")
-    monolith_rps = summarize(runs["monolith"], "rps")
+    """Headline figures are medians over the rounds; `spread` has each one's {median, min, max}."""
+    figures = {
+        f"{name}_rps": spread([run["rps"] for run in runs[name]], 1) for name in ("serve", "monolith", "monolith_1proc")
+    }
+    # A ratio per round (serve and its baseline ran back to back), then their median.
+    for key, baseline in (("ratio", "monolith"), ("ratio_vs_1proc", "monolith_1proc")):
+        figures[key] = spread([s["rps"] / b["rps"] for s, b in zip(runs["serve"], runs[baseline], strict=True)])
+    for name in ("serve", "monolith"):
+        for pct in ("p50", "p99"):
+            figures[f"{name}_{pct}_ms"] = spread([run[f"{pct}_ms"] for run in runs[name]], 2)
     return {
-        "serve_rps": round(serve_rps["median"], 1),
-        "monolith_rps": round(monolith_rps["median"], 1),
-        "ratio": round(serve_rps["median"] / monolith_rps["median"], 3),
-        "serve_p50_ms": round(summarize(runs["serve"], "p50_ms")["median"], 2),
-        "serve_p99_ms": round(summarize(runs["serve"], "p99_ms")["median"], 2),
-        "monolith_p50_ms": round(summarize(runs["monolith"], "p50_ms")["median"], 2),
-        "monolith_p99_ms": round(summarize(runs["monolith"], "p99_ms")["median"], 2),
+        **{key: figure["median"] for key, figure in figures.items()},
         "concurrency": CONCURRENCY,
+        "monolith_workers": MONOLITH_WORKERS,
+        "monolith": f"uvicorn with {MONOLITH_WORKERS} workers (one per core); `monolith_1proc`: one process",
         "rounds": ROUNDS,
         "seconds_per_round": SECONDS,
-        "spread": {"serve_rps": serve_rps, "monolith_rps": monolith_rps},
+        "spread": figures,
         "errors": {name: sum(r["errors"] + r["socket_errors"] for r in rs) for name, rs in runs.items()},
         "runs": runs,
     }
@@ -58,8 +63,12 @@ STACK_ENV = {"CORTEX_RATE_LIMITS": json.dumps(UNLIMITED), "CORTEX_LOG_LEVEL": "W
 
 
 def main() -> None:
-    with bench_stack(STACK_ENV, prefix="cxb") as stack, running_monolith() as monolith_url:
-        targets = {"serve": stack.http_url, "monolith": monolith_url}
+    with (
+        bench_stack(STACK_ENV, prefix="cxb") as stack,
+        running_monolith() as monolith_url,
+        running_monolith(workers=1) as single_url,
+    ):
+        targets = {"serve": stack.http_url, "monolith": monolith_url, "monolith_1proc": single_url}
         token = _register(stack.http_url)
         headers = {"Authorization": f"Bearer {token}"}
         results = {}

@@ -74,6 +74,16 @@ def summarize(runs: list[dict[str, float]], key: str) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def spread(values: list[float], digits: int = 3) -> dict[str, Any]:
+    """The median of `values` with its min–max spread and the rounds it came from."""
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "rounds": len(values),
+    }
+
+
 def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
     """bench/results/<name>.json with the fields BENCH.md requires of every result."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -83,13 +93,22 @@ def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
+    provenance: dict[str, Any] = {"command": command}
+    if "stack" in _shared:  # inside `make bench`: say so, and with which merged stack settings
+        provenance = {
+            "command": "make bench",
+            "target": command,
+            # The benchmarks' own settings, merged for the one stack (none holds a secret).
+            "suite_stack_env": dict(_shared["env"]),
+        }
     result = {
         **fields,
         "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
+        # "-dirty": measured on a tree with uncommitted changes to tracked files, not the commit itself.
+        "git_commit": f"{commit}-dirty" if changes else commit,
         "git_dirty": bool(changes),
         "machine": {"cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1)},
-        "command": command,
+        **provenance,
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -97,10 +116,16 @@ def write_result(name: str, fields: dict[str, Any], command: str) -> Path:
     return path
 
 
+#: The fair baseline's worker processes: as many as the node has cores, as the Serve build has them.
+MONOLITH_WORKERS = os.cpu_count() or 1
+
+
 @contextlib.contextmanager
-def running_monolith() -> Iterator[str]:
-    """The monolith baseline in one uvicorn process on a free port, with this process's CORTEX_*
-    environment (the benchmark's stack); yields its base URL once it answers."""
+def running_monolith(workers: int = MONOLITH_WORKERS) -> Iterator[str]:
+    """The monolith baseline: uvicorn with `workers` processes (each the whole app, as one Serve
+    replica of every application would be) on a free port, with this process's CORTEX_*
+    environment (the benchmark's stack); yields its base URL once it answers. The fair baseline
+    has a worker per core; `workers=1` is the single-process figure kept as a second row."""
     from cortex.stack import free_port
 
     port = free_port()
@@ -114,6 +139,8 @@ def running_monolith() -> Iterator[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--loop",
             "uvloop",
             "--http",
@@ -126,11 +153,25 @@ def running_monolith() -> Iterator[str]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/api/auth/healthz")
+        wait_http(url + "/api/auth/healthz", timeout_s=120)
         yield url
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(30)
+
+
+def ray_cpu_seconds(stack: Any) -> float:
+    """CPU seconds (user + system) used so far by the stack's Ray processes (head, workers, Serve
+    replicas, proxy): everything the stack runs except the data stores the monolith shares."""
+    total = 0.0
+    for process in stack.supervisor.our_processes():
+        with contextlib.suppress(psutil.Error):
+            name, command = process.name(), " ".join(process.cmdline())
+            if name.startswith("postgres") or "valkey" in name or "redis" in name or "chroma" in command:
+                continue
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def wait_http(url: str, timeout_s: float = 60) -> None:

@@ -1,7 +1,9 @@
-"""The monolith baseline: every service's app mounted in one FastAPI process (one uvicorn).
+"""The monolith baseline: every service's app mounted in one FastAPI app.
 
-Same code, same Postgres and Redis as the Serve build: the fair baseline the benchmarks compare Serve with.
-Run: ``uvicorn bench.monolith:app`` with the stack's CORTEX_* environment.
+Same code, same Postgres and Redis as the Serve build: the fair baseline the benchmarks compare
+Serve with, run by uvicorn with a worker per core (bench/load.py `running_monolith`; one process is
+kept as a second row), its questions embedded with the Embedder deployment's batching (LocalEmbed).
+Run: ``uvicorn bench.monolith:app --workers N`` with the stack's CORTEX_* environment.
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ def render() -> str:
         "",
         "## Measured on this machine (2 cores)",
         "",
+        "Everything in this table is measured; every node count further down is extrapolated from it.",
+        "",
         "| what | Serve | monolith | ratio | source |",
         "|---|---|---|---|---|",
     ]
@@ -92,8 +94,9 @@ def render() -> str:
         lines += [
             f"An authenticated read through Serve: {gateway['serve_rps']:.0f} requests/s on 2 cores, so an"
             f" {NODE_CORES}-core node at {UTILISATION:.0%} serves {gateway['serve_rps']:.0f} × {NODE_CORES}/2 ×"
-            f" {UTILISATION} ≈ **{per_node:,.0f} requests/s**: **{nodes} nodes** for {TARGET_RPS:,}/s (replicas and"
-            " the per-node HAProxy scale out; nothing is shared between requests but Postgres and Redis).",
+            f" {UTILISATION} ≈ **{per_node:,.0f} requests/s**: **{nodes} nodes** for {TARGET_RPS:,}/s"
+            " (extrapolated; replicas and the per-node HAProxy scale out; nothing is shared between requests"
+            " but Postgres and Redis).",
             f"Behind them: each read is one Postgres query and ~3 Redis commands (session denylist, rate limits),"
             f" i.e. {TARGET_RPS:,} queries/s and ~{3 * TARGET_RPS:,} commands/s — within one Postgres primary with a"
             " read replica, and one Redis.",
@@ -115,17 +118,40 @@ def render() -> str:
         memory_gb = TARGET_USERS * mb_per_session / 1024
         sessions_by_memory = NODE_RAM_GB * 1024 * UTILISATION / mb_per_session / 2  # half the RAM for sessions
         sessions_by_fds = PROD_NOFILE / HAPROXY_FDS_PER_CONNECTION * UTILISATION
-        per_node = min(sessions_by_memory, sessions_by_fds)
+        limits = {"memory": sessions_by_memory, "descriptors": sessions_by_fds}
+        lines.append(
+            f"Each open widget holds a server-sent-events stream: {sessions['rss_mb_per_1k']:.0f} MB per 1,000 on the"
+            f" processes that hold streams (measured), so {TARGET_USERS:,} open widgets hold ~{memory_gb:.1f} GB"
+            f" (extrapolated). A {NODE_RAM_GB} GB node giving half its memory to streams holds"
+            f" ~{sessions_by_memory:,.0f} (extrapolated); its file descriptors ({PROD_NOFILE:,} /"
+            f" {HAPROXY_FDS_PER_CONNECTION} per HAProxy connection) allow ~{sessions_by_fds:,.0f} (extrapolated; set"
+            " `RAY_SERVE_HAPROXY_MAXCONN` accordingly: its default of 4,096 caps a node silently)."
+        )
+        held = sessions.get("cpu_cores_per_1k")
+        estimate = sessions.get("production_estimate") or {}
+        if held is not None:
+            # Reconnects: every stream ends after stream_max_s in production and the widget opens it again.
+            reconnect_cores = estimate.get("live_replica_cpu_pct_reconnects", 0.0) / 100
+            reconnect_per_1k = reconnect_cores / sessions["sessions"] * 1000 if sessions["sessions"] else 0.0
+            per_1k = held + reconnect_per_1k
+            cores_needed = TARGET_USERS / 1000 * per_1k
+            sessions_by_cpu = NODE_CORES * UTILISATION / 2 / per_1k * 1000 if per_1k else math.inf
+            limits["CPU"] = sessions_by_cpu
+            lines.append(
+                f" In CPU, held streams cost {held:.3f} cores per 1,000 (measured: heartbeats every"
+                f" {HEARTBEAT_S:.0f} s, {sessions['sessions']:,} streams on this node) and their reconnects"
+                f" {reconnect_per_1k:.3f} (derived from the measured CPU per open: streams end after"
+                f" {estimate.get('stream_max_s', 100):.0f} s): {per_1k:.3f} cores per 1,000, so {TARGET_USERS:,}"
+                f" open widgets need ~{cores_needed:.1f} cores for their streams alone (extrapolated), and an"
+                f" {NODE_CORES}-core node giving them half its CPU holds ~{sessions_by_cpu:,.0f}."
+            )
+        per_node = min(limits.values())
+        first = min(limits, key=lambda name: limits[name])
         idle_nodes = math.ceil(TARGET_USERS / per_node)
         lines += [
-            f"Each open widget holds a server-sent-events stream: {sessions['rss_mb_per_1k']:.0f} MB per 1,000 across"
-            f" the stack, so {TARGET_USERS:,} open widgets hold ~{memory_gb:.1f} GB. A {NODE_RAM_GB} GB node giving"
-            f" half its memory to streams holds ~{sessions_by_memory:,.0f}; its file descriptors"
-            f" ({PROD_NOFILE:,} / {HAPROXY_FDS_PER_CONNECTION} per HAProxy connection) allow ~{sessions_by_fds:,.0f}"
-            f" (set `RAY_SERVE_HAPROXY_MAXCONN` accordingly; its default of 4,096 caps a node silently)."
-            f" Holding the streams alone: **{idle_nodes} node(s)** by memory and descriptors; in CPU they cost a"
-            f" keep-alive each every {HEARTBEAT_S:.0f} s ({TARGET_USERS / HEARTBEAT_S:,.0f} small writes/s in all) and"
-            f" the active users' p99 moved ×{sessions['p99_ratio']:.2f} with {sessions['sessions']:,} open here.",
+            f" Holding the streams alone: **{idle_nodes} node(s)**, bounded first by {first} (extrapolated);"
+            f" the active users' p99 moved ×{sessions['p99_ratio']:.2f} with {sessions['sessions']:,} open here"
+            f" (measured{', median of ' + str(len(sessions['runs'])) + ' runs' if 'runs' in sessions else ''}).",
             "",
         ]
     if chat:
@@ -136,7 +162,7 @@ def render() -> str:
             f"Talking: if {CHATTING_SHARE:.0%} of them are in a conversation, each sending a message every"
             f" {SECONDS_BETWEEN_MESSAGES} s, that is {turns_needed:,.0f} turns/s; an {NODE_CORES}-core node does"
             f" {chat['turns_per_s']['serve']:.1f} × {NODE_CORES}/2 × {UTILISATION} ≈ {per_node:.0f} turns/s, so"
-            f" **{chat_nodes} nodes**, plus the LLM's capacity for {turns_needed:,.0f} answers/s.",
+            f" **{chat_nodes} nodes** (extrapolated), plus the LLM's capacity for {turns_needed:,.0f} answers/s.",
             "",
         ]
     lines += [

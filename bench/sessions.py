@@ -9,7 +9,8 @@ while CHATTERS other visitors chat, and reports:
   all are open and have heartbeated, in total and per process group (the live replica, HAProxy,
   Serve's proxy, Redis, Postgres, the rest);
 - the chatting visitors' whole-turn latency (POST /api/chat with a zero-latency LLM stand-in)
-  with no idle session open (baseline) and with all open, in the same run. Each chatter waits
+  with no idle session open (baseline) and with all open, in the same run, RUNS times (the streams
+  closed and reopened between runs): the p99 ratio is the median of the runs. Each chatter waits
   2-6 s after an answer before its next message (THINK_S): the offered load stays below what
   the node serves, so the p99 shows what the open streams add, not the tail of a saturated queue
   (50 chatters back to back kept 2 cores saturated: p50 2.4 s, and a p99 ratio that moved
@@ -35,6 +36,7 @@ import contextlib
 import json
 import os
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -63,8 +65,11 @@ ORIGIN = "https://bench.example"
 # A chatter's pause after an answer before its next message, uniform in this range (seconds):
 # 50 chatters offer ~12 turns/s, about half of what this node serves with no stream open.
 THINK_S = (2.0, 6.0)
-# Each phase of chat turns: ~500 turns at that pace, so the p99 is the 5th-slowest, not the 2nd.
-CHAT_SECONDS = 40
+# Each phase of chat turns: ~370 turns at that pace, so the p99 is the 4th-slowest, not the 1st.
+CHAT_SECONDS = 30
+# Runs of (no stream open, then all open) chat phases: the p99 ratio is their median. The first run
+# also measures memory (a later run reopens streams into memory the first one already grew).
+RUNS = 3
 WARMUP_SECONDS = 8
 # The production heartbeat (settings.live_heartbeat_s): a keep-alive costs the live replica CPU
 # per stream (see `heartbeat_cpu_ms`), so a shorter one would load the chat phase unlike production.
@@ -81,10 +86,14 @@ OPEN_TIMEOUT_S = 60
 # Streams not open by then count as failures (on a quiet node 7,500 open in well under a minute).
 OPEN_DEADLINE_S = 150
 AGENT_REPLIES = 20
-# The processes an open stream lives in: its replica, the gateway, and what a stream reads. The
-# other replicas (chat, knowledge, ...) hold no streams; their memory moves with autoscaling and
-# caches while the streams open, so it is reported apart (rss_mb_per_1k_all_processes).
-STREAM_PATH = ("live_replica", "haproxy", "serve_proxy", "postgres", "redis")
+# After closing every stream, before the next run's chat phase with none open.
+CLOSE_SETTLE_S = 5
+# The processes that hold an open stream: its replica, the gateway, Serve's proxy, and Redis (a
+# subscription per stream). Postgres holds none (a stream reads its conversation once), and the
+# other replicas (chat, knowledge, ...) hold none either; their memory moves with autoscaling and
+# caches while the streams open (Postgres's once fell by 222 MB), so it is reported apart
+# (rss_mb_per_1k_all_processes). A process of the path that shrinks counts as 0, never less.
+STREAM_PATH = ("live_replica", "haproxy", "serve_proxy", "redis")
 
 
 @dataclass
@@ -530,6 +539,7 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
     cpu_settled = _cpu_s(processes)
     heartbeats_settling = sum(s.heartbeats for s in ready) - heartbeats_at_ready
     idle_cpu_pct = {g: round((cpu_settled[g] - cpu_opened.get(g, 0)) / settle_s * 100, 1) for g in cpu_settled}
+    stream_cores = sum(cpu_settled.get(g, 0) - cpu_opened.get(g, 0) for g in STREAM_PATH) / settle_s
     live_idle_cpu_s = cpu_settled.get("live_replica", 0) - cpu_opened.get("live_replica", 0)
     live_open_cpu_s = cpu_opened.get("live_replica", 0) - cpu_at_start.get("live_replica", 0)
     processes = _processes(stack)  # any process started meanwhile counts too
@@ -550,11 +560,16 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    runs = [_run_summary(baseline, loaded, len(alive), stream_cores)]
+    for number in range(2, RUNS + 1):
+        await asyncio.sleep(CLOSE_SETTLE_S)  # the live replica lets go of the closed streams
+        runs.append(await _ratio_run(stack, base, bot_id, conversation_ids, idle_tokens, chat_tokens))
+        print(f"  run {number}: p99 ratio {runs[-1]['p99_ratio']} with {runs[-1]['sessions']} sessions", flush=True)
 
     count = len(alive)
     groups = sorted(set(rss_before) | set(rss_after))
     delta = {g: rss_after.get(g, 0.0) - rss_before.get(g, 0.0) for g in groups}
-    stream_delta = sum(delta.get(g, 0.0) for g in STREAM_PATH)
+    stream_delta = sum(max(0.0, delta.get(g, 0.0)) for g in STREAM_PATH)
     per_1k = round(stream_delta / count * 1000, 1) if count else None
     per_1k_all = round(sum(delta.values()) / count * 1000, 1) if count else None
     failures: dict[str, int] = defaultdict(int)
@@ -568,12 +583,24 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
         "sessions_requested": sessions_wanted,
         "rss_mb_per_1k": per_1k,
         "rss_mb_per_1k_all_processes": per_1k_all,
+        # The stream path's CPU while the streams are held (heartbeats only), in cores per 1,000 streams.
+        "cpu_cores_per_1k": statistics.median(run["cpu_cores_per_1k"] for run in runs),
         "stream_path": list(STREAM_PATH),
         "process_counts": {"before": counts_before, "after": _counts(processes)},
         "active_p99_ms": loaded["p99_ms"],
         "baseline_p99_ms": baseline["p99_ms"],
-        "p99_ratio": round(loaded["p99_ms"] / baseline["p99_ms"], 3),
-        "p50_ratio": round(loaded["p50_ms"] / baseline["p50_ms"], 3),
+        # The median of RUNS runs (`runs`); the other chat figures are the first run's.
+        "p99_ratio": statistics.median(run["p99_ratio"] for run in runs),
+        "p50_ratio": statistics.median(run["p50_ratio"] for run in runs),
+        "runs": runs,
+        "spread": {
+            key: {
+                "median": statistics.median(run[key] for run in runs),
+                "min": min(run[key] for run in runs),
+                "max": max(run[key] for run in runs),
+            }
+            for key in ("p99_ratio", "p50_ratio", "cpu_cores_per_1k")
+        },
         "turns_per_s_ratio": round(loaded["turns_per_s"] / baseline["turns_per_s"], 3),
         "active_p50_ms": loaded["p50_ms"],
         "baseline_p50_ms": baseline["p50_ms"],
@@ -633,6 +660,58 @@ async def _measure(stack: Stack, setup: dict[str, str], sessions_wanted: int) ->
     }
 
 
+def _run_summary(
+    baseline: dict[str, Any], loaded: dict[str, Any], sessions: int, stream_cores: float
+) -> dict[str, Any]:
+    return {
+        "sessions": sessions,
+        "baseline_p50_ms": baseline["p50_ms"],
+        "baseline_p99_ms": baseline["p99_ms"],
+        "active_p50_ms": loaded["p50_ms"],
+        "active_p99_ms": loaded["p99_ms"],
+        "p99_ratio": round(loaded["p99_ms"] / baseline["p99_ms"], 3),
+        "p50_ratio": round(loaded["p50_ms"] / baseline["p50_ms"], 3),
+        "turns": {"baseline": baseline["turns"], "with_sessions": loaded["turns"]},
+        "cpu_cores_per_1k": round(stream_cores / sessions * 1000, 4) if sessions else 0.0,
+    }
+
+
+async def _ratio_run(
+    stack: Stack,
+    base: str,
+    bot_id: str,
+    conversation_ids: list[str],
+    idle_tokens: list[str],
+    chat_tokens: list[str],
+) -> dict[str, Any]:
+    """One more run of the comparison: chat with no stream open, open every stream again, hold them
+    one heartbeat (the stream path's CPU meanwhile), chat with them open, close them."""
+    host, port = "127.0.0.1", stack.settings.http_port
+    baseline = await _chat_phase(base, bot_id, chat_tokens, CHAT_SECONDS)
+    processes = _processes(stack)
+    sessions = [Session(c, t) for c, t in zip(conversation_ids, idle_tokens, strict=True)]
+    opening = asyncio.Semaphore(OPEN_CONCURRENCY)
+    tasks = [asyncio.create_task(session.run(host, port, opening)) for session in sessions]
+    try:
+        deadline = time.perf_counter() + OPEN_DEADLINE_S
+        while time.perf_counter() < deadline:  # every stream ready, or failed (polled as in _measure)
+            await asyncio.sleep(0.25)
+            if all(s.ready or s.error or s.ended for s in sessions):
+                break
+        cpu_opened = _cpu_s(processes)
+        settle_s = HEARTBEAT_S + 2
+        await asyncio.sleep(settle_s)
+        cpu_settled = _cpu_s(processes)
+        stream_cores = sum(cpu_settled.get(g, 0) - cpu_opened.get(g, 0) for g in STREAM_PATH) / settle_s
+        alive = [s for s in sessions if s.ready and not s.ended and not s.error]
+        loaded = await _chat_phase(base, bot_id, chat_tokens, CHAT_SECONDS)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return _run_summary(baseline, loaded, len(alive), stream_cores)
+
+
 def _production_estimate(sessions: int, open_cpu_s: float, idle_cpu_s: float, heartbeats: int) -> dict[str, Any]:
     """What this run leaves out, from its measured per-operation costs: in production a stream ends
     after live_stream_max_s (100 s, under Serve's 120 s request timeout) and the widget reconnects."""
@@ -688,6 +767,12 @@ def _print(fields: dict[str, Any]) -> None:
         f"{estimate['stream_max_s']:.0f} s): {estimate['live_replica_cpu_pct_reconnects']}% of a core, "
         f"heartbeats {estimate['live_replica_cpu_pct_heartbeats']}% (derived, not in this run)"
     )
+    spread = fields["spread"]
+    print(
+        f"runs                    p99 ratio {spread['p99_ratio']['median']} "
+        f"({spread['p99_ratio']['min']}–{spread['p99_ratio']['max']}, {len(fields['runs'])} runs); "
+        f"stream path CPU {fields['cpu_cores_per_1k']} cores per 1k streams"
+    )
     agent = fields["agent_reply_to_stream_ms"]
     print(f"agent reply -> stream   p50 {agent['p50_ms']} ms, p99 {agent['p99_ms']} ms ({agent['not_arrived']} lost)")
 
@@ -727,13 +812,17 @@ def main(argv: list[str] | None = None) -> None:
         f"Bench overrides, so streams outlive the run: Serve request_timeout_s {REQUEST_TIMEOUT_S} (120 ends every "
         f"stream older than that) and live stream max {STREAM_MAX_S} s (100). Heartbeat as in production "
         f"({HEARTBEAT_S} s). rss_mb_per_1k: growth of the "
-        "summed RSS of the stream path (stream_path: the live replicas, HAProxy, the Serve proxy, Postgres, Redis) "
+        "summed RSS of the stream path (stream_path: the live replicas, HAProxy, the Serve proxy, Redis; a process "
+        "of it that shrank counts 0) "
         "from before the streams open (after a burst of 200 opened and closed, so pools are at working size) to "
         "one heartbeat after all are open, per 1,000 open streams; rss_mb_per_1k_all_processes counts every stack "
         "process, other replicas included (process_counts shows replicas the autoscaler added meanwhile); the "
         "bench client's own growth is in neither. Not in the measured p99: the "
         "reconnect of every stream after 100 s that production has (production_estimate, derived from the "
-        "measured CPU per open). Other work shares the 2 cores: see each chat phase's load_avg_1m."
+        "measured CPU per open). Other work shares the 2 cores: see each chat phase's load_avg_1m. "
+        f"p99_ratio and p50_ratio: the median of {RUNS} runs (`runs`: chat with no stream open, then with all open; "
+        "streams closed and reopened between runs); memory is the first run's; cpu_cores_per_1k: the stream "
+        "path's CPU while the streams are held (heartbeats only), per 1,000 streams, median of the runs."
     )
     written = write_result("sessions", fields, "make bench-sessions")
     _print(fields)
