@@ -58,6 +58,11 @@ class Retriever:
     async def lookup(self, **kwargs: Any) -> Lookup:
         return await self.retriever.lookup(**kwargs)
 
+    async def ready(self) -> None:
+        """Raises when the Retriever cannot reach its database (core's /readyz asks)."""
+        retriever = await self.retriever.get()
+        await retriever.pool.fetchval("SELECT 1")
+
 
 @serve.deployment
 @serve.ingress()

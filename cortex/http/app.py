@@ -35,10 +35,16 @@ READINESS_CHECK_TIMEOUT_S = 0.8
 
 @dataclass(frozen=True)
 class Readiness:
-    """A named dependency check: raises (or times out) when the dependency is unusable."""
+    """A named dependency check: raises (or times out) when the dependency is unusable.
+
+    A `required` dependency down makes the replica not ready (503: take it out of rotation). One
+    that is not required is something the service answers without, worse (chat without the
+    helper's guidance, or without knowledge): /readyz stays 200 and says `degraded`, naming it,
+    so an operator sees the outage while the load balancer keeps sending traffic."""
 
     name: str
     check: Callable[[ServiceResources], Awaitable[object]]
+    required: bool = True
 
 
 class ServiceResources:
@@ -223,7 +229,7 @@ def create_service_app(
         resources: ServiceResources = request.app.state.resources
         results = await asyncio.gather(*(_run_check(service, check, resources) for check in all_checks))
         status = {check.name: result for check, result in zip(all_checks, results, strict=True)}
-        failing = [name for name, result in status.items() if result != "ok"]
+        failing = [check.name for check in all_checks if check.required and status[check.name] != "ok"]
         if failing:
             return error_response(
                 503,
@@ -231,7 +237,11 @@ def create_service_app(
                 code="not_ready",
                 details={"checks": status},
             )
-        return FastJSONResponse({"status": "ready", "service": service, "checks": status})
+        degraded = [check.name for check in all_checks if status[check.name] != "ok"]
+        body: dict[str, Any] = {"status": "degraded" if degraded else "ready", "service": service, "checks": status}
+        if degraded:
+            body["degraded"] = degraded
+        return FastJSONResponse(body)
 
     for router in routers:
         app.include_router(router)

@@ -48,3 +48,54 @@ def test_a_failing_dependency_is_named_with_a_generic_reason_and_its_text_only_l
     for secret in ("hunter2", "cortex_core", "10.0.0.7", "RuntimeError", "127.0.0.1:1", "Error"):
         assert secret not in response.text
     assert LEAKY in capsys.readouterr().err, "the operator still finds the reason in the replica's log"
+
+
+class _Redis:
+    async def ping(self) -> bool:
+        return True
+
+
+async def _fine(resources: ServiceResources) -> object:
+    return None
+
+
+def _ready_app(tmp_path: Path, checks: list[Readiness]) -> TestClient:
+    settings = Settings(home=tmp_path)
+    app = create_service_app("widget", checks=checks, settings=settings)
+    resources = ServiceResources("widget", settings)
+    resources.redis = _Redis()  # type: ignore[assignment]
+    app.state.resources = resources
+    return TestClient(app)
+
+
+def test_an_optional_dependency_down_leaves_the_replica_ready_and_says_degraded(tmp_path: Path) -> None:
+    """A helper outage must not take chat out of rotation: chat answers without guidance. The
+    operator still sees it in /readyz."""
+    client = _ready_app(tmp_path, [Readiness("helper", _leaky_dependency, required=False), Readiness("model", _fine)])
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "service": "widget",
+        "checks": {"redis": "ok", "helper": "unavailable", "model": "ok"},
+        "degraded": ["helper"],
+    }
+    assert "hunter2" not in response.text
+
+
+def test_a_required_dependency_down_is_not_ready_even_beside_an_optional_one(tmp_path: Path) -> None:
+    client = _ready_app(tmp_path, [Readiness("helper", _fine, required=False), Readiness("model", _leaky_dependency)])
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["details"]["checks"] == {"redis": "ok", "helper": "ok", "model": "unavailable"}
+
+
+def test_every_dependency_up_is_ready(tmp_path: Path) -> None:
+    response = _ready_app(tmp_path, [Readiness("helper", _fine, required=False)]).get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "service": "widget", "checks": {"redis": "ok", "helper": "ok"}}
