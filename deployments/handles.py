@@ -14,10 +14,13 @@ from typing import Any, cast
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
-from cortex.contracts import NO_GUIDANCE, Guidance, Lookup
+from cortex.contracts import Guidance, Lookup
+from cortex.http.app import Readiness, ServiceResources
 from cortex.models.llm import GenerationParams
 from cortex.models.routing import llm_backend
 from cortex.settings import Settings
+
+HELPER_OFF = Guidance(reason="helper_off")
 
 
 class RemoteRetriever:
@@ -70,10 +73,11 @@ class RemoteGuide:
 
 
 class NoGuidance:
-    """Chat without the helper (CORTEX_CHAT_HELPER=false): no call, no analysis, no guidance."""
+    """Chat without the helper (CORTEX_CHAT_HELPER=false): no call, no analysis, no guidance; bot
+    replies record why (`helper_off`)."""
 
     async def advise(self, **_: Any) -> Guidance:
-        return NO_GUIDANCE
+        return HELPER_OFF
 
 
 class RemoteLLM:
@@ -108,3 +112,20 @@ def chat_collaborators(llm: Callable[[], DeploymentHandle]) -> Callable[[Setting
         }
 
     return collaborators
+
+
+def chat_dependency_checks(settings: Settings) -> list[Readiness]:
+    """What core's /readyz asks besides its own stores: the knowledge Retriever and (when chat asks
+    it) the helper's Guide, each through its handle. Neither is required: chat answers without
+    guidance, or with "I cannot look that up", degraded; /readyz says `degraded` and names it."""
+
+    async def knowledge(resources: ServiceResources) -> None:
+        await serve.get_deployment_handle("Retriever", app_name="knowledge").ready.remote()
+
+    async def helper(resources: ServiceResources) -> None:
+        await serve.get_deployment_handle("Guide", app_name="helper").ready.remote()
+
+    checks = [Readiness("knowledge", knowledge, required=False)]
+    if settings.chat_helper:
+        checks.append(Readiness("helper", helper, required=False))
+    return checks

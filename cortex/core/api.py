@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,7 +18,7 @@ from cortex.core.chat import ChatPipeline, Timeouts, finished
 from cortex.core.service import BotService, ConversationService, ErasureService, HandoffService, ProfileService
 from cortex.errors import Invalid, Unavailable
 from cortex.http import create_service_app
-from cortex.http.app import ServiceResources
+from cortex.http.app import Readiness, ServiceResources
 from cortex.http.security import Principal, require, require_visitor, require_visitor_or
 
 router = APIRouter()
@@ -351,16 +351,21 @@ async def request_handoff(
     return await handoff.request_handoff(principal, data)
 
 
-def create_app(make_chat_collaborators: Callable[..., dict[str, Any]] | None = None) -> FastAPI:
+def create_app(
+    make_chat_collaborators: Callable[..., dict[str, Any]] | None = None, checks: Sequence[Readiness] = ()
+) -> FastAPI:
     """The `core` application: shared middleware, health endpoints and this service's routes.
 
     `make_chat_collaborators(settings)` gives the chat pipeline its retriever, guide and LLM, made on
     the first chat: Serve handles in the cluster (deployments/handles.py), local objects in one
-    process (cortex/inprocess.py). Without it every route but chat works.
+    process (cortex/inprocess.py). Without it every route but chat works. `checks`: what /readyz
+    also asks (in the cluster, the knowledge and helper deployments chat depends on, not required:
+    chat answers without them, degraded).
     """
     from cortex.core.events import consume
+    from cortex.core.service.closing import close_idle_conversations
 
-    app = create_service_app("core", routers=[router], background=[consume])
+    app = create_service_app("core", routers=[router], checks=checks, background=[consume, close_idle_conversations])
     app.state.make_chat_collaborators = make_chat_collaborators
     app.state.chat_collaborators = None
     return app

@@ -33,9 +33,11 @@ from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
 from cortex.core import extractive, schemas, store
 from cortex.core.answer_text import citation, drop_unsupported_marks, number_citations, sanitize_answer, shareable
 from cortex.core.answers import AnswerCache
+from cortex.core.applied import AppliedGuidance, for_reply, guided, not_applied
 from cortex.core.llm_limits import LLMLimits
 from cortex.core.prompt import build_prompt
 from cortex.core.replies import reply
+from cortex.core.service.closing import reopen
 from cortex.core.service.conversations import record_message, start_conversation
 from cortex.core.understanding import DirectKind, RetrieverPort, Understanding, understand
 from cortex.errors import NotFound
@@ -189,7 +191,9 @@ class ChatPipeline:
             # An FAQ's answer is the owner's text; a cached answer was sanitized when it was first given.
             answer = sanitize_answer(direct.answer) if direct.kind == "faq" else direct.answer
             yield Token(text=answer)
-            yield await self._finish(turn, answer, citations=direct.citations, direct=direct.kind)
+            yield await self._finish(
+                turn, answer, citations=direct.citations, direct=direct.kind, applied=not_applied(direct.kind)
+            )
             return
         draft = self._plan(turn, understood, guidance_failed)
         async with contextlib.aclosing(self._write(turn, draft, guidance)) as pieces:
@@ -207,6 +211,8 @@ class ChatPipeline:
             answered=draft.canned is None,
             tokens_in=estimate_tokens(m["content"] for m in draft.prompt) if draft.canned is None else 0,
             tokens_out=draft.tokens_out,
+            # Guidance steers only what a model writes: a fixed or extracted reply records why not.
+            applied=for_reply(guidance, canned=draft.canned is not None, extractive=turn.backend == "extractive"),
         )
         await self._remember(turn, understood, draft, answer, cited, citations)
         yield done
@@ -340,7 +346,7 @@ class ChatPipeline:
                 # The visitor left mid-answer: generation stops (this unwinds into the LLM's stream),
                 # and what was written until then is kept, in a task of its own since this one is
                 # being torn down.
-                keep_running(self._keep_interrupted(turn, draft), what="keeping an interrupted answer")
+                keep_running(self._keep_interrupted(turn, draft, guidance), what="keeping an interrupted answer")
                 raise
             except Exception as exc:  # noqa: BLE001 - the visitor gets an answer, never a broken stream
                 log.warning("LLM failed mid-answer: %r", exc)
@@ -373,8 +379,10 @@ class ChatPipeline:
         direct: DirectKind | None = None,
         tokens_in: int = 0,
         tokens_out: int = 0,
+        applied: AppliedGuidance | None = None,
     ) -> Done:
-        """Store the bot's answer, announce it, count its tokens; the `done` event that ends the turn."""
+        """Store the bot's answer (with the guidance `applied` to it: owners see it, the visitor and
+        `done` never do), announce it, count its tokens; the `done` event that ends the turn."""
         message_id = uuid.uuid4()
         announced: dict[str, Any] = {"degraded": degraded, "answered": answered}
         if direct is not None:
@@ -394,7 +402,9 @@ class ChatPipeline:
                 degraded=degraded,
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
+                answered=answered,
                 event_extra=announced,
+                applied=applied,
             )
             if tokens_in or tokens_out:
                 await store.add_usage(
@@ -422,8 +432,9 @@ class ChatPipeline:
         )
         return extractive.render(picks, {i: i + 1 for i in range(len(passages))}) if picks else None
 
-    async def _keep_interrupted(self, turn: Turn, draft: Draft) -> None:
-        """The part of an answer written before the visitor left, and the tokens it cost."""
+    async def _keep_interrupted(self, turn: Turn, draft: Draft, guidance: Guidance) -> None:
+        """The part of an answer written before the visitor left (with the guidance its model was
+        given), and the tokens it cost."""
         tokens_in = estimate_tokens(m["content"] for m in draft.prompt)
         partial = sanitize_answer("".join(draft.parts))
         async with self.db.acquire() as conn, conn.transaction():
@@ -442,7 +453,9 @@ class ChatPipeline:
                     interrupted=True,
                     tokens_in=tokens_in,
                     tokens_out=draft.tokens_out,
+                    answered=True,
                     event_extra={"degraded": draft.degraded, "answered": True, "interrupted": True},
+                    applied=guided(guidance),
                 )
             await store.add_usage(
                 conn,
@@ -480,11 +493,17 @@ class ChatPipeline:
         workspace_id = principal.workspace_id
         visitor_id = principal.subject if principal.kind == "visitor" else None
         if data.conversation_id is not None:
-            row = await store.get_conversation(conn, workspace_id=workspace_id, conversation_id=data.conversation_id)
+            # Locked: a conversation being closed (idle) waits for this turn, or this turn for its
+            # closing, and then reopens it.
+            row = await store.get_conversation(
+                conn, workspace_id=workspace_id, conversation_id=data.conversation_id, for_update=True
+            )
             # A visitor continues only their own conversation; a member or API key only one it
             # started (no visitor): a visitor's is answered through the handoff routes.
             if row is None or row["bot_id"] != data.bot_id or row["visitor_id"] != visitor_id:
                 raise NotFound("conversation not found")
+            if row["status"] == "closed":  # writing again reopens it (closed again later, announced anew)
+                row = await reopen(conn, workspace_id=workspace_id, conversation=row)
             history = await store.recent_messages(
                 conn, workspace_id=workspace_id, conversation_id=row["id"], limit=HISTORY_WINDOW
             )
@@ -539,4 +558,4 @@ class ChatPipeline:
             return await task, False
         except Exception as exc:  # noqa: BLE001 - the answer goes ahead without guidance
             log.warning("helper failed, answering without guidance: %r", exc)
-            return NO_GUIDANCE, True
+            return Guidance(reason="helper_failed"), True

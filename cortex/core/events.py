@@ -3,7 +3,9 @@
 - `user.registered` (signup saga, core's step): the member gets a profile in their workspace.
 - `message.created`: a visitor's message enriches their profile (name, e-mail, phone, company),
   and every message is pushed to the conversation's live streams (cortex.core.live).
-- handoff and status changes of a conversation: pushed to its live streams.
+- handoff and status changes of a conversation, and its closing: pushed to its live streams.
+- `appointment.booked` (from workflows): the conversation it was booked from is labelled `booked`
+  (announced closed again, with the label, when it had closed already).
 - `knowledge.changed` (from knowledge) and `bot.updated`: the bot's cached answers are dropped
   (and, for `bot.updated`, its cached widget config).
 - `visitor.erased`: `lead.captured` events from before they stopped carrying the address, still on
@@ -24,7 +26,7 @@ import redis.asyncio as aioredis
 
 from cortex.bus import Event, Handler
 from cortex.core import answers, live, store
-from cortex.core.service import enrich_profile, forget_widget_config
+from cortex.core.service import closing, enrich_profile, forget_widget_config
 from cortex.core.service.erasure import drop_lead_events_with_address
 from cortex.http.app import ServiceResources
 
@@ -32,7 +34,15 @@ GROUP = "core"
 STATUS_EVENTS = ("conversation.updated", "conversation.handoff", "conversation.handback")
 # What a bot knows or how it is set up changed: its cached answers (cortex.core.answers) go.
 CACHE_EVENTS = ("knowledge.changed", "bot.updated")
-EVENT_TYPES = ["user.registered", "message.created", *STATUS_EVENTS, *CACHE_EVENTS, "visitor.erased"]
+EVENT_TYPES = [
+    "user.registered",
+    "message.created",
+    *STATUS_EVENTS,
+    "conversation.closed",
+    *CACHE_EVENTS,
+    "visitor.erased",
+    "appointment.booked",
+]
 # Live updates older than this are not pushed (a consumer catching up after downtime): streams
 # replay from Postgres on (re)connect, and a stale push would only arrive out of order.
 LIVE_MAX_AGE_S = 60.0
@@ -60,6 +70,15 @@ def handler(redis: aioredis.Redis | None) -> Handler:
                 if event.event_type == "bot.updated":  # the API dropped it too; this covers a Redis blip
                     await forget_widget_config(redis, payload["bot_id"])
             return
+        if event.event_type == "appointment.booked":
+            if payload.get("conversation_id"):  # a booking made outside a chat labels nothing
+                await closing.label(
+                    conn,
+                    workspace_id=event.workspace_id,
+                    conversation_id=uuid.UUID(payload["conversation_id"]),
+                    outcome="booked",
+                )
+            return
         if event.event_type == "visitor.erased":
             if redis is not None:  # idempotent: what a redelivery finds was already deleted
                 await drop_lead_events_with_address(redis, payload["profile_id"])
@@ -86,6 +105,11 @@ def handler(redis: aioredis.Redis | None) -> Handler:
             assert redis is not None
             update = live.status_update(payload["conversation_id"], payload["status"], payload.get("assigned_agent"))
             await live.publish(redis, payload["conversation_id"], update)
+        elif event.event_type == "conversation.closed" and fresh:
+            assert redis is not None
+            await live.publish(
+                redis, payload["conversation_id"], live.status_update(payload["conversation_id"], "closed", None)
+            )
 
     return handle
 

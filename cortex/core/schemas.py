@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
 
 from cortex.contracts.events import Outcome
+from cortex.contracts.guidance import NoGuidanceReason
 from cortex.core.extract import normalise_phone
 from cortex.email_address import NormalisedEmail
 
@@ -113,6 +114,21 @@ class MessagePublic(BaseModel):
     created_at: datetime
 
 
+class MessageDetail(MessagePublic):
+    """A message as the workspace's members see it: a bot reply also says what the helper's hidden
+    guidance did to it. Visitors never get these fields (they read `MessagePublic`)."""
+
+    pattern_id: uuid.UUID | None = Field(None, description="the success pattern whose guidance the reply followed")
+    experiment_id: uuid.UUID | None = Field(None, description="the experiment that decided the guidance")
+    arm: str | None = Field(None, description="the experiment's arm this visitor is in")
+    situation: str | None = Field(None, description='the situation the guidance was picked for ("intent/stage")')
+    no_guidance: NoGuidanceReason | None = Field(
+        None,
+        description="why the reply carried no guidance: faq, cache (direct answers), handoff, canned (a fixed "
+        "reply), extractive, helper_failed, helper_off, no_pattern, control (an experiment's no-guidance arm)",
+    )
+
+
 class ConversationPublic(BaseModel):
     id: uuid.UUID
     bot_id: uuid.UUID
@@ -126,10 +142,12 @@ class ConversationPublic(BaseModel):
     message_count: int
     started_at: datetime
     last_message_at: datetime
+    closed_at: datetime | None = Field(None, description="when it closed (idle, or by a member); null while open")
+    closed_by: Literal["idle", "member"] | None = None
 
 
 class ConversationDetail(ConversationPublic):
-    messages: list[MessagePublic]
+    messages: list[MessageDetail]
 
 
 class ConversationUpdate(Strict):

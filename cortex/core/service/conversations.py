@@ -12,7 +12,9 @@ import asyncpg
 import orjson
 
 from cortex import bus
-from cortex.core import schemas, store
+from cortex.core import outcomes, schemas, store
+from cortex.core.applied import AppliedGuidance
+from cortex.core.service import closing
 from cortex.errors import NotFound
 from cortex.http.security import Principal
 
@@ -24,7 +26,13 @@ def conversation_public(row: asyncpg.Record) -> schemas.ConversationPublic:
 
 
 def message_public(row: asyncpg.Record) -> schemas.MessagePublic:
+    """A message as anyone who may read the conversation sees it (its visitor included)."""
     return schemas.MessagePublic(**dict(row))
+
+
+def message_detail(row: asyncpg.Record) -> schemas.MessageDetail:
+    """A message as the workspace's members see it: with the guidance applied to a bot reply."""
+    return schemas.MessageDetail(**dict(row))
 
 
 async def record_message(
@@ -36,15 +44,18 @@ async def record_message(
     message_id: uuid.UUID,
     role: str,
     event_extra: dict[str, Any] | None = None,
+    applied: AppliedGuidance | None = None,
     **message: Any,
 ) -> None:
-    """Store a message and announce it (message.created) in the same transaction."""
+    """Store a message and announce it (message.created) in the same transaction; a bot message
+    with what the helper's guidance did to it (`applied`), on both."""
     await store.add_message(
         conn,
         workspace_id=workspace_id,
         conversation_id=conversation_id,
         message_id=message_id,
         role=role,
+        **(applied.columns() if applied is not None else {}),
         **message,
     )
     await bus.emit(
@@ -58,6 +69,7 @@ async def record_message(
             "role": role,
             "bot_id": str(bot_id),
             **(event_extra or {}),
+            **(applied.event_fields() if applied is not None else {}),
         },
     )
 
@@ -83,10 +95,13 @@ async def start_conversation(
 
 
 async def visible_conversation(
-    conn: asyncpg.Connection, principal: Principal, conversation_id: uuid.UUID
+    conn: asyncpg.Connection, principal: Principal, conversation_id: uuid.UUID, *, for_update: bool = False
 ) -> asyncpg.Record:
-    """The conversation if the caller may see it: a visitor only their own, with their bot."""
-    row = await store.get_conversation(conn, workspace_id=principal.workspace_id, conversation_id=conversation_id)
+    """The conversation if the caller may see it: a visitor only their own, with their bot (with
+    `for_update`, locked until the caller's transaction ends)."""
+    row = await store.get_conversation(
+        conn, workspace_id=principal.workspace_id, conversation_id=conversation_id, for_update=for_update
+    )
     foreign = principal.kind == "visitor" and (
         row is None or row["visitor_id"] != principal.subject or row["bot_id"] != principal.bot_id
     )
@@ -117,27 +132,52 @@ class ConversationService:
                 conn, workspace_id=principal.workspace_id, conversation_id=conversation_id
             )
         return schemas.ConversationDetail(
-            **conversation_public(row).model_dump(), messages=[message_public(m) for m in messages]
+            **conversation_public(row).model_dump(), messages=[message_detail(m) for m in messages]
         )
 
     async def update_conversation(
         self, principal: Principal, conversation_id: uuid.UUID, data: schemas.ConversationUpdate
     ) -> schemas.ConversationPublic:
+        """Status and labels set by a member. Closing announces `conversation.closed` (by "member"),
+        with the member's labels or those closing would give; relabelling a closed conversation
+        announces its closing again; a closed one set open (or handed off) reopens."""
+        workspace_id = principal.workspace_id
         async with self.db.acquire() as conn, conn.transaction():
-            row = await store.update_conversation(
-                conn,
-                workspace_id=principal.workspace_id,
-                conversation_id=conversation_id,
-                status=data.status,
-                outcomes=sorted(set(data.outcomes)) if data.outcomes is not None else None,
+            row = await store.get_conversation(
+                conn, workspace_id=workspace_id, conversation_id=conversation_id, for_update=True
             )
             if row is None:
                 raise NotFound("conversation not found")
+            was_closed = row["status"] == "closed"
+            if data.status == "closed" and not was_closed:
+                row = await closing.close_by_member(
+                    conn, workspace_id=workspace_id, conversation=row, given=data.outcomes
+                )
+            elif data.status in ("open", "handoff") and was_closed:
+                row = await closing.reopen(
+                    conn, workspace_id=workspace_id, conversation=row, status=data.status, given=data.outcomes
+                )
+                return conversation_public(row)  # announced as updated by the reopening
+            else:
+                before = outcomes.ordered(row["outcomes"])
+                given = data.outcomes
+                if given is not None:
+                    given = outcomes.member_outcomes(given) if was_closed else outcomes.ordered(given)
+                row = await store.update_conversation(
+                    conn,
+                    workspace_id=workspace_id,
+                    conversation_id=conversation_id,
+                    status=data.status,
+                    outcomes=list(given) if given is not None else None,
+                )
+                assert row is not None
+                if was_closed and outcomes.ordered(row["outcomes"]) != before:  # relabelled: its closing again
+                    await closing.announce_row_closed(conn, workspace_id=workspace_id, row=row)
             await bus.emit(
                 conn,
                 schema="core",
                 event_type="conversation.updated",
-                workspace_id=principal.workspace_id,
+                workspace_id=workspace_id,
                 payload={
                     "conversation_id": str(conversation_id),
                     "status": row["status"],

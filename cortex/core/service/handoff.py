@@ -9,6 +9,8 @@ import asyncpg
 from cortex import bus
 from cortex.core import schemas, store
 from cortex.core.answer_text import sanitize_answer
+from cortex.core.applied import not_applied
+from cortex.core.service import closing
 from cortex.core.service.conversations import conversation_public, message_public, record_message, visible_conversation
 from cortex.errors import Conflict, Forbidden, Invalid, NotFound
 from cortex.http.security import Principal
@@ -101,10 +103,10 @@ class HandoffService:
         """The visitor asks for a person: the conversation is labelled `escalated`, the team is told
         (`handoff.requested`), and the visitor gets an answer saying so."""
         async with self.db.acquire() as conn, conn.transaction():
-            conversation = await visible_conversation(conn, principal, data.conversation_id)
-            if conversation["status"] == "closed":
-                raise Conflict("this conversation is closed; start a new one")
-            await store.add_outcome(
+            conversation = await visible_conversation(conn, principal, data.conversation_id, for_update=True)
+            if conversation["status"] == "closed":  # the visitor is back: asking for a person reopens it
+                await closing.reopen(conn, workspace_id=principal.workspace_id, conversation=conversation)
+            await closing.label(
                 conn, workspace_id=principal.workspace_id, conversation_id=data.conversation_id, outcome="escalated"
             )
             message_id = uuid.uuid4()
@@ -116,6 +118,8 @@ class HandoffService:
                 message_id=message_id,
                 role="bot",
                 content=HANDOFF_REQUESTED,
+                answered=False,  # a notice, not an answer: the conversation is not resolved by it
+                applied=not_applied("handoff"),
             )
             await bus.emit(
                 conn,

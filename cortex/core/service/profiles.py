@@ -12,6 +12,7 @@ import asyncpg
 from cortex import bus
 from cortex.core import schemas, store
 from cortex.core.extract import FIELDS, best, extract, region_for_language, should_replace
+from cortex.core.service import closing
 from cortex.core.service.conversations import ConversationService, record_message, visible_conversation
 from cortex.errors import Conflict, Invalid, NotFound
 from cortex.http.security import Principal
@@ -185,7 +186,7 @@ class ProfileService:
                 field_sources=sources,
                 consent=consent,
             )
-            await store.add_outcome(
+            await closing.label(
                 conn, workspace_id=principal.workspace_id, conversation_id=data.conversation_id, outcome="lead_captured"
             )
             await record_message(

@@ -9,7 +9,7 @@ import asyncpg
 
 _CONVERSATION_COLUMNS = (
     "id, bot_id, visitor_id, profile_id, status, assigned_agent, outcomes, rating, feedback, message_count, "
-    "started_at, last_message_at"
+    "started_at, last_message_at, closed_at, closed_by"
 )
 
 
@@ -141,3 +141,77 @@ async def add_outcome(
         outcome,
     )
     return status.endswith(" 1")
+
+
+async def claim_idle_conversations(conn: asyncpg.Connection, *, idle_s: float, limit: int) -> list[asyncpg.Record]:
+    """Open or handed-off conversations without a message for `idle_s`, oldest first, each with its
+    last bot reply; locked for the caller's transaction. The closer's own scan across every
+    workspace (each row carries its `workspace_id`): rows another replica holds are skipped, so
+    several closers never close one conversation twice."""
+    return await conn.fetch(
+        "SELECT c.id, c.workspace_id, c.bot_id, c.visitor_id, c.outcomes, r.answered, r.degraded, r.interrupted, "
+        "r.feedback, r.id IS NOT NULL AS has_reply FROM conversations c "
+        "LEFT JOIN LATERAL (SELECT m.id, m.answered, m.degraded, m.interrupted, m.feedback FROM messages m "
+        "WHERE m.conversation_id = c.id AND m.role = 'bot' ORDER BY m.created_at DESC LIMIT 1) r ON true "
+        "WHERE c.status IN ('open', 'handoff') AND c.last_message_at < now() - make_interval(secs => $1) "
+        "ORDER BY c.last_message_at LIMIT $2 FOR UPDATE OF c SKIP LOCKED",
+        float(idle_s),
+        limit,
+    )
+
+
+async def last_reply(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """The conversation's last bot message, as closing judges it."""
+    return await conn.fetchrow(
+        "SELECT answered, degraded, interrupted, feedback FROM messages "
+        "WHERE conversation_id = $1 AND workspace_id = $2 AND role = 'bot' ORDER BY created_at DESC LIMIT 1",
+        conversation_id,
+        workspace_id,
+    )
+
+
+async def close_conversation(
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    outcomes: list[str],
+    by: str,
+) -> asyncpg.Record | None:
+    """Close it now, with these labels (`by`: idle or member)."""
+    return await conn.fetchrow(
+        "UPDATE conversations SET status = 'closed', closed_at = now(), closed_by = $4, outcomes = $3 "
+        f"WHERE id = $1 AND workspace_id = $2 RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        outcomes,
+        by,
+    )
+
+
+async def reopen_conversation(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, status: str, outcomes: list[str]
+) -> asyncpg.Record | None:
+    """A closed conversation open again (`status` open, or handoff when a member says so)."""
+    return await conn.fetchrow(
+        "UPDATE conversations SET status = $3, outcomes = $4, closed_at = NULL, closed_by = NULL, "
+        "assigned_agent = CASE WHEN $3 = 'handoff' THEN assigned_agent END "
+        f"WHERE id = $1 AND workspace_id = $2 RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        status,
+        outcomes,
+    )
+
+
+async def set_outcomes(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, outcomes: list[str]
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"UPDATE conversations SET outcomes = $3 WHERE id = $1 AND workspace_id = $2 RETURNING {_CONVERSATION_COLUMNS}",
+        conversation_id,
+        workspace_id,
+        outcomes,
+    )

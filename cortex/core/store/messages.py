@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 _MESSAGE_COLUMNS = "id, role, content, citations, actions, direct_answer, degraded, interrupted, feedback, created_at"
+# What owners see besides: the guidance applied to a bot message (never selected for a visitor's view).
+_GUIDANCE_COLUMNS = "pattern_id, experiment_id, arm, situation, no_guidance"
 
 
 async def add_message(
@@ -27,14 +29,23 @@ async def add_message(
     tokens_in: int = 0,
     tokens_out: int = 0,
     author_id: uuid.UUID | None = None,
+    answered: bool | None = None,
+    pattern_id: uuid.UUID | None = None,
+    experiment_id: uuid.UUID | None = None,
+    arm: str | None = None,
+    situation: str | None = None,
+    no_guidance: str | None = None,
 ) -> asyncpg.Record:
+    """`answered` and the guidance columns are a bot message's (cortex.core.applied)."""
     # One round trip: the message, and the conversation's count and last activity.
     return await conn.fetchrow(
         "WITH counted AS (UPDATE conversations SET message_count = message_count + 1, last_message_at = now() "
         "WHERE id = $3 AND workspace_id = $2) "
         "INSERT INTO messages (id, workspace_id, conversation_id, role, content, citations, actions, direct_answer, "
-        "degraded, interrupted, tokens_in, tokens_out, author_id) "
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_MESSAGE_COLUMNS}",
+        "degraded, interrupted, tokens_in, tokens_out, author_id, answered, pattern_id, experiment_id, arm, "
+        "situation, no_guidance) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
+        f"RETURNING {_MESSAGE_COLUMNS}",
         message_id,
         workspace_id,
         conversation_id,
@@ -48,15 +59,22 @@ async def add_message(
         tokens_in,
         tokens_out,
         author_id,
+        answered,
+        pattern_id,
+        experiment_id,
+        arm,
+        situation,
+        no_guidance,
     )
 
 
 async def list_messages(
     conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int = 1000
 ) -> list[asyncpg.Record]:
+    """A conversation's messages for its workspace's members, with the guidance applied to each."""
     return await conn.fetch(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND workspace_id = $2 "
-        "ORDER BY created_at LIMIT $3",
+        f"SELECT {_MESSAGE_COLUMNS}, {_GUIDANCE_COLUMNS} FROM messages "
+        "WHERE conversation_id = $1 AND workspace_id = $2 ORDER BY created_at LIMIT $3",
         conversation_id,
         workspace_id,
         limit,
