@@ -9,7 +9,7 @@ workspace id as a required keyword argument.
 - `loading`: everything the Guide needs for one bot, in one read (`load_bot_guidance`).
 """
 
-from cortex.helper.store.bots import add_bot, bot_exists, remove_bot
+from cortex.helper.store.bots import add_bot, bot_exists, remove_bot, workspace_of_bot
 from cortex.helper.store.conversations import advice_of_conversation, applications_of_conversation, get_conversation
 from cortex.helper.store.experiments import (
     EXPERIMENT_COLUMNS,
@@ -21,6 +21,7 @@ from cortex.helper.store.experiments import (
     list_experiments,
     running_auto_promote_experiments,
     running_experiments_in_scope,
+    set_experiment_winner,
     stop_experiment,
 )
 from cortex.helper.store.loading import BotGuidance, load_bot_guidance
@@ -36,7 +37,7 @@ from cortex.helper.store.patterns import (
     stats_of_patterns,
     update_pattern,
 )
-from cortex.helper.store.settings import DEFAULT_GOAL, Goal, get_bot_settings, put_bot_settings
+from cortex.helper.store.settings import DEFAULT_GOAL, Goal, get_bot_settings, goals_of_workspace, put_bot_settings
 
 __all__ = [
     "DEFAULT_GOAL",
@@ -54,6 +55,7 @@ __all__ = [
     "experiments_using_pattern",
     "get_bot_settings",
     "get_conversation",
+    "goals_of_workspace",
     "get_experiment",
     "get_pattern",
     "insert_experiment",
@@ -67,8 +69,10 @@ __all__ = [
     "remove_bot",
     "running_auto_promote_experiments",
     "running_experiments_in_scope",
+    "set_experiment_winner",
     "set_pattern_status",
     "stats_of_patterns",
     "stop_experiment",
     "update_pattern",
+    "workspace_of_bot",
 ]

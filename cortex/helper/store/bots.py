@@ -22,6 +22,12 @@ async def bot_exists(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_i
     return bool(await conn.fetchval("SELECT 1 FROM bots WHERE id = $1 AND workspace_id = $2", bot_id, workspace_id))
 
 
+async def workspace_of_bot(conn: asyncpg.Connection, *, bot_id: uuid.UUID) -> uuid.UUID | None:
+    """The workspace the bot belongs to (None: not known, yet or any more). For the bot check only:
+    a bot of another workspace is a 404 at once, without waiting for its `bot.created`."""
+    return await conn.fetchval("SELECT workspace_id FROM bots WHERE id = $1", bot_id)
+
+
 async def remove_bot(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID) -> None:
     """A deleted bot: its settings go, its own patterns retire and its running experiments stop (their
     rows and statistics stay, for the record). Idempotent: a redelivery changes nothing more."""

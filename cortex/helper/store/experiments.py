@@ -137,6 +137,21 @@ async def stop_experiment(
     )
 
 
+async def set_experiment_winner(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, experiment_id: uuid.UUID, winner: str
+) -> asyncpg.Record | None:
+    """Record the winner of a stopped experiment promoted after it stopped."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE experiments SET winner = $3 WHERE id = $1 AND workspace_id = $2
+        RETURNING {EXPERIMENT_COLUMNS}
+        """,
+        experiment_id,
+        workspace_id,
+        winner,
+    )
+
+
 async def running_auto_promote_experiments(conn: asyncpg.Connection, *, limit: int) -> list[asyncpg.Record]:
     """Running experiments of every workspace that promote their winner themselves (the helper's
     promotion loop; each row carries its workspace id, and every later step filters by it)."""

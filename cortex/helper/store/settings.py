@@ -39,3 +39,9 @@ async def put_bot_settings(
         enabled,
         goal,
     )
+
+
+async def goals_of_workspace(conn: asyncpg.Connection, *, workspace_id: uuid.UUID) -> dict[uuid.UUID, Goal]:
+    """The goal of every bot of the workspace that has settings (the others have DEFAULT_GOAL)."""
+    rows = await conn.fetch("SELECT bot_id, goal FROM bot_settings WHERE workspace_id = $1", workspace_id)
+    return {row["bot_id"]: row["goal"] for row in rows}

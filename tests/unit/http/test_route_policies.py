@@ -91,8 +91,8 @@ VISITOR_ROUTES = VISITOR_ONLY | {
 }
 # Routes that start a conversation: they need a reply permission (an agent), not a read one.
 CHATS = {"POST /api/chat", "POST /v1/chat/completions"}
-# A POST that only reads.
-READING_POSTS = {"POST /api/knowledge/search"}
+# A POST that only reads (the helper's previews analyse and decide, and record nothing).
+READING_POSTS = {"POST /api/knowledge/search", "POST /api/helper/analyze", "POST /api/helper/guidance"}
 
 
 def expected(policy: str, caller: str) -> bool:
