@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
 	bench-sessions bench-knowledge bench-knowledge-subset bench-retrieval bench-ingest bench-embedder \
-	bench-llm-quality bench-local-models bench-llm-client bench-helper-aa
+	bench-llm-quality bench-local-models bench-llm-client bench-helper-aa bench-helper
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -103,3 +103,11 @@ bench-local-models: $(STAMP)
 # 20,000 visitors each, looked at every 200 (~15 s).
 bench-helper-aa: $(STAMP)
 	$(BIN)/python -m bench.helper_experiments $(ARGS)
+
+# The helper end to end (~20 min): 2,400 simulated visitors each chat with a learning bot and a bot
+# with no guidance through the real /api/chat (conversion, lift and its 95 % interval, the learning
+# curve), Guide.advise latency through its Serve handle at 1 and 32 concurrent, the chat turn's
+# overhead with the helper (two stacks) and the A/A runs → bench/results/helper.json. `make bench`
+# runs a smaller version (300 visitors; the overhead figure from the last full run).
+bench-helper: $(STAMP) bench-tools
+	$(BIN)/python -m bench.helper_bench $(ARGS)
