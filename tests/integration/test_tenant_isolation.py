@@ -33,6 +33,9 @@ BODIES = {
     "/api/user-profiles/{profile_id}": {"name": "hijacked"},
     "/api/knowledge/faqs/{faq_id}": {"answer": "hijacked"},
     "/api/knowledge/crawl/{source_id}": {"schedule": "daily"},
+    "/api/helper/patterns/{pattern_id}": {"name": "hijacked"},
+    "/api/helper/bots/{bot_id}/settings": {"enabled": False, "goal": "lead"},
+    "/api/helper/experiments/{experiment_id}/promote": {"arm": "B"},
 }
 
 
@@ -86,6 +89,23 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         headers=owner_a.headers,
     )
     assert faq_import.status_code == 202, faq_import.text
+    pattern = await http.post(
+        "/api/helper/patterns",
+        json={"name": "A-SECRET-PATTERN", "bot_id": bot["id"], "instruction": "Offer tenant A's secret discount."},
+        headers=owner_a.headers,
+    )
+    assert pattern.status_code == 201, pattern.text
+    experiment = await http.post(
+        "/api/helper/experiments",
+        json={
+            "name": "A-SECRET-EXPERIMENT",
+            "bot_id": bot["id"],
+            "metric": "lead",
+            "arms": [{"name": "A", "weight": 1}, {"name": "B", "weight": 1, "pattern_id": pattern.json()["id"]}],
+        },
+        headers=owner_a.headers,
+    )
+    assert experiment.status_code == 201, experiment.text
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     invited = f"invitee-{uuid.uuid4().hex[:8]}@a.example"
@@ -123,6 +143,8 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "crawl": crawl.json(),
         "faq": faq.json(),
         "faq_import": faq_import.json(),
+        "pattern": pattern.json(),
+        "experiment": experiment.json(),
     }
 
 
@@ -166,6 +188,10 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["faq_import"]["id"]
     if param == "faq_id":
         return tenants["faq"]["id"]
+    if param == "pattern_id":
+        return tenants["pattern"]["id"]
+    if param == "experiment_id":
+        return tenants["experiment"]["id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "invitation_id":
@@ -197,6 +223,10 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         tenants["faq_import"]["id"],
         "A-SECRET-CODE",
         "a-faqs.csv",
+        "A-SECRET-PATTERN",
+        "A-SECRET-EXPERIMENT",
+        tenants["pattern"]["id"],
+        tenants["experiment"]["id"],
     ]
 
 
@@ -254,6 +284,9 @@ async def test_no_route_of_any_application_reaches_another_workspace(
         "/api/chat/feedback": {"message_id": a_reply, "rating": 1},
         "/api/chat/lead": {"conversation_id": tenants["conversation_id"], "email": "b@example.com"},
         "/api/chat/handoff": {"conversation_id": tenants["conversation_id"]},
+        # The helper's previews of A's bot.
+        "/api/helper/analyze": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
+        "/api/helper/guidance": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
     }
     walked = 0
     for route in all_routes():
@@ -313,6 +346,12 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     assert crawl["schedule_s"] is None
     faq_import = await http.get(f"/api/knowledge/faqs/imports/{tenants['faq_import']['id']}", headers=a.headers)
     assert faq_import.status_code == 200 and faq_import.json()["name"] == "a-faqs.csv"
+    pattern = (await http.get(f"/api/helper/patterns/{tenants['pattern']['id']}", headers=a.headers)).json()
+    assert (pattern["name"], pattern["status"]) == ("A-SECRET-PATTERN", "active")
+    experiment = (await http.get(f"/api/helper/experiments/{tenants['experiment']['id']}", headers=a.headers)).json()
+    assert (experiment["status"], experiment["winner"]) == ("running", None)
+    helper_settings = (await http.get(f"/api/helper/bots/{tenants['bot']['id']}/settings", headers=a.headers)).json()
+    assert (helper_settings["enabled"], helper_settings["goal"]) == (True, "resolution")
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
