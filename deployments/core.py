@@ -8,8 +8,9 @@ from ray.serve.handle import DeploymentHandle
 
 from cortex.core.api import create_app
 from cortex.core.openai_api import create_app as create_openai_app
+from cortex.settings import get_settings
 from deployments._ingress import ServiceIngress, as_deployment
-from deployments.handles import chat_collaborators
+from deployments.handles import chat_collaborators, chat_dependency_checks
 from deployments.llm import LLM
 
 
@@ -22,7 +23,10 @@ class CoreAPI(ServiceIngress):
         self.llm = llm
 
     def __serve_build_asgi_app__(self) -> Any:
-        self.api = create_app(make_chat_collaborators=chat_collaborators(lambda: self.llm))
+        self.api = create_app(
+            make_chat_collaborators=chat_collaborators(lambda: self.llm),
+            checks=chat_dependency_checks(get_settings()),
+        )
         return self.api
 
 
@@ -37,7 +41,9 @@ class OpenAIAPI(ServiceIngress):
 
     def __serve_build_asgi_app__(self) -> Any:
         collaborators = chat_collaborators(lambda: serve.get_deployment_handle("LLM", app_name="core"))
-        self.api = create_openai_app(make_chat_collaborators=collaborators)
+        self.api = create_openai_app(
+            make_chat_collaborators=collaborators, checks=chat_dependency_checks(get_settings())
+        )
         return self.api
 
 

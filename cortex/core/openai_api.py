@@ -7,7 +7,7 @@ raises its usual exceptions (AuthenticationError, NotFoundError, UnprocessableEn
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -21,6 +21,7 @@ from cortex.core.chat import ChatPipeline
 from cortex.core.openai_service import Completions
 from cortex.errors import CortexError
 from cortex.http import create_service_app
+from cortex.http.app import Readiness
 from cortex.http.responses import FastJSONResponse
 from cortex.http.security import Principal, require
 from cortex.logs import request_id_var
@@ -126,13 +127,15 @@ def install_openai_errors(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
 
-def create_app(make_chat_collaborators: Callable[..., dict[str, Any]] | None = None) -> FastAPI:
+def create_app(
+    make_chat_collaborators: Callable[..., dict[str, Any]] | None = None, checks: Sequence[Readiness] = ()
+) -> FastAPI:
     """The `openai` application: core's chat pipeline (and core's schema) behind OpenAI's wire format.
 
     `make_chat_collaborators(settings)` as for core: Serve handles in the cluster (the LLM is
-    core's LLM deployment), local objects in one process (cortex/inprocess.py).
+    core's LLM deployment), local objects in one process (cortex/inprocess.py); `checks` as for core.
     """
-    app = create_service_app("openai", routers=[router], schema="core")
+    app = create_service_app("openai", routers=[router], checks=checks, schema="core")
     install_openai_errors(app)
     app.state.make_chat_collaborators = make_chat_collaborators
     app.state.chat_collaborators = None
