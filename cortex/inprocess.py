@@ -38,6 +38,6 @@ def create_app(name: str) -> FastAPI:
     api = importlib.import_module(INGRESS_MODULES[name])
     if name in CHAT_APPLICATIONS:
         return api.create_app(make_chat_collaborators=local_collaborators)
-    if name == "knowledge":
+    if name in ("knowledge", "helper"):
         return api.create_app(make_embed=LocalEmbed)
     return api.create_app()

@@ -11,12 +11,14 @@ from cortex.helper.api import create_app
 from cortex.helper.guide import Guide as HelperGuide
 from cortex.settings import get_settings
 from deployments._ingress import ServiceIngress, as_deployment
+from deployments.handles import RemoteEmbed
 
 
 @serve.deployment
 class Guide:
     """Guidance for a live conversation (reached from core through a cross-application handle): each
-    turn analysed with the analyser loaded here at start, its analysis cached per conversation in Redis."""
+    turn analysed with the analyser loaded here at start, its analysis cached per conversation in Redis,
+    the bot's patterns, experiments and statistics cached per replica, the advice logged in batches."""
 
     def __init__(self) -> None:
         self.guide = HelperGuide(get_settings())
@@ -24,16 +26,31 @@ class Guide:
     async def advise(self, **kwargs: Any) -> Guidance:
         return await self.guide.advise(**kwargs)
 
+    async def ready(self) -> None:
+        """Raises when the Guide cannot reach its database or Redis (core's /readyz asks)."""
+        pool = await self.guide.pool()
+        await pool.fetchval("SELECT 1")
+        await self.guide.cache.redis.ping()
+
+    async def __del__(self) -> None:
+        """On a graceful shutdown: the advice log's queue is written, the pool closed."""
+        await self.guide.close()
+
 
 @serve.deployment
 @serve.ingress()
 class HelperAPI(ServiceIngress):
-    """Ingress of the `helper` application."""
-
-    create_app = staticmethod(create_app)
+    """Ingress of the `helper` application; /analyze, /guidance and pattern examples embed through
+    knowledge's Embedder (a cross-application handle, as core's chat does)."""
 
     def __init__(self, guide: DeploymentHandle) -> None:
         """`guide` is bound only so Serve deploys the Guide in this application; core calls it by name."""
+
+    def __serve_build_asgi_app__(self) -> Any:
+        self.api = create_app(
+            make_embed=lambda: RemoteEmbed(serve.get_deployment_handle("Embedder", app_name="knowledge"))
+        )
+        return self.api
 
 
 def build_app(args: dict[str, str]) -> Application:
