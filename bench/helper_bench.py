@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         plan["pairs"] = args.pairs
     started = time.perf_counter()
     took: dict[str, float] = {}
+    load = {"start": [round(x, 2) for x in os.getloadavg()]}
 
     begun = time.perf_counter()
     helper_experiments.main([])
@@ -324,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "settings": {**env, "CORTEX_HELPER_REFRESH_S (effective)": refresh_s},
         "seconds": {name: round(value, 1) for name, value in took.items()},
+        # The machine's 1/5/15-minute load averages when the run began and ended (2 cores: above 2,
+        # other work shared the CPU and every latency figure includes waiting for it).
+        "load_average": {**load, "end": [round(x, 2) for x in os.getloadavg()]},
     }
     if args.subset:
         fields["subset"] = (
