@@ -83,6 +83,57 @@ def stream_for(event_type: str) -> str:
     return STREAM_PREFIX + family
 
 
+# An event another service emits (a bot created a moment ago) can be overtaken by a request that names
+# its object; the first look again comes after 50 ms (the relay and a consumer take tens of ms when idle).
+_ARRIVAL_FIRST_RETRY_S = 0.05
+
+
+async def await_arrival(
+    check: Callable[[], Awaitable[bool | None]],
+    *,
+    redis: aioredis.Redis | None,
+    group: str,
+    event_type: str,
+    what: str,
+    wait_s: float,
+) -> None:
+    """Wait for a fact that another service's event brings. `check()` answers True (it is here), False
+    (it is not, and no event will change that) or None (not yet): None is asked again, backing off from
+    50 ms, for up to `wait_s`; then NotFound, or Unavailable (503, Retry-After) while consumer group
+    `group` has not handled every event published on `event_type`'s stream."""
+    from cortex.errors import NotFound, Unavailable
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    pause = _ARRIVAL_FIRST_RETRY_S
+    while True:
+        found = await check()
+        if found:
+            return
+        remaining = deadline - loop.time()
+        if found is False or remaining <= 0:
+            if found is False or await group_has_read(redis, group=group, event_type=event_type):
+                raise NotFound(f"{what} not found")
+            raise Unavailable(f"{what}s are not up to date yet, try again shortly", headers={"Retry-After": "2"})
+        await asyncio.sleep(min(pause, remaining))
+        pause *= 2
+
+
+async def group_has_read(redis: aioredis.Redis | None, *, group: str, event_type: str) -> bool:
+    """Whether consumer group `group` has read and handled every event published on `event_type`'s stream."""
+    if redis is None:
+        return False
+    try:
+        groups = await redis.xinfo_groups(stream_for(event_type))
+    except RedisError:
+        return False
+    for info in groups:
+        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+        if name == group:
+            return info.get("lag") == 0 and info.get("pending") == 0
+    return False
+
+
 async def emit(
     conn: asyncpg.Connection,
     *,

@@ -9,10 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from cortex.bus import stream_for
-from cortex.errors import NotFound, Unavailable
+from cortex.bus import await_arrival
+from cortex.errors import Unavailable
 from cortex.helper import store
 from cortex.helper.analysis import Analyser
 from cortex.helper.events import GROUP
@@ -28,7 +27,6 @@ Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 # tens of milliseconds when idle). A request naming a bot created a moment ago can overtake it, so an
 # unknown bot is looked for again, backing off from 50 ms, for up to 2 s before the 404.
 BOT_ARRIVAL_WAIT_S = 2.0
-_BOT_FIRST_RETRY_S = 0.05
 # Embedding a few hundred examples (an import) takes a few seconds on one CPU; one question ~10 ms.
 EMBED_TIMEOUT_S = 60.0
 EMBED_BATCH = 64  # texts per Embedder call: the deployment batches callers up to this size
@@ -58,40 +56,18 @@ class ServiceBase:
         return self._analyser
 
     async def require_bot(self, principal: Principal, bot_id: uuid.UUID) -> None:
-        """404 unless the bot is the principal's workspace's, as core's `bot.*` events told the helper;
-        an unknown bot is waited for (its event may be on its way), then 503 instead of the 404 while
-        those events are not all read yet (Redis down, or the consumer behind)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BOT_ARRIVAL_WAIT_S
-        pause = _BOT_FIRST_RETRY_S
-        while True:
+        """404 unless the bot is the principal's workspace's, as core's `bot.*` events told the helper
+        (another workspace's bot at once); an unknown bot is waited for (its event may be on its way),
+        then 503 instead of the 404 while those events are not all read yet."""
+
+        async def known() -> bool | None:
             async with self.db.acquire() as conn:
                 owner = await store.workspace_of_bot(conn, bot_id=bot_id)
-            if owner == principal.workspace_id:
-                return
-            if owner is not None:
-                raise NotFound("bot not found")  # another workspace's
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                if await self._bot_events_read():
-                    raise NotFound("bot not found")
-                raise Unavailable("bots are not up to date yet, try again shortly", headers={"Retry-After": "2"})
-            await asyncio.sleep(min(pause, remaining))
-            pause *= 2
+            return None if owner is None else owner == principal.workspace_id
 
-    async def _bot_events_read(self) -> bool:
-        """Whether the helper's consumer group has handled every `bot.*` event published."""
-        if self.redis is None:
-            return False
-        try:
-            groups = await self.redis.xinfo_groups(stream_for("bot.created"))
-        except RedisError:
-            return False
-        for group in groups:
-            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
-            if name == GROUP:
-                return group.get("lag") == 0 and group.get("pending") == 0
-        return False
+        await await_arrival(
+            known, redis=self.redis, group=GROUP, event_type="bot.created", what="bot", wait_s=BOT_ARRIVAL_WAIT_S
+        )
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, through the Embedder; 503 when it cannot answer."""

@@ -9,10 +9,9 @@ import uuid
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from cortex.bus import stream_for
-from cortex.errors import Invalid, NotFound, Unavailable
+from cortex.bus import await_arrival
+from cortex.errors import Invalid, NotFound
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal
 from cortex.knowledge import jobs, objects, schemas, store
@@ -28,7 +27,6 @@ ACTIVE = ("queued", "running")
 # milliseconds when idle). A request naming a bot created a moment ago can overtake it, so an unknown bot is
 # looked for again, backing off from 50 ms, for up to 2 s (far above a busy stack's delivery) before the 404.
 BOT_ARRIVAL_WAIT_S = 2.0
-_BOT_FIRST_RETRY_S = 0.05
 
 
 def source_public(row: asyncpg.Record) -> schemas.SourcePublic:
@@ -71,34 +69,14 @@ class ServiceBase:
     async def require_bot(self, principal: Principal, bot_id: uuid.UUID) -> None:
         """404 unless the bot is the principal's workspace's, as core's `bot.*` events told this service;
         503 instead when those events are not all read yet (Redis down, or this service's consumer behind)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BOT_ARRIVAL_WAIT_S
-        pause = _BOT_FIRST_RETRY_S
-        while True:
-            async with self.db.acquire() as conn:
-                if await store.bot_exists(conn, workspace_id=principal.workspace_id, bot_id=bot_id):
-                    return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                if await self._bot_events_read():
-                    raise NotFound("bot not found")
-                raise Unavailable("bots are not up to date yet, try again shortly", headers={"Retry-After": "2"})
-            await asyncio.sleep(min(pause, remaining))
-            pause *= 2
 
-    async def _bot_events_read(self) -> bool:
-        """Whether this service's consumer group has read and handled every `bot.*` event published."""
-        if self.redis is None:
-            return False
-        try:
-            groups = await self.redis.xinfo_groups(stream_for("bot.created"))
-        except RedisError:
-            return False
-        for group in groups:
-            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
-            if name == GROUP:
-                return group.get("lag") == 0 and group.get("pending") == 0
-        return False
+        async def known() -> bool | None:
+            async with self.db.acquire() as conn:
+                return await store.bot_exists(conn, workspace_id=principal.workspace_id, bot_id=bot_id) or None
+
+        await await_arrival(
+            known, redis=self.redis, group=GROUP, event_type="bot.created", what="bot", wait_s=BOT_ARRIVAL_WAIT_S
+        )
 
     async def check_url(self, url: str) -> None:
         """Refuse a URL the fetcher would refuse, before anything is recorded (422, not a failed job).
