@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from cortex.helper.advisor import SUCCESS_COLUMN
 from cortex.helper.bandit import wilson_interval
 from cortex.helper.schemas import Metric, PatternPublic, PatternStats, SituationStats
 
-#: The pattern_stats column that counts a success for each metric (the bot goals).
-SUCCESS_COLUMN: dict[str, str] = {"resolution": "resolutions", "lead": "leads", "booking": "bookings"}
 COUNTS = ("resolutions", "leads", "bookings", "escalations", "thumbs_up", "thumbs_down")
 
 
