@@ -39,6 +39,8 @@ BATCH = 500
 # 20,000 rows (~20 MB): ten seconds of 2,000 turns/s while Postgres is away, then rows are dropped.
 QUEUE_MAX = 20_000
 DROP_LOG_INTERVAL_S = 10.0
+# A Postgres that hangs holds the writer (never a turn) this long per batch, then the batch is dropped.
+ACQUIRE_TIMEOUT_S = 5.0
 # Rows deleted per statement when pruning: short locks, WAL in small pieces.
 PRUNE_BATCH = 5_000
 
@@ -134,7 +136,7 @@ class AdviceLog:
             rows = [self._rows.popleft() for _ in range(min(self.batch, len(self._rows)))]
             try:
                 pool = await self._pool()
-                async with pool.acquire() as conn:
+                async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                     await conn.executemany(
                         """
                         INSERT INTO advice_log (id, workspace_id, bot_id, conversation_id, analysis, guidance,

@@ -8,8 +8,9 @@ When a conversation closes, every distinct (pattern, situation) applied in it is
 `pattern_stats` row moves by the difference between the counts of the new outcomes and of the
 credited ones (`uses` grows by one only on the first credit), and the new outcomes become the
 credited ones. So a redelivered or repeated close moves nothing, a reopened conversation closed
-again with another outcome moves the statistics by the change, and a label that arrives after
-the close (a lead form, a booking made later) moves them by that label's difference. An
+again with another outcome (or a closed one a member relabels) moves the statistics by the change,
+and a label whose event arrives after the close (a lead form, a booking made later) moves them by
+that label's difference. An
 application that arrives after its conversation was credited (events of different families are
 not ordered) is credited at once, unless its (pattern, situation) was already credited there.
 
@@ -36,9 +37,6 @@ from cortex.contracts.events import OUTCOME_PRIORITY, Outcome
 
 log = logging.getLogger("cortex.helper")
 
-# Labels that come from events of their own (and stick: the lead was captured, the booking made,
-# the person asked for), as opposed to how the conversation ended (resolved or abandoned).
-EVENT_LABELS: frozenset[Outcome] = frozenset({"lead_captured", "booked", "escalated"})
 RESOLVING: frozenset[Outcome] = frozenset({"resolved", "lead_captured", "booked"})
 COUNTED = ("resolutions", "leads", "bookings", "escalations")
 
@@ -342,16 +340,16 @@ async def conversation_closed(
     outcomes: Iterable[str],
     closed_at: datetime,
 ) -> int:
-    """The conversation ended with these outcomes (core's labels, plus those the helper's own
-    events brought that core's close may not have seen yet): every applied (pattern, situation) is
+    """The conversation ended with these outcomes (core's labels are the truth: they include the
+    lead, booking or hand-off core saw before closing, and a member may relabel a closed
+    conversation, which core announces as another close): every applied (pattern, situation) is
     credited by the difference to what was credited before. Returns the pairs moved."""
     conversation = await _conversation(
         conn, workspace_id=workspace_id, conversation_id=conversation_id, bot_id=bot_id, visitor_id=visitor_id
     )
     if conversation is None:
         return 0
-    kept = [label for label in conversation.outcomes if label in EVENT_LABELS]
-    final = normalise([*outcomes, *kept])
+    final = normalise(outcomes)
     await conn.execute(
         "UPDATE conversations SET outcomes = $2, outcome = $3, closed_at = $4 WHERE conversation_id = $1",
         conversation_id,

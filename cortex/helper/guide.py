@@ -172,6 +172,8 @@ class BotCache:
             if failed_at is not None and time.monotonic() - failed_at < self.refresh_s:
                 raise HelperUnavailable("the helper could not read this bot's patterns")
             task = asyncio.get_running_loop().create_task(self._read_first(key))
+            # Its failure is logged in _read_first; a turn that gave up on it never retrieves it.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
             self._first[key] = task
         # Shielded: a turn that core stops waiting for leaves the read running for the next turns.
         return await asyncio.shield(task)

@@ -259,7 +259,7 @@ class _Pool:
         self.batches: list[list[tuple]] = []
         self.down = False
 
-    def acquire(self) -> _Conn:
+    def acquire(self, timeout: float | None = None) -> _Conn:
         return _Conn(self)
 
 
