@@ -23,7 +23,9 @@ PRIVATE_SETTINGS_FILE = "private_settings.json"
 # password, token or DSN; and these, whose values carry passwords (a DSN's, a URL's
 # user:password@) or OIDC client secrets.
 _SECRET_SUFFIXES = ("_key", "_secret", "_secrets", "_password", "_token", "_dsn")
-_SECRET_SETTINGS = frozenset({"database_url", "jobs_database_url", "redis_url", "smtp_url", "oidc_providers"})
+_SECRET_SETTINGS = frozenset(
+    {"database_url", "jobs_database_url", "helper_jobs_database_url", "redis_url", "smtp_url", "oidc_providers"}
+)
 
 
 def is_secret_setting(name: str) -> bool:

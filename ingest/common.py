@@ -2,8 +2,9 @@
 Ray Data pipeline that chunks documents and embeds the chunks on an actor pool.
 
 A job is handed a source id by the service (or `cortex ingest`), which already checked the
-tenant; it reads and writes only that source's rows. It reports through the source's record:
-`running` with progress, then `ready` with counts, or `failed` with a reason the owner can act on.
+tenant; it reads and writes only that source's rows. It runs under the runner every job shares
+(ingest/runner.py) and reports through the source's record (`SourceReporter`): `running` with
+progress, then `ready` with counts, or `failed` with a reason the owner can act on.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import argparse
 import asyncio
 import logging
 import os
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,11 +30,12 @@ from cortex.knowledge.parsing import ParsedDocument, Section
 from cortex.knowledge.vectors import VectorStore
 from cortex.models.embedder import DIMENSIONS
 from cortex.settings import Settings, get_settings
+from ingest import runner
+from ingest.runner import JobFailed, Reporter
+
+__all__ = ["JobContext", "JobFailed", "SourceReporter", "run_job"]
 
 log = logging.getLogger("ingest")
-
-# Progress is written at most this often: a live bar for the owner, not a write per chunk.
-PROGRESS_INTERVAL_S = 1.0
 # Chunks written to Chroma and Postgres per transaction: big enough to amortise the round trips,
 # small enough that a crash loses little and progress moves.
 WRITE_BATCH_CHUNKS = 512
@@ -51,20 +51,8 @@ DOCUMENTS_PER_BLOCK = 100
 CHUNK_TASKS = 4
 
 
-class JobFailed(Exception):
-    """A failure the owner can act on: recorded on the source with its code and message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def arguments(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+def source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, type=uuid.UUID, help="the source's id (created by the API or CLI)")
-    parser.add_argument("--job-id", default=None, help="the Ray submission id recorded for this run")
-    return parser
 
 
 @dataclass
@@ -76,7 +64,10 @@ class JobContext:
     object_store: objects.ObjectStore
     source: asyncpg.Record
     job_id: str | None
-    _last_progress: float = 0.0
+    reporter: SourceReporter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reporter = SourceReporter(self)
 
     @property
     def source_id(self) -> uuid.UUID:
@@ -100,12 +91,7 @@ class JobContext:
         return self.source
 
     async def progress(self, *, force: bool = False, **values: Any) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
-            return
-        self._last_progress = now
-        async with self.pool.acquire() as conn:
-            await store.merge_progress(conn, workspace_id=self.workspace_id, source_id=self.source_id, progress=values)
+        await self.reporter.progress(force=force, **values)
 
     async def current_status(self) -> str | None:
         """The status the service has now (a pause or cancel arrives this way); None if the source is gone."""
@@ -120,9 +106,43 @@ class JobContext:
             async with self.pool.acquire() as conn:
                 await store.finish_job(conn, job_id=self.job_id, status=status, message=message)
 
+    async def close(self) -> None:
+        await self.pool.close()
 
-async def open_context(source_id: uuid.UUID, job_id: str | None) -> JobContext | None:
+
+class SourceReporter(Reporter):
+    """Knowledge's reporter: the source's record (status, progress, error) and its ingest_jobs row."""
+
+    internal_error = "Ingestion stopped on an internal error; use re-index to try again (details in the job's logs)."
+
+    def __init__(self, context: JobContext) -> None:
+        super().__init__()
+        self.context = context
+
+    async def start(self) -> bool:
+        await self.context.update(status="running", error=None, error_code=None)
+        return True
+
+    async def write_progress(self, values: dict[str, Any]) -> None:
+        context = self.context
+        async with context.pool.acquire() as conn:
+            await store.merge_progress(
+                conn, workspace_id=context.workspace_id, source_id=context.source_id, progress=values
+            )
+
+    async def record_success(self, counts: dict[str, Any], message: str | None) -> None:
+        """`counts`: the source's columns to set with `ready` (chunk_count, document_count, indexed_at)."""
+        await self.context.update(status="ready", **counts)
+        await self.context.finish_job("SUCCEEDED", message)
+
+    async def record_failure(self, code: str, message: str, detail: str | None) -> None:
+        await self.context.update(status="failed", error_code=code, error=message)
+        await self.context.finish_job("FAILED", detail)
+
+
+async def open_context(args: argparse.Namespace, job_id: str | None) -> JobContext | None:
     """The job's context, or None when the source is gone or this run was superseded."""
+    source_id: uuid.UUID = args.source
     settings = get_settings()
     # As the jobs' role, which may write only what ingestion writes, not as the knowledge service.
     pool = await create_pool(settings.resolved_jobs_database_url(), settings, schema="knowledge")
@@ -150,42 +170,8 @@ async def open_context(source_id: uuid.UUID, job_id: str | None) -> JobContext |
 
 
 def run_job(main: Any, description: str) -> None:
-    """Parse arguments, run `main(context, args)`, and record how it ended on the source."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    parser = arguments(description)
-    if hasattr(main, "add_arguments"):
-        main.add_arguments(parser)
-    args = parser.parse_args()
-    job_id = args.job_id or os.environ.get("RAY_JOB_SUBMISSION_ID")
-    sys.exit(asyncio.run(_run(main, args, job_id)))
-
-
-async def _run(main: Any, args: argparse.Namespace, job_id: str | None) -> int:
-    context = await open_context(args.source, job_id)
-    if context is None:
-        log.info("source %s is gone, cancelled or taken over by a newer run; nothing to do", args.source)
-        return 0
-    try:
-        await context.update(status="running", error=None, error_code=None)
-        await main(context, args)
-        return 0
-    except JobFailed as failure:
-        log.warning("ingestion failed: %s: %s", failure.code, failure.message)
-        await context.update(status="failed", error_code=failure.code, error=failure.message)
-        await context.finish_job("FAILED", failure.message)
-        return 1
-    except Exception as error:
-        log.exception("ingestion crashed")
-        await context.update(
-            status="failed",
-            error_code="internal",
-            error="Ingestion stopped on an internal error; use re-index to try again (details in the job's logs).",
-        )
-        await context.finish_job("FAILED", repr(error)[:500])
-        return 1
-    finally:
-        await context.pool.close()
+    """Run an ingestion job on `--source` under the shared runner, reporting on the source."""
+    runner.run_job(main, description, add_arguments=source_arguments, open_context=open_context)
 
 
 # -- chunking and embedding -------------------------------------------------------------------------
@@ -368,11 +354,12 @@ async def _aiter(iterator: Iterator[dict[str, Any]]) -> AsyncIterator[dict[str, 
 async def finish_ready(context: JobContext, *, message: str | None = None, **fields: Any) -> None:
     async with context.pool.acquire() as conn:
         counts = await store.count_chunks(conn, workspace_id=context.workspace_id, source_id=context.source_id)
-    await context.update(
-        status="ready",
-        chunk_count=counts["chunks"],
-        document_count=counts["documents"],
-        indexed_at=datetime.now(UTC),
-        **fields,
+    await context.reporter.succeeded(
+        {
+            "chunk_count": counts["chunks"],
+            "document_count": counts["documents"],
+            "indexed_at": datetime.now(UTC),
+            **fields,
+        },
+        message,
     )
-    await context.finish_job("SUCCEEDED", message)

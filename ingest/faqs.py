@@ -66,8 +66,10 @@ async def import_faqs(context: JobContext, args: argparse.Namespace, *, embed: E
             "Import the file again (details in the job's logs).",
         ) from None
     await context.progress(force=True, stage="done", faqs_total=total, faqs_done=total)
-    await context.update(status="ready", document_count=len(written), indexed_at=datetime.now(UTC))
-    await context.finish_job("SUCCEEDED", f"{len(written)} FAQs imported, {len(parsed.errors)} rows rejected")
+    await context.reporter.succeeded(
+        {"document_count": len(written), "indexed_at": datetime.now(UTC)},
+        f"{len(written)} FAQs imported, {len(parsed.errors)} rows rejected",
+    )
 
 
 if __name__ == "__main__":

@@ -194,9 +194,15 @@ def create_app(make_embed: Callable[[], Embed] | None = None) -> FastAPI:
     consumer (cortex.helper.events) and its background loops. `make_embed()`: the Embedder for
     /analyze, /guidance and pattern examples."""
     from cortex.helper.events import consume, prune_advice_log
+    from cortex.helper.mining_api import router as mining_router
+    from cortex.helper.mining_api import run_mining_schedule
     from cortex.helper.promotion import promote_loop
 
-    app = create_service_app("helper", routers=[router], background=[consume, prune_advice_log, promote_loop])
+    app = create_service_app(
+        "helper",
+        routers=[router, mining_router],
+        background=[consume, prune_advice_log, promote_loop, run_mining_schedule],
+    )
     # The Embedder's handle on Serve, the model in one process (cortex/inprocess.py); without it the
     # routes exist (cortex/routes.py walks them) but /analyze, /guidance and pattern examples answer 503.
     app.state.make_embed = make_embed or (lambda: no_embedder)

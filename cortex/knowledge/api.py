@@ -8,11 +8,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 
+from cortex import jobs
 from cortex.errors import Invalid, PayloadTooLarge, Unavailable
 from cortex.http import Readiness, create_service_app
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal, require
-from cortex.knowledge import jobs, objects, schemas
+from cortex.knowledge import objects, schemas
 from cortex.knowledge.index import Embed, Indexer
 from cortex.knowledge.retrieval import Retriever
 from cortex.knowledge.service import KnowledgeService, faq_upgrader, watch_jobs

@@ -106,6 +106,8 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         headers=owner_a.headers,
     )
     assert experiment.status_code == 201, experiment.text
+    mining_run = await http.post("/api/helper/mining/runs", headers=owner_a.headers)
+    assert mining_run.status_code == 202, mining_run.text
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     invited = f"invitee-{uuid.uuid4().hex[:8]}@a.example"
@@ -145,6 +147,7 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "faq_import": faq_import.json(),
         "pattern": pattern.json(),
         "experiment": experiment.json(),
+        "mining_run": mining_run.json(),
     }
 
 
@@ -192,6 +195,8 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["pattern"]["id"]
     if param == "experiment_id":
         return tenants["experiment"]["id"]
+    if param == "run_id" and "/mining/" in path:
+        return tenants["mining_run"]["id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "invitation_id":
@@ -227,6 +232,7 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         "A-SECRET-EXPERIMENT",
         tenants["pattern"]["id"],
         tenants["experiment"]["id"],
+        tenants["mining_run"]["id"],
     ]
 
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from cortex import jobs
 from cortex.http.app import ServiceResources
-from cortex.knowledge import jobs, store
+from cortex.knowledge import store
 from cortex.knowledge.service.base import ACTIVE, log
 
 # 5 s: a dead job or a due crawl is noticed within seconds, at one cheap query per replica per round.

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cortex.knowledge import jobs
+from cortex import jobs
+from cortex.secret_settings import is_secret_setting
 from cortex.settings import Settings
 
 SECRETS = {
@@ -66,3 +67,15 @@ def test_jobs_log_in_as_their_own_role_derived_from_the_admin_dsn(tmp_path: Path
     assert settings.service_role_password("knowledge") not in url, "not the knowledge service's password"
     explicit = "postgresql://jobs:pw@elsewhere/cortex"
     assert Settings(home=tmp_path, jobs_database_url=explicit).resolved_jobs_database_url() == explicit
+
+
+def test_each_schemas_jobs_log_in_as_that_schemas_jobs_role(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url="postgresql://postgres:pw@db:5432/cortex", secret_key="k" * 40)
+    mining = settings.resolved_jobs_database_url("helper")
+    assert mining.startswith("postgresql://cortex_helper_jobs:") and mining.endswith("@db:5432/cortex")
+    assert settings.service_role_password("helper_jobs") in mining
+    assert settings.service_role_password("helper") not in mining, "not the helper service's password"
+    assert settings.service_role_password("knowledge_jobs") not in mining
+    explicit = "postgresql://miner:pw@elsewhere/cortex"
+    assert Settings(home=tmp_path, helper_jobs_database_url=explicit).resolved_jobs_database_url("helper") == explicit
+    assert is_secret_setting("helper_jobs_database_url") and is_secret_setting("CORTEX_HELPER_JOBS_DATABASE_URL")
