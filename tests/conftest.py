@@ -12,7 +12,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tests.integration.oidc_provider import provider  # noqa: E402,F401 - fixture
 from tests.replica_logs import log_offsets, replica_problems  # noqa: E402
-from tests.stack_fixtures import demo_build, http, redis_client, running_stack, settings  # noqa: E402,F401 - fixtures
+from tests.stack_fixtures import (  # noqa: E402,F401 - fixtures
+    core_pool,
+    demo_build,
+    http,
+    redis_client,
+    running_stack,
+    settings,
+)
 
 _LOG_OFFSETS = pytest.StashKey[dict[str, int]]()
 

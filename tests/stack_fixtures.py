@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 import redis.asyncio as aioredis
 
+from cortex.db.pool import create_pool
 from cortex.demo import Demo, ensure_demo
 from cortex.devtools.openai_server import OpenAIServer
 from cortex.settings import Settings
@@ -131,3 +133,12 @@ async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(settings.resolved_redis_url())
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def core_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool logged in as core's own role, as a core replica's: for tests that run core's chat
+    pipeline or closer in this process, or read core's tables."""
+    pool = await create_pool(settings.service_database_url("core"), settings, schema="core")
+    yield pool
+    await pool.close()

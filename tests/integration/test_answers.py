@@ -23,7 +23,6 @@ import pytest
 from cortex.contracts import NO_GUIDANCE, Guidance, Lookup
 from cortex.core.chat import CANNOT_LOOK_UP, DONT_KNOW, ChatPipeline, Timeouts
 from cortex.core.schemas import ChatIn
-from cortex.db.pool import create_pool
 from cortex.http.security import Principal
 from cortex.knowledge.retrieval import LazyRetriever
 from cortex.knowledge.teach import teach_documents
@@ -163,13 +162,6 @@ class _RecordingLLM:
     async def stream(self, messages: list[dict[str, str]], params: GenerationParams) -> AsyncIterator[str]:
         self.prompts.append(messages)
         yield "The bakery is open from 7am to 6pm [1]."
-
-
-@pytest.fixture
-async def core_pool(settings: Settings) -> AsyncIterator[Any]:
-    pool = await create_pool(settings.service_database_url("core"), settings, schema="core")
-    yield pool
-    await pool.close()
 
 
 async def _turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: str) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from cortex.contracts import Guidance
 from cortex.contracts.chat import Done, Token
 from cortex.core.chat import DONT_KNOW, LLM_UNAVAILABLE, ChatPipeline, Timeouts
 from cortex.core.schemas import ChatIn
-from cortex.db.pool import create_pool
 from cortex.http.security import Principal
 from cortex.knowledge.retrieval import LazyRetriever
 from cortex.knowledge.teach import teach_documents
@@ -58,13 +57,6 @@ PASSAGES = [
 @pytest.fixture(scope="module")
 def embed() -> LocalEmbed:
     return LocalEmbed()
-
-
-@pytest.fixture
-async def core_pool(settings: Settings) -> AsyncIterator[Any]:
-    pool = await create_pool(settings.service_database_url("core"), settings, schema="core")
-    yield pool
-    await pool.close()
 
 
 @dataclasses.dataclass

@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 from cortex.contracts import NO_GUIDANCE, Guidance
 from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.core.schemas import ChatIn
-from cortex.db.pool import create_pool
 from cortex.helper.analysis import Analysis
 from cortex.helper.guide import Guide, analysis_key
 from cortex.http.security import Principal
@@ -149,13 +148,6 @@ class _SlowGuide:
     async def advise(self, **_: Any) -> Guidance:
         await asyncio.sleep(5)
         return NO_GUIDANCE
-
-
-@pytest.fixture
-async def core_pool(settings: Settings) -> AsyncIterator[Any]:
-    pool = await create_pool(settings.service_database_url("core"), settings, schema="core")
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
