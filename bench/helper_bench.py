@@ -44,6 +44,7 @@ FULL = {"pairs": 2400, "latency_calls_c1": 300, "latency_calls_per_caller_c32": 
 SUBSET = {"pairs": 300, "latency_calls_c1": 100, "latency_calls_per_caller_c32": 10, "in_process_runs": 20}
 CONCURRENCY = 8  # pairs in flight: ~15 conversations/s on 2 cores, the consumers keeping up
 LATENCY_ROUNDS = 3
+OVERHEAD_ROUNDS = 7  # alternating helper / no-guidance rounds: the shared machine's load moves between them
 TARGET = 0.20
 # Copied to the result's top level (BENCH.md's names); the rest of the summary goes under "learning".
 HEADLINE = ("conversion_no_guidance", "conversion_learning", "relative_lift", "lift_ci95")
@@ -155,14 +156,18 @@ def _stat(pattern: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in (stats or pattern).items() if key in keys}
 
 
-def _simulator_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """What the simulator itself counted per strategy (to compare with the helper's statistics)."""
-    counts: dict[str, dict[str, int]] = {}
+def _simulator_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What the simulator itself counted per strategy (to compare with the helper's statistics), with
+    the hidden probability its visitors were drawn with."""
+    counts: dict[str, dict[str, Any]] = {}
     for record in records:
         if record["arm"] == "learning" and record["strategy"]:
-            row = counts.setdefault(record["strategy"], {"uses": 0, "leads": 0})
+            row = counts.setdefault(record["strategy"], {"uses": 0, "leads": 0, "hidden_probability": set()})
             row["uses"] += 1
             row["leads"] += record["converted"]
+            row["hidden_probability"].add(record["probability"])
+    for row in counts.values():
+        row["hidden_probability"] = sorted(row["hidden_probability"])
     return dict(sorted(counts.items(), key=lambda item: -item[1]["uses"]))
 
 
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.subset:
         begun = time.perf_counter()
-        helper_overhead.main([])
+        helper_overhead.main(["--rounds", str(OVERHEAD_ROUNDS)])
         took["turn_overhead"] = time.perf_counter() - begun
     overhead = json.loads((RESULTS / "helper_overhead.json").read_text())
 
@@ -254,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
             "no_guidance_p50": overhead["c1_p50_ms"]["no_guidance"],
             "helper_p50": overhead["c1_p50_ms"]["helper"],
             "delta_p50": overhead_delta["median"],
+            "note": (
+                "delta_p50 is the median of the per-round paired differences (helper minus no guidance, measured "
+                "back to back); helper_p50 and no_guidance_p50 are each the median of their own rounds, so their "
+                "difference need not equal delta_p50 when the machine's load moves between rounds"
+            ),
         },
         "rounds": LATENCY_ROUNDS,
         "spread": {
