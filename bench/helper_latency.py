@@ -117,11 +117,14 @@ async def _drive(job: dict[str, Any]) -> dict[str, Any]:
         measured = {}
         for concurrency in order:
             per_caller = job["calls_c1"] if concurrency == 1 else job["calls_per_caller_c32"]
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             samples = await run(concurrency, per_caller)
+            wall = time.perf_counter() - began
             measured[f"c{concurrency}"] = {
                 **percentiles(samples),
-                "calls_per_s": round(len(samples) / (time.perf_counter() - began), 1),
+                "calls_per_s": round(len(samples) / wall, 1),
+                # The driver's own CPU per second of the phase (1.0: a whole core calling the handle).
+                "driver_cpu_share": round((time.process_time() - cpu) / wall, 2),
             }
         rounds.append(measured)
     result: dict[str, Any] = {}
