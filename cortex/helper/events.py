@@ -39,6 +39,7 @@ from cortex.contracts.events import (
     LeadCaptured,
     MessageCreated,
     MessageRated,
+    Outcome,
     VisitorErased,
 )
 from cortex.helper import credit
@@ -52,6 +53,13 @@ log = logging.getLogger("cortex.helper")
 # Hourly: the advice log is kept for days, so an hour's overrun is nothing, and each run deletes
 # about an hour's rows.
 PRUNE_INTERVAL_S = 3600.0
+
+# The events that label a conversation with an outcome, and the label.
+LABELS: dict[str, tuple[type[LeadCaptured | AppointmentBooked | ConversationHandedOver], Outcome]] = {
+    "lead.captured": (LeadCaptured, "lead_captured"),
+    "appointment.booked": (AppointmentBooked, "booked"),
+    "conversation.handoff": (ConversationHandedOver, "escalated"),
+}
 
 GROUP = "helper"
 EVENT_TYPES = [
@@ -107,34 +115,17 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
             await credit.message_rated(
                 conn, workspace_id=workspace_id, message_id=rated.message_id, rating=rated.rating
             )
-        elif kind == "lead.captured":
-            lead = LeadCaptured.model_validate(payload)
-            await credit.outcome_labelled(
-                conn,
-                workspace_id=workspace_id,
-                conversation_id=lead.conversation_id,
-                bot_id=lead.bot_id,
-                label="lead_captured",
-            )
-        elif kind == "appointment.booked":
-            booked = AppointmentBooked.model_validate(payload)
-            if booked.conversation_id is not None:  # a booking made outside a chat credits no guidance
+        elif kind in LABELS:
+            model, label = LABELS[kind]
+            labelled = model.model_validate(payload)
+            if labelled.conversation_id is not None:  # a booking made outside a chat credits no guidance
                 await credit.outcome_labelled(
                     conn,
                     workspace_id=workspace_id,
-                    conversation_id=booked.conversation_id,
-                    bot_id=booked.bot_id,
-                    label="booked",
+                    conversation_id=labelled.conversation_id,
+                    bot_id=labelled.bot_id,
+                    label=label,
                 )
-        elif kind == "conversation.handoff":
-            handoff = ConversationHandedOver.model_validate(payload)
-            await credit.outcome_labelled(
-                conn,
-                workspace_id=workspace_id,
-                conversation_id=handoff.conversation_id,
-                bot_id=handoff.bot_id,
-                label="escalated",
-            )
         elif kind == "conversation.closed":
             closed = ConversationClosed.model_validate(payload)
             await credit.conversation_closed(

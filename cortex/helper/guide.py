@@ -178,11 +178,6 @@ class BotCache:
         # Shielded: a turn that core stops waiting for leaves the read running for the next turns.
         return await asyncio.shield(task)
 
-    def forget(self, bot_id: uuid.UUID) -> None:
-        """Drop a bot's copy (read again on its next turn)."""
-        for key in [key for key in self._entries if key[1] == bot_id]:
-            del self._entries[key]
-
     async def _read(self, key: tuple[uuid.UUID, uuid.UUID]) -> Advisor:
         self.reads += 1
         state = await asyncio.wait_for(self._load(*key), timeout=self.load_timeout_s)

@@ -12,7 +12,6 @@ helper's Postgres directly, in the first test.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -26,29 +25,18 @@ import redis.asyncio as aioredis
 
 from cortex import bus
 from cortex.core.chat import ChatPipeline, Timeouts
-from cortex.core.schemas import ChatIn
-from cortex.db.pool import create_pool
 from cortex.helper import credit
 from cortex.helper.guide import Guide, analysis_key
-from cortex.http.security import Principal
 from cortex.knowledge.retrieval import LazyRetriever
-from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from tests.stack_fixtures import RunningStack
 
-from .accounts import Account, register
-from .chatting import Visitor, eventually, make_bot, visitor_of
+from .accounts import Account
+from .chatting import Visitor, eventually, visitor_of
 from .db import service_conn
+from .test_helper_live import shop, silent_server, turn
 
-PASSAGES = [
-    {
-        "id": "pricing",
-        "title": "Plans and prices",
-        "text": "The Pro plan costs 30 euros per month. A yearly Pro plan costs 300 euros, two months free.",
-    },
-    {"id": "hours", "title": "Opening hours", "text": "Our support team answers from 9am to 5pm on weekdays."},
-]
 PRICING = "How much does the Pro plan cost per month?"
 STATS = "uses, resolutions, leads, bookings, escalations, thumbs_up, thumbs_down"
 
@@ -201,10 +189,8 @@ async def _guided_shop(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, conn: asyncpg.Connection
 ) -> tuple[Account, dict, uuid.UUID, str]:
     """A bot on the stand-in model that knows the prices, with one active pricing pattern of its own."""
-    owner = await register(http)
-    bot = await make_bot(http, owner, llm={"backend": "openai"})
+    owner, bot = await shop(http, settings, embed, llm={"backend": "openai"})
     workspace_id, bot_id = uuid.UUID(owner.workspace_id), uuid.UUID(bot["id"])
-    await teach_documents(settings, workspace_id=workspace_id, bot_id=bot_id, documents=PASSAGES, embed=embed)
     tag = uuid.uuid4().hex[:6]
     instruction = f"Answer the price, then offer a demo slot on Thursday (ref {tag})."
     pattern_id = await _pattern(conn, workspace_id, instruction, bot_id=bot_id)
@@ -222,6 +208,25 @@ async def _guided_turn(
     assert detail.status_code == 200, detail.text
     [message] = [m for m in detail.json()["messages"] if m["id"] == answer["message_id"]]
     return answer, message
+
+
+async def _announce_and_wait(
+    settings: Settings, helper_db: asyncpg.Connection, workspace_id: uuid.UUID, event_type: str, payload: dict
+) -> None:
+    """Emit an event through core's outbox, as core does, and wait until the helper's consumer handled it."""
+    async with service_conn(settings, "core") as core, core.transaction():
+        event_id = await bus.emit(
+            core, schema="core", event_type=event_type, workspace_id=workspace_id, payload=payload
+        )
+
+    async def handled() -> bool:
+        return bool(
+            await helper_db.fetchval(
+                "SELECT 1 FROM processed_events WHERE consumer_group = 'helper' AND event_id = $1", event_id
+            )
+        )
+
+    await eventually(handled, what=f"the helper handles {event_type}")
 
 
 async def test_a_guided_turn_is_recorded_and_its_outcomes_credit_the_pattern_exactly_once(
@@ -311,24 +316,7 @@ async def test_a_guided_turn_is_recorded_and_its_outcomes_credit_the_pattern_exa
     ]
     await redis_client.xadd(stream, original)
     payload = bus.Event.from_fields(original).payload
-    async with service_conn(settings, "core") as core:
-        async with core.transaction():
-            again = await bus.emit(
-                core,
-                schema="core",
-                event_type="conversation.closed",
-                workspace_id=uuid.UUID(owner.workspace_id),
-                payload=payload,
-            )
-
-    async def handled() -> bool:
-        return bool(
-            await helper_db.fetchval(
-                "SELECT 1 FROM processed_events WHERE consumer_group = 'helper' AND event_id = $1", again
-            )
-        )
-
-    await eventually(handled, what="the helper handles the repeated close")
+    await _announce_and_wait(settings, helper_db, uuid.UUID(owner.workspace_id), "conversation.closed", payload)
     assert await _stats(helper_db, pattern_id, situation) == expected
     row = await helper_db.fetchrow(
         "SELECT outcome, credited_outcomes, visitor_id FROM conversations WHERE conversation_id = $1",
@@ -354,24 +342,7 @@ async def test_a_guided_turn_is_recorded_and_its_outcomes_credit_the_pattern_exa
 
     await eventually(forgotten, what="the helper forgets the erased visitor's conversation")
     # A close announced after the erasure records nothing of the visitor again.
-    async with service_conn(settings, "core") as core:
-        async with core.transaction():
-            late = await bus.emit(
-                core,
-                schema="core",
-                event_type="conversation.closed",
-                workspace_id=uuid.UUID(owner.workspace_id),
-                payload=payload,
-            )
-
-    async def late_handled() -> bool:
-        return bool(
-            await helper_db.fetchval(
-                "SELECT 1 FROM processed_events WHERE consumer_group = 'helper' AND event_id = $1", late
-            )
-        )
-
-    await eventually(late_handled, what="the helper handles the late close")
+    await _announce_and_wait(settings, helper_db, uuid.UUID(owner.workspace_id), "conversation.closed", payload)
     assert not await helper_db.fetchval("SELECT 1 FROM conversations WHERE conversation_id = $1", conversation_id)
     assert await _stats(helper_db, pattern_id, situation) == expected
 
@@ -419,34 +390,6 @@ async def test_an_owner_change_steers_the_next_turns_within_the_refresh(
 # -- a helper without its database never costs the answer ------------------------------------------
 
 
-@pytest.fixture
-async def core_pool(settings: Settings) -> AsyncIterator[Any]:
-    pool = await create_pool(settings.service_database_url("core"), settings, schema="core")
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def hung_port() -> AsyncIterator[int]:
-    """A port that accepts connections and never answers (a Postgres that hangs)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-
-
-async def _turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: str) -> dict[str, Any]:
-    principal = Principal(kind="user", workspace_id=uuid.UUID(owner.workspace_id), subject=owner.user_id, role="owner")
-    events = [event async for event in pipeline.turn(principal, ChatIn(bot_id=uuid.UUID(bot_id), message=message))]
-    return dataclasses.asdict(events[-1])
-
-
 def _closed_port() -> int:
     import socket
 
@@ -461,34 +404,80 @@ async def test_a_helper_whose_postgres_is_down_or_hangs_still_gets_the_visitor_t
     embed: LocalEmbed,
     core_pool: Any,
     redis_client: aioredis.Redis,
-    hung_port: int,
 ) -> None:
-    owner = await register(http)
-    bot = await make_bot(http, owner)
-    await teach_documents(
-        settings,
-        workspace_id=uuid.UUID(owner.workspace_id),
-        bot_id=uuid.UUID(bot["id"]),
-        documents=PASSAGES,
-        embed=embed,
-    )
+    owner, bot = await shop(http, settings, embed)
     retriever = LazyRetriever(settings, embed)
-    for port, what in ((_closed_port(), "down"), (hung_port, "hangs")):
-        broken = settings.model_copy(update={"services_database_url": f"postgresql://127.0.0.1:{port}/cortex"})
-        guide = Guide(broken, redis=redis_client)
-        pipeline = ChatPipeline(
-            db=core_pool,
-            retriever=retriever,
-            guide=guide,
-            llm=None,
-            embed=embed,
-            timeouts=Timeouts(retrieval_s=30, guidance_s=0.3),
+    async with silent_server() as hung_port:
+        for port, what in ((_closed_port(), "down"), (hung_port, "hangs")):
+            broken = settings.model_copy(update={"services_database_url": f"postgresql://127.0.0.1:{port}/cortex"})
+            guide = Guide(broken, redis=redis_client)
+            pipeline = ChatPipeline(
+                db=core_pool,
+                retriever=retriever,
+                guide=guide,
+                llm=None,
+                embed=embed,
+                timeouts=Timeouts(retrieval_s=30, guidance_s=0.3),
+            )
+            for _ in range(2):  # the first turn finds no copy of the bot's patterns; the next asks no database
+                started = asyncio.get_running_loop().time()
+                done = await turn(pipeline, owner, bot["id"], PRICING)
+                assert "30 euros" in done["content"], (what, done)
+                assert done["degraded"] is True, (what, "the helper's failure is reported")
+                assert asyncio.get_running_loop().time() - started < 3.0, what
+            assert guide.bots.reads == 1, (what, "a failed first read is not repeated on every turn")
+            await guide.close()
+
+
+async def test_an_experiments_arms_are_recorded_on_the_messages_and_by_the_helper(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    embed: LocalEmbed,
+    helper_db: asyncpg.Connection,
+    running_stack: RunningStack,
+) -> None:
+    """A running experiment decides the turn: a visitor in the no-guidance arm gets no instruction,
+    and the message still names the experiment and arm (reason `control`); one in the addendum arm
+    gets the addendum. The helper records both, so both arms' visitors count."""
+    owner, bot, _, instruction = await _guided_shop(http, settings, embed, helper_db)
+    workspace_id = uuid.UUID(owner.workspace_id)
+    experiment_id = uuid.uuid4()
+    addendum = f"Close with a question about the team size ({uuid.uuid4().hex[:6]})."
+    arms = [
+        {"name": "control", "weight": 1, "pattern_id": None, "addendum": None},
+        {"name": "short", "weight": 1, "pattern_id": None, "addendum": addendum},
+    ]
+    await helper_db.execute(
+        """
+        INSERT INTO experiments (id, workspace_id, bot_id, name, intent, metric, arms)
+        VALUES ($1, $2, $3, 'control vs addendum', 'pricing', 'lead', $4)
+        """,
+        experiment_id,
+        workspace_id,
+        uuid.UUID(bot["id"]),
+        arms,
+    )
+    seen: dict[str, tuple[dict, str]] = {}
+    for _ in range(12):  # new visitors until both arms have one (each is in either with even odds)
+        visitor = await visitor_of(http, owner, bot)
+        answer, message = await _guided_turn(http, owner, visitor)
+        system = running_stack.llm_server.requests[-1]["body"]["messages"][0]["content"]
+        assert message["experiment_id"] == str(experiment_id) and message["situation"] == "pricing/consideration"
+        seen.setdefault(message["arm"], (message, system))
+        if len(seen) == 2:
+            break
+    assert set(seen) == {"control", "short"}, seen.keys()
+    control, control_prompt = seen["control"]
+    assert (control["pattern_id"], control["no_guidance"]) == (None, "control")
+    assert instruction not in control_prompt and addendum not in control_prompt, "the control arm is told nothing"
+    short, short_prompt = seen["short"]
+    assert short["no_guidance"] is None and addendum in short_prompt
+
+    async def recorded() -> Any:
+        rows = await helper_db.fetch(
+            "SELECT message_id, arm, pattern_id FROM applications WHERE experiment_id = $1", experiment_id
         )
-        for _ in range(2):  # the first turn finds no copy of the bot's patterns; the next asks no database
-            started = asyncio.get_running_loop().time()
-            done = await _turn(pipeline, owner, bot["id"], PRICING)
-            assert "30 euros" in done["content"], (what, done)
-            assert done["degraded"] is True, (what, "the helper's failure is reported")
-            assert asyncio.get_running_loop().time() - started < 3.0, what
-        assert guide.bots.reads == 1, (what, "a failed first read is not repeated on every turn")
-        await guide.close()
+        return {row["arm"] for row in rows} == {"control", "short"} and rows
+
+    rows = await eventually(recorded, what="the helper records both arms' messages")
+    assert all(row["pattern_id"] is None for row in rows)

@@ -9,6 +9,7 @@ where the real ChatPipeline runs in this process on the stack's databases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import uuid
@@ -48,9 +49,12 @@ def embed() -> LocalEmbed:
     return LocalEmbed()
 
 
-async def _shop(http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed) -> tuple[Account, dict]:
+async def shop(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, **bot_fields: Any
+) -> tuple[Account, dict]:
+    """A new owner's bot (extractive unless `bot_fields` say otherwise) that knows PASSAGES."""
     owner = await register(http)
-    bot = await make_bot(http, owner)
+    bot = await make_bot(http, owner, **bot_fields)
     await teach_documents(
         settings,
         workspace_id=uuid.UUID(owner.workspace_id),
@@ -68,7 +72,7 @@ def _words(text: str) -> set[str]:
 async def test_a_turn_leaves_its_analysis_in_redis_with_the_intent_and_none_of_the_visitors_words(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, redis_client: aioredis.Redis
 ) -> None:
-    owner, bot = await _shop(http, settings, embed)
+    owner, bot = await shop(http, settings, embed)
     visitor = await visitor_of(http, owner, bot)
     await visitor.say("Hello!")  # another conversation: the replicas and their connections are warm
     tag = uuid.uuid4().hex[:8]
@@ -120,7 +124,7 @@ async def test_the_cached_analysis_expires(settings: Settings, embed: LocalEmbed
 async def test_an_erased_visitors_conversations_lose_their_cached_analyses(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, redis_client: aioredis.Redis
 ) -> None:
-    owner, bot = await _shop(http, settings, embed)
+    owner, bot = await shop(http, settings, embed)
     visitor = await visitor_of(http, owner, bot)
     first = await visitor.say("How much does the Pro plan cost per month?")
     other = await visitor.say("When does your support team answer?")
@@ -150,25 +154,33 @@ class _SlowGuide:
         return NO_GUIDANCE
 
 
-@pytest.fixture
-async def hung_redis() -> AsyncIterator[aioredis.Redis]:
-    """A Redis that accepts connections and never answers."""
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """A local port that accepts connections and never answers (a Redis or a Postgres that hangs)."""
     held: list[asyncio.StreamWriter] = []
 
     async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
 
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=5)
-    yield client
-    await client.aclose()
-    for writer in held:
-        writer.close()
-    server.close()
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
 
 
-async def _turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: str) -> dict[str, Any]:
+@pytest.fixture
+async def hung_redis() -> AsyncIterator[aioredis.Redis]:
+    """A Redis that accepts connections and never answers."""
+    async with silent_server() as port:
+        client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=5)
+        yield client
+        await client.aclose()
+
+
+async def turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: str) -> dict[str, Any]:
     principal = Principal(kind="user", workspace_id=uuid.UUID(owner.workspace_id), subject=owner.user_id, role="owner")
     events = [event async for event in pipeline.turn(principal, ChatIn(bot_id=uuid.UUID(bot_id), message=message))]
     return dataclasses.asdict(events[-1])
@@ -177,7 +189,7 @@ async def _turn(pipeline: ChatPipeline, owner: Account, bot_id: str, message: st
 async def test_a_slow_guide_or_a_hung_helper_cache_still_gets_the_visitor_their_answer(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, core_pool: Any, hung_redis: aioredis.Redis
 ) -> None:
-    owner, bot = await _shop(http, settings, embed)
+    owner, bot = await shop(http, settings, embed)
     retriever = LazyRetriever(settings, embed)
     slow = ChatPipeline(
         db=core_pool,
@@ -187,7 +199,7 @@ async def test_a_slow_guide_or_a_hung_helper_cache_still_gets_the_visitor_their_
         embed=embed,
         timeouts=Timeouts(retrieval_s=30, guidance_s=0.05),
     )
-    done = await _turn(slow, owner, bot["id"], "How much does the Pro plan cost per month?")
+    done = await turn(slow, owner, bot["id"], "How much does the Pro plan cost per month?")
     assert "30 euros" in done["content"] and [c["source_id"] for c in done["citations"]] == ["pricing"]
     assert done["degraded"] is True, "the helper's timeout is reported"
 
@@ -201,6 +213,6 @@ async def test_a_slow_guide_or_a_hung_helper_cache_still_gets_the_visitor_their_
         timeouts=Timeouts(retrieval_s=30, guidance_s=2.0),
     )
     started = asyncio.get_running_loop().time()
-    done = await _turn(hung, owner, bot["id"], "How much does the Pro plan cost per month?")
+    done = await turn(hung, owner, bot["id"], "How much does the Pro plan cost per month?")
     assert "30 euros" in done["content"] and done["degraded"] is False, done
     assert asyncio.get_running_loop().time() - started < 2.0
