@@ -170,6 +170,14 @@ async def _start(http: httpx.AsyncClient, owner: Account) -> dict:
     return run
 
 
+@pytest.fixture
+def ray_client(running_stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process submits jobs as the helper's replicas do: with the embedded cluster's token."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(running_stack.home / "ray_auth_token"))
+
+
+@pytest.mark.usefixtures("ray_client")
 async def test_an_owner_starts_a_mining_run_that_proposes_a_candidate_and_retires_a_failing_pattern(
     http: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -228,6 +236,30 @@ async def test_an_owner_starts_a_mining_run_that_proposes_a_candidate_and_retire
     second = await _finished(http, owner, (await _start(http, owner))["id"])
     assert second["status"] == "succeeded" and (second["counts"]["candidates"], second["counts"]["retired"]) == (0, 0)
 
+    # The same run with its samples computed on Ray Data tasks (as past 20,000 conversations) finds the same.
+    job_id = jobs.new_job_id("mining", uuid.UUID(owner.workspace_id))
+    command = jobs.entrypoint(
+        "mine_patterns", "--workspace", owner.workspace_id, "--job-id", job_id, "--ray-data-min", "1"
+    )
+    async with service_conn(settings, "helper") as conn:
+        row = await jobs.record_job(
+            conn,
+            job_id=job_id,
+            workspace_id=uuid.UUID(owner.workspace_id),
+            kind="mining",
+            entrypoint=command,
+            trigger="owner",
+        )
+    helper_pool = await create_pool(settings.service_database_url("helper"), settings, schema="helper")
+    try:
+        await jobs.submit_recorded(helper_pool, jobs.JobLauncher(settings), row, entrypoint=command, again="again")
+    finally:
+        await helper_pool.close()
+    on_ray = await _finished(http, owner, job_id)
+    assert on_ray["status"] == "succeeded", on_ray
+    same = ("conversations", "successful", "samples", "situations")
+    assert {k: on_ray["counts"][k] for k in same} == {k: counts[k] for k in same}
+
     # The workspace gets its schedule lazily, once it has closed conversations: a day from now.
     helper_pool = await create_pool(settings.service_database_url("helper"), settings, schema="helper")
     try:
@@ -239,13 +271,6 @@ async def test_an_owner_starts_a_mining_run_that_proposes_a_candidate_and_retire
     assert timedelta(hours=23) < next_run - datetime.now(UTC) < timedelta(hours=27), page["next_run_at"]
     other = await register(http)
     assert (await http.get(f"/api/helper/mining/runs/{run['id']}", headers=other.headers)).status_code == 404
-
-
-@pytest.fixture
-def ray_client(running_stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process submits jobs as the helper's replicas do: with the embedded cluster's token."""
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(running_stack.home / "ray_auth_token"))
 
 
 @pytest.mark.usefixtures("ray_client")

@@ -141,3 +141,19 @@ def test_a_pattern_failing_in_one_situation_but_working_in_another_stays() -> No
     baselines = {PRICING: Baseline(0.5, 60, True), "pricing/decision": Baseline(0.3, 40, False)}
     stats = {"p": {PRICING: ArmStats(4, 36), "pricing/decision": ArmStats(20, 20)}}
     assert mining.retirements(stats, {"p": baselines}) == []
+
+
+def test_samples_survive_the_ray_data_rows_unchanged() -> None:
+    """Past --ray-data-min conversations the job computes samples on Ray Data, as rows of plain columns."""
+    import json
+
+    from ingest import mine_patterns
+
+    turns = [
+        ["pricing", "consideration", 0.0, 0.0, 0.0, [], "p1"],
+        ["booking", "decision", 0.0, 0.0, 0.9, ["email"], None],
+    ]
+    row = {"conversation_id": "c1", "bot_id": BOT, "success": True, "turns": json.dumps(turns)}
+    direct = mine_patterns._samples_of_row(row)
+    assert list(mine_patterns._from_rows(mine_patterns._sample_rows(row))) == direct
+    assert {s.situation: s.guided for s in direct} == {"pricing/consideration": True, "booking/decision": False}
