@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from cortex import bus
 from cortex.core.chat import ChatPipeline, Timeouts
 from cortex.helper import credit
+from cortex.helper.advice_log import prune
 from cortex.helper.guide import Guide, analysis_key
 from cortex.knowledge.retrieval import LazyRetriever
 from cortex.models.embedder import LocalEmbed
@@ -481,3 +482,41 @@ async def test_an_experiments_arms_are_recorded_on_the_messages_and_by_the_helpe
 
     rows = await eventually(recorded, what="the helper records both arms' messages")
     assert all(row["pattern_id"] is None for row in rows)
+
+
+async def test_advice_past_its_retention_is_deleted_and_the_rest_kept(helper_db: asyncpg.Connection) -> None:
+    workspace, bot, conversation = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ages = {"old": 31, "older": 90, "recent": 29, "new": 0}
+    ids = {name: uuid.uuid4() for name in ages}
+    for name, days in ages.items():
+        await helper_db.execute(
+            """
+            INSERT INTO advice_log (id, workspace_id, bot_id, conversation_id, analysis, guidance, created_at)
+            VALUES ($1, $2, $3, $4, '{}', '{}', now() - make_interval(days => $5))
+            """,
+            ids[name],
+            workspace,
+            bot,
+            conversation,
+            days,
+        )
+    erased_long_ago, erased_lately = uuid.uuid4(), uuid.uuid4()
+    await helper_db.execute(
+        """
+        INSERT INTO erased_conversations (conversation_id, workspace_id, erased_at)
+        VALUES ($1, $3, now() - interval '31 days'), ($2, $3, now() - interval '1 day')
+        """,
+        erased_long_ago,
+        erased_lately,
+        workspace,
+    )
+    assert await prune(helper_db, retention_days=30, batch=1) >= 2  # one row per statement: the loop ends
+    left = {
+        row["id"] for row in await helper_db.fetch("SELECT id FROM advice_log WHERE conversation_id = $1", conversation)
+    }
+    assert left == {ids["recent"], ids["new"]}
+    erased = await helper_db.fetch(
+        "SELECT conversation_id FROM erased_conversations WHERE conversation_id = ANY($1::uuid[])",
+        [erased_long_ago, erased_lately],
+    )
+    assert [row["conversation_id"] for row in erased] == [erased_lately]
