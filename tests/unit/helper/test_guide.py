@@ -300,25 +300,19 @@ async def test_a_full_advice_queue_drops_and_counts_and_never_holds_up_a_turn() 
         return pool
 
     log = AdviceLog(get_pool, queue_max=5, batch=100, flush_interval_s=10)
-    analysis_row = Guide(Settings(), load=_nothing).analyser.analyse("hi", embedding=_embedding())
-    for _ in range(8):
-        log.put(
-            workspace_id=WORKSPACE,
-            bot_id=BOT,
-            conversation_id=uuid.uuid4(),
-            analysis=analysis_row,
-            guidance=Guidance(reason="no_pattern"),
+    analysis = Guide(Settings(), load=_nothing).analyser.analyse("hi", embedding=_embedding())
+
+    def put() -> bool:
+        guidance = Guidance(reason="no_pattern")
+        return log.put(
+            workspace_id=WORKSPACE, bot_id=BOT, conversation_id=uuid.uuid4(), analysis=analysis, guidance=guidance
         )
+
+    assert [put() for _ in range(8)] == [True] * 5 + [False] * 3
     assert (log.pending, log.dropped) == (5, 3)
     assert await log.flush() == 0 and log.dropped == 8, "a batch Postgres refuses is dropped and counted"
     pool.down = False
-    log.put(
-        workspace_id=WORKSPACE,
-        bot_id=BOT,
-        conversation_id=uuid.uuid4(),
-        analysis=analysis_row,
-        guidance=Guidance(reason="no_pattern"),
-    )
+    assert put()
     await log.close()
     assert log.written == 1 and len(pool.batches) == 1
 
