@@ -13,6 +13,10 @@ from typing import Any
 import httpx
 import orjson
 
+from cortex.knowledge.teach import teach_documents
+from cortex.models.embedder import LocalEmbed
+from cortex.settings import Settings
+
 from .accounts import Account
 
 ORIGIN = "https://shop.example"
@@ -24,6 +28,27 @@ async def make_bot(http: httpx.AsyncClient, owner: Account, **fields: object) ->
     response = await http.post("/api/bots", json=body, headers=owner.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def taught_bot(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    owner: Account,
+    documents: list[dict[str, str]],
+    *,
+    embed: LocalEmbed | None = None,
+    **fields: object,
+) -> dict:
+    """`make_bot`'s bot, taught `documents` ({id, title, text}) with the real chunker, embedder and indexes."""
+    bot = await make_bot(http, owner, **fields)
+    await teach_documents(
+        settings,
+        workspace_id=uuid.UUID(owner.workspace_id),
+        bot_id=uuid.UUID(bot["id"]),
+        documents=documents,
+        embed=embed or LocalEmbed(),
+    )
+    return bot
 
 
 @dataclass

@@ -23,12 +23,10 @@ from cortex import bus
 from cortex.core.service.closing import close_idle
 from cortex.core.store import claim_idle_conversations, create_conversation
 from cortex.db.pool import create_pool
-from cortex.knowledge.teach import teach_documents
-from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 
 from .accounts import Account, register
-from .chatting import Visitor, eventually, live_stream, make_bot, visitor_of
+from .chatting import Visitor, eventually, live_stream, taught_bot, visitor_of
 
 DAY_S = 24 * 3600.0
 PASSAGES = [
@@ -45,15 +43,7 @@ UNANSWERED = "What is the capital of Peru?"
 @pytest.fixture(scope="module")
 async def bakery(http: httpx.AsyncClient, settings: Settings) -> tuple[Account, dict]:
     owner = await register(http)
-    bot = await make_bot(http, owner, name="Bakery")
-    await teach_documents(
-        settings,
-        workspace_id=uuid.UUID(owner.workspace_id),
-        bot_id=uuid.UUID(bot["id"]),
-        documents=PASSAGES,
-        embed=LocalEmbed(),
-    )
-    return owner, bot
+    return owner, await taught_bot(http, settings, owner, PASSAGES, name="Bakery")
 
 
 async def _age(core_pool: Any, conversation_ids: list[str], seconds: float) -> None:

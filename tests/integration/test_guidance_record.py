@@ -27,7 +27,6 @@ from cortex.core.chat import DONT_KNOW, LLM_UNAVAILABLE, ChatPipeline, Timeouts
 from cortex.core.schemas import ChatIn
 from cortex.http.security import Principal
 from cortex.knowledge.retrieval import LazyRetriever
-from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.models.llm import GenerationParams
 from cortex.settings import Settings
@@ -35,7 +34,7 @@ from deployments.handles import NoGuidance
 from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
-from .chatting import Visitor, eventually, live_stream, make_bot, visitor_of
+from .chatting import Visitor, eventually, live_stream, taught_bot, visitor_of
 
 GUIDANCE_FIELDS = {"pattern_id", "experiment_id", "arm", "situation", "no_guidance"}
 PATTERN = str(uuid.uuid4())
@@ -98,15 +97,9 @@ async def _bakery(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, backend: str = "openai"
 ) -> tuple[Account, dict]:
     owner = await register(http)
-    bot = await make_bot(http, owner, name="Bakery", llm={"backend": backend})
-    await teach_documents(
-        settings,
-        workspace_id=uuid.UUID(owner.workspace_id),
-        bot_id=uuid.UUID(bot["id"]),
-        documents=PASSAGES,
-        embed=embed,
+    return owner, await taught_bot(
+        http, settings, owner, PASSAGES, embed=embed, name="Bakery", llm={"backend": backend}
     )
-    return owner, bot
 
 
 def _visitor_principal(visitor: Visitor) -> Principal:
