@@ -69,10 +69,13 @@ export const NO_GUIDANCE_REASON = {
 
 const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
 const signedPercent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 0, signDisplay: "exceptZero" });
+const signedSmall = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1, signDisplay: "exceptZero" });
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 
 export const fmtPercent = (value) => (value === null || value === undefined || Number.isNaN(value) ? "—" : percent.format(value));
-export const fmtSigned = (value) => (value === null || value === undefined || !Number.isFinite(value) ? "—" : signedPercent.format(value));
+/** A change in percent with its sign: "+24%", "−8%"; one decimal under 10% ("+0.4%", not "0%"). */
+export const fmtSigned = (value) =>
+  value === null || value === undefined || !Number.isFinite(value) ? "—" : (Math.abs(value) < 0.1 ? signedSmall : signedPercent).format(value);
 export const fmtInt = (value) => integer.format(Number(value) || 0);
 
 /** "pricing / consideration", "any intent / decision", "any situation". */
@@ -94,6 +97,16 @@ export function situationSelect(kind, { name, value = "", testid, anyLabel } = {
 }
 
 /**
+ * Position a mark on a track (percent of its width). Through the CSSOM: the dashboard's CSP
+ * (style-src 'self') refuses style attributes.
+ */
+function place(element, left, width) {
+  element.style.left = `${left}%`;
+  if (width !== undefined) element.style.width = `${width}%`;
+  return element;
+}
+
+/**
  * A rate with its 95% interval, drawn on a 0–100% track: the interval as a band, the rate as a
  * tick. The same figures are its text (for screen readers and for reading exact values).
  */
@@ -104,8 +117,8 @@ export function rateBar(rate, lower, upper, { uses = null, testid = "rate-bar" }
   const track = h("div", { class: "ci-track", "aria-hidden": "true" });
   if (!none) {
     track.append(
-      h("span", { class: "ci-band", style: `left:${clamp(lower)}%;width:${Math.max(0.5, clamp(upper) - clamp(lower))}%` }),
-      h("span", { class: "ci-point", style: `left:${clamp(rate)}%` }),
+      place(h("span", { class: "ci-band" }), clamp(lower), Math.max(0.5, clamp(upper) - clamp(lower))),
+      place(h("span", { class: "ci-point" }), clamp(rate)),
     );
   }
   return h(
@@ -124,12 +137,12 @@ export function effectBar(effect, lower, upper, { a = "A", b = "B", testid = "ef
   const finite = [effect, lower, upper].every((v) => Number.isFinite(v));
   const reach = finite ? Math.max(Math.abs(lower), Math.abs(upper), Math.abs(effect), 0.01) * 1.15 : 1;
   const at = (v) => 50 + (Math.max(-reach, Math.min(reach, v)) / reach) * 50;
-  const track = h("div", { class: "effect-track", "aria-hidden": "true" }, h("span", { class: "effect-zero", style: "left:50%" }));
+  const track = h("div", { class: "effect-track", "aria-hidden": "true" }, place(h("span", { class: "effect-zero" }), 50));
   if (finite) {
     const excludesZero = lower > 0 || upper < 0;
     track.append(
-      h("span", { class: ["effect-band", excludesZero ? "effect-band-sure" : ""], style: `left:${at(lower)}%;width:${Math.max(0.5, at(upper) - at(lower))}%` }),
-      h("span", { class: "effect-point", style: `left:${at(effect)}%` }),
+      place(h("span", { class: ["effect-band", excludesZero ? "effect-band-sure" : ""] }), at(lower), Math.max(0.5, at(upper) - at(lower))),
+      place(h("span", { class: "effect-point" }), at(effect)),
     );
   }
   const pp = (v) => `${v > 0 ? "+" : v < 0 ? "−" : "±"}${Math.abs(v * 100).toFixed(1)} pts`;

@@ -351,7 +351,6 @@ export async function renderExperiment(root, ctx) {
       h("div", { class: "row spread" }, h("h2", { id: "results-title" }, "Results"), updated),
       h("p", { class: `verdict verdict-${words.tone}`, "data-testid": "experiment-verdict" }, words.headline),
       words.detail ? h("p", { class: "muted" }, words.detail) : null,
-      r.guidance ? h("p", { class: "hint", "data-testid": "experiment-guidance" }, r.guidance) : null,
       h(
         "table",
         { class: "table compact arms", "data-testid": "experiment-arms" },
@@ -377,7 +376,10 @@ export async function renderExperiment(root, ctx) {
       comparisons.length
         ? comparisons.map((c) => [
             h("h3", {}, `Effect of ${c.arm} compared with ${c.baseline}`),
-            effectBar(c.effect, c.ci_low, c.ci_high, { a: c.baseline, b: c.arm, testid: "experiment-effect" }),
+            // Until each arm has its minimum of visitors the test has no interval (the API's is −1..1).
+            c.ci_low <= -1 && c.ci_high >= 1
+              ? h("p", { class: "muted", "data-testid": "experiment-effect" }, `The interval appears once each arm has ${fmtInt(r.min_visitors || 200)} visitors.`)
+              : effectBar(c.effect, c.ci_low, c.ci_high, { a: c.baseline, b: c.arm, testid: "experiment-effect" }),
             h("p", { class: "hint" }, "p-value: ", h("strong", { "data-testid": "experiment-p-value" }, fmtP(c.p_value)), c.relative_lift !== null && c.relative_lift !== undefined ? ` · relative lift ${fmtSigned(c.relative_lift)}` : ""),
           ])
         : [h("h3", {}, "Effect"), effectBar(NaN, NaN, NaN, { testid: "experiment-effect" })],

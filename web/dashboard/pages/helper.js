@@ -59,7 +59,7 @@ export default async function renderHelper(root, ctx) {
 
 async function settingsCard(ctx, bot) {
   const canEdit = ctx.hasRole("admin");
-  const card = h("section", { class: "card", "aria-labelledby": "helper-settings-title" }, h("h2", { id: "helper-settings-title" }, `Helper settings for ${bot.name}`));
+  const card = h("section", { class: "card helper-settings", "aria-labelledby": "helper-settings-title" }, h("h2", { id: "helper-settings-title" }, `Helper settings for ${bot.name}`));
   let settings;
   try {
     settings = await get(`/api/helper/bots/${bot.id}/settings`, { signal: ctx.signal });
@@ -91,7 +91,7 @@ async function settingsCard(ctx, bot) {
     const updated = await run(save, () => api("PUT", `/api/helper/bots/${bot.id}/settings`, { body }), { form, context: "Could not save the helper settings" });
     if (updated) saved.textContent = "Saved.";
   });
-  card.append(canEdit ? null : h("p", { class: "notice" }, "Only admins and owners can change the helper settings."), form);
+  add(card, canEdit ? null : h("p", { class: "notice" }, "Only admins and owners can change the helper settings."), form);
   return card;
 }
 
@@ -346,10 +346,15 @@ function importForm(ctx, { bot, onDone }) {
   return form;
 }
 
-/** "row 2, instruction: field required" from a 422 detail whose field is like "body.2.instruction" or "2.instruction". */
+/**
+ * "row 2, instruction: …" from an import error: {index (0-based), field, message}, or a 422 detail
+ * whose field is a path like "body.1.instruction".
+ */
 function importErrorText(detail) {
   const parts = String(detail.field || "").split(".").filter((p) => p && p !== "body");
-  const index = parts.length && /^\d+$/.test(parts[0]) ? Number(parts.shift()) : null;
+  let index = Number.isInteger(detail.index) ? detail.index : null;
+  if (index === null && parts.length && /^\d+$/.test(parts[0])) index = Number(parts.shift());
+  else if (index !== null && parts.length && parts[0] === String(index)) parts.shift();
   const where = [index !== null ? `row ${index + 1}` : null, parts.join(".") || null].filter(Boolean).join(", ");
   return where ? `${where}: ${detail.message}` : detail.message;
 }
