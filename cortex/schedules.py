@@ -23,7 +23,6 @@ while a run of the kind is in flight for the workspace.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from cortex import jobs
+from cortex.background import repeat
 from cortex.http.app import ServiceResources
 from cortex.settings import Settings
 
@@ -203,18 +203,15 @@ async def run_schedules(
     launcher = launcher or jobs.JobLauncher(settings)
     messages = {job.kind: job.failed_message for job in scheduled}
     discovered_at = float("-inf")
-    while not resources.stopping.is_set():
-        try:
-            if time.monotonic() - discovered_at >= DISCOVER_EVERY_S:
-                for job in scheduled:
-                    await ensure_schedules(pool, job, settings)
-                discovered_at = time.monotonic()
+
+    async def round_() -> None:
+        nonlocal discovered_at
+        if time.monotonic() - discovered_at >= DISCOVER_EVERY_S:
             for job in scheduled:
-                await claim_due(pool, launcher, job, settings)
-            await jobs.reconcile(pool, launcher, messages=messages)
-        except Exception:
-            log.exception("schedule round failed")
-        try:
-            await asyncio.wait_for(resources.stopping.wait(), timeout=poll_s)
-        except TimeoutError:
-            pass
+                await ensure_schedules(pool, job, settings)
+            discovered_at = time.monotonic()
+        for job in scheduled:
+            await claim_due(pool, launcher, job, settings)
+        await jobs.reconcile(pool, launcher, messages=messages)
+
+    await repeat(round_, every_s=poll_s, stop=resources.stopping, what="schedule round")

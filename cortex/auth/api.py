@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from cortex.auth.service import (
     devices,
 )
 from cortex.auth.service.visitors import from_cortex_page
+from cortex.background import repeat
 from cortex.errors import Unauthorized
 from cortex.http import create_service_app
 from cortex.http.app import ServiceResources
@@ -346,18 +346,13 @@ async def _republish(resources: ServiceResources) -> None:
     """Keep JWKS and API-key records in Redis, where every verifier reads them."""
     tokens, api_keys = _built(resources, TokenService), _built(resources, ApiKeyService)
     widget_keys = _built(resources, WidgetKeyService)
-    stop = resources.stopping
-    while not stop.is_set():
-        try:
-            await tokens.jwks()
-            await api_keys.sync_api_key_cache()
-            await widget_keys.sync_identity_markers()
-        except Exception as exc:  # noqa: BLE001 - retried next round; readiness shows the outage
-            log.warning("could not publish JWKS / API keys: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=REPUBLISH_INTERVAL_S)
-        except TimeoutError:
-            pass
+
+    async def publish() -> None:  # a failed round is retried the next; readiness shows the outage
+        await tokens.jwks()
+        await api_keys.sync_api_key_cache()
+        await widget_keys.sync_identity_markers()
+
+    await repeat(publish, every_s=REPUBLISH_INTERVAL_S, stop=resources.stopping, what="publishing JWKS and API keys")
 
 
 def create_app() -> FastAPI:

@@ -8,11 +8,11 @@ The test's guarantee is what makes this safe: its p-value stays valid however of
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
 
+from cortex.background import repeat
 from cortex.helper import store
 from cortex.helper.service import promote
 from cortex.helper.service.results import experiment_results
@@ -59,12 +59,7 @@ async def promote_winners(pool: asyncpg.Pool) -> list[tuple[str, str]]:
 async def promote_loop(resources: ServiceResources) -> None:
     """Runs for the replica's lifetime (a background task of the helper application)."""
     assert resources.db is not None
-    while not resources.stopping.is_set():
-        try:
-            await promote_winners(resources.db)
-        except Exception:
-            log.exception("promotion round failed")
-        try:
-            await asyncio.wait_for(resources.stopping.wait(), timeout=PROMOTION_INTERVAL_S)
-        except TimeoutError:
-            pass
+    pool = resources.db
+    await repeat(
+        lambda: promote_winners(pool), every_s=PROMOTION_INTERVAL_S, stop=resources.stopping, what="promotion round"
+    )

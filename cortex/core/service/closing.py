@@ -12,8 +12,6 @@ labels, so whoever credits outcomes moves by the difference.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from cortex import bus
+from cortex.background import repeat
 from cortex.contracts.events import Outcome
 from cortex.core import outcomes as labels
 from cortex.core import store
@@ -112,14 +111,14 @@ async def close_idle_conversations(resources: ServiceResources) -> None:
     is logged and retried at the next interval."""
     assert resources.db is not None
     pool, settings, stop = resources.db, resources.settings, resources.stopping
-    while not stop.is_set():
-        try:
-            while await close_idle(pool, idle_s=settings.conversation_idle_close_s) == BATCH and not stop.is_set():
-                pass
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("closing idle conversations: postgres unavailable: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.conversation_close_interval_s)
+
+    async def close_all_due() -> None:  # batch after batch while full ones come back
+        while await close_idle(pool, idle_s=settings.conversation_idle_close_s) == BATCH and not stop.is_set():
+            pass
+
+    await repeat(
+        close_all_due, every_s=settings.conversation_close_interval_s, stop=stop, what="closing idle conversations"
+    )
 
 
 async def close_by_member(

@@ -5,15 +5,15 @@ It runs on every replica; each step locks the rows it changes, so replicas never
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from cortex import jobs
+from cortex.background import repeat
 from cortex.http.app import ServiceResources
 from cortex.knowledge import store
-from cortex.knowledge.service.base import ACTIVE, log
+from cortex.knowledge.service.base import ACTIVE
 
 # 5 s: a dead job or a due crawl is noticed within seconds, at one cheap query per replica per round.
 WATCH_INTERVAL_S = 5.0
@@ -27,16 +27,13 @@ async def watch_jobs(resources: ServiceResources) -> None:
     """Mark sources failed whose Ray job died without saying so, and start scheduled re-crawls."""
     assert resources.db is not None
     launcher = jobs.JobLauncher(resources.settings)
-    while not resources.stopping.is_set():
-        try:
-            await _reconcile(resources.db, launcher)
-            await _start_due_crawls(resources.db, launcher)
-        except Exception:
-            log.exception("job watcher round failed")
-        try:
-            await asyncio.wait_for(resources.stopping.wait(), timeout=WATCH_INTERVAL_S)
-        except TimeoutError:
-            pass
+    pool = resources.db
+
+    async def round_() -> None:
+        await _reconcile(pool, launcher)
+        await _start_due_crawls(pool, launcher)
+
+    await repeat(round_, every_s=WATCH_INTERVAL_S, stop=resources.stopping, what="job watcher round")
 
 
 async def _reconcile(pool: asyncpg.Pool, launcher: jobs.JobLauncher) -> None:
