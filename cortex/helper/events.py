@@ -24,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 
 from cortex.bus import Event, Handler
 from cortex.contracts.events import (
@@ -36,6 +38,7 @@ from cortex.contracts.events import (
     ConversationClosed,
     ConversationHandedOver,
     ConversationStarted,
+    EventPayload,
     LeadCaptured,
     MessageCreated,
     MessageRated,
@@ -61,6 +64,8 @@ LABELS: dict[str, tuple[type[LeadCaptured | AppointmentBooked | ConversationHand
     "conversation.handoff": (ConversationHandedOver, "escalated"),
 }
 
+Payload = TypeVar("Payload", bound=EventPayload)
+
 GROUP = "helper"
 EVENT_TYPES = [
     "bot.created",
@@ -76,6 +81,18 @@ EVENT_TYPES = [
 ]
 
 
+def _read(model: type[Payload], payload: dict[str, Any]) -> Payload:
+    """The payload as its contract's model, reading only the fields the contract names: an event
+    written before a field was dropped (a `lead.captured` that still carried the address) is read,
+    not refused. A payload that does not fit fails without its values in the error, which the bus
+    keeps in Redis and the log."""
+    try:
+        return model.model_validate({name: value for name, value in payload.items() if name in model.model_fields})
+    except ValidationError as exc:
+        where = ", ".join(".".join(map(str, error["loc"])) or "payload" for error in exc.errors())
+        raise ValueError(f"{model.__name__} payload does not fit its contract at: {where}") from None
+
+
 def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
     cache = AnalysisCache(redis, ttl_s=ttl_s)
 
@@ -86,7 +103,7 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
             return
         kind, payload = event.event_type, event.payload
         if kind == "conversation.started":
-            started = ConversationStarted.model_validate(payload)
+            started = _read(ConversationStarted, payload)
             await credit.conversation_started(
                 conn,
                 workspace_id=workspace_id,
@@ -96,7 +113,7 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
                 started_at=event.occurred_at,
             )
         elif kind == "message.created":
-            message = MessageCreated.model_validate(payload)
+            message = _read(MessageCreated, payload)
             if message.role == "bot":
                 await credit.guidance_applied(
                     conn,
@@ -111,13 +128,13 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
                     created_at=event.occurred_at,
                 )
         elif kind == "message.rated":
-            rated = MessageRated.model_validate(payload)
+            rated = _read(MessageRated, payload)
             await credit.message_rated(
                 conn, workspace_id=workspace_id, message_id=rated.message_id, rating=rated.rating
             )
         elif kind in LABELS:
             model, label = LABELS[kind]
-            labelled = model.model_validate(payload)
+            labelled = _read(model, payload)
             if labelled.conversation_id is not None:  # a booking made outside a chat credits no guidance
                 await credit.outcome_labelled(
                     conn,
@@ -127,7 +144,7 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
                     label=label,
                 )
         elif kind == "conversation.closed":
-            closed = ConversationClosed.model_validate(payload)
+            closed = _read(ConversationClosed, payload)
             await credit.conversation_closed(
                 conn,
                 workspace_id=workspace_id,
@@ -138,14 +155,14 @@ def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:
                 closed_at=closed.closed_at,
             )
         elif kind == "visitor.erased":
-            erased = VisitorErased.model_validate(payload)
+            erased = _read(VisitorErased, payload)
             await credit.forget_conversations(conn, workspace_id=workspace_id, conversation_ids=erased.conversation_ids)
             # Redis last: a failure here retries the whole event, and the deletes above repeat harmlessly.
             await cache.forget(erased.conversation_ids)
         elif kind == "bot.created":
-            await add_bot(conn, workspace_id=workspace_id, bot_id=BotCreated.model_validate(payload).bot_id)
+            await add_bot(conn, workspace_id=workspace_id, bot_id=_read(BotCreated, payload).bot_id)
         elif kind == "bot.deleted":
-            await remove_bot(conn, workspace_id=workspace_id, bot_id=BotDeleted.model_validate(payload).bot_id)
+            await remove_bot(conn, workspace_id=workspace_id, bot_id=_read(BotDeleted, payload).bot_id)
 
     return handle
 

@@ -4,9 +4,13 @@ difference only. The SQL around it runs against Postgres in tests/integration/te
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from cortex.contracts.events import LeadCaptured
 from cortex.helper.credit import counts, difference, normalise, primary, rating_difference
+from cortex.helper.events import _read
 
 
 def test_labels_come_in_priority_order_and_abandoned_only_alone() -> None:
@@ -70,3 +74,23 @@ def test_a_reclose_moves_the_statistics_by_the_change_only() -> None:
 )
 def test_a_changed_or_withdrawn_rating_undoes_the_old_one(old: int | None, new: int | None, up: int, down: int) -> None:
     assert rating_difference(old, new) == {"thumbs_up": up, "thumbs_down": down}
+
+
+def test_the_consumer_reads_an_event_written_before_a_field_was_dropped_and_never_echoes_values() -> None:
+    """A `lead.captured` from before the event stopped carrying the address is read (not retried
+    until dead-lettered), and a payload that does not fit fails without its values: the bus keeps
+    the error text in Redis, where an erased visitor's address must not stay."""
+    conversation, bot, profile = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    legacy = {
+        "conversation_id": str(conversation),
+        "bot_id": str(bot),
+        "profile_id": str(profile),
+        "fields": ["email"],
+        "email": "quilla@example.com",
+        "marketing_consent": True,
+    }
+    lead = _read(LeadCaptured, legacy)
+    assert (lead.conversation_id, lead.bot_id) == (conversation, bot)
+    with pytest.raises(ValueError, match="conversation_id") as refused:
+        _read(LeadCaptured, {**legacy, "conversation_id": "quilla@example.com"})
+    assert "quilla" not in str(refused.value)
