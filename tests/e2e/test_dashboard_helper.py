@@ -24,7 +24,7 @@ from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from tests.integration.accounts import PASSWORD, Account, register
-from tests.integration.chatting import eventually, make_bot, visitor_of
+from tests.integration.chatting import eventually, make_bot, make_pattern, visitor_of
 from tests.integration.db import service_conn
 from tests.stack_fixtures import RunningStack
 
@@ -37,12 +37,6 @@ async def _sign_in(page: Page, running_stack: RunningStack, owner: Account) -> N
     await page.get_by_test_id("login-password").fill(PASSWORD)
     await page.get_by_test_id("login-submit").click()
     await expect(page.get_by_test_id("nav-helper")).to_be_visible()
-
-
-async def _pattern(http: httpx.AsyncClient, owner: Account, **fields: object) -> dict:
-    response = await http.post("/api/helper/patterns", json=fields, headers=owner.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def _percent(value: float) -> str:
@@ -152,12 +146,20 @@ async def test_patterns_are_ranked_by_their_intervals_lower_bound_and_bad_input_
     listed = await http.get("/api/helper/patterns", params={"status": "active"}, headers=owner.headers)
     assert {p["name"] for p in listed.json()} == {"Demo after price", "Haggle"}
 
+    # Mining on request: the run is listed with its status and followed (the button waits for it).
+    await expect(page.get_by_test_id("mining-state")).to_contain_text("No mining run yet")
+    await page.get_by_test_id("start-mining").click()
+    await expect(page.get_by_test_id("mining-status")).to_have_text(re.compile("^(queued|running|succeeded)$"))
+
     # The goal changes what counts as success.
     await page.get_by_test_id("helper-goal").select_option("lead")
     await page.get_by_test_id("save-helper-settings").click()
     await expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     settings_now = await http.get(f"/api/helper/bots/{bot['id']}/settings", headers=owner.headers)
     assert settings_now.json()["goal"] == "lead"
+    # Demo after price's 100 conversations brought no lead: its statistics now say so.
+    demo_rate = page.get_by_test_id("pattern-row").filter(has_text="Demo after price").get_by_test_id("pattern-rate")
+    await expect(demo_rate).to_contain_text("0% 0%–")
     await page.get_by_test_id("pattern-row").first.scroll_into_view_if_needed()
     await tab.shot("dashboard-helper-patterns")
     assert not [line for line in tab.errors if "status of 4" not in line], tab.errors
@@ -206,7 +208,7 @@ async def test_an_experiment_started_in_the_dashboard_shows_its_live_results_and
 ) -> None:
     owner = await register(http)
     bot = await make_bot(http, owner, name="Shop helper")
-    short = await _pattern(
+    short = await make_pattern(
         http,
         owner,
         name="Short answer",
@@ -215,7 +217,7 @@ async def test_an_experiment_started_in_the_dashboard_shows_its_live_results_and
         instruction="Give the price in one sentence.",
         status="candidate",
     )
-    demo = await _pattern(
+    demo = await make_pattern(
         http, owner, name="Demo offer", bot_id=bot["id"], intent="pricing", instruction=PRICING, status="candidate"
     )
     tab = await new_tab()
@@ -293,7 +295,7 @@ async def test_a_conversation_shows_what_the_helper_saw_and_advised_under_the_bo
         documents=[{"id": "prices", "title": "Plans and prices", "text": "The Pro plan costs 30 euros per month."}],
         embed=LocalEmbed(),
     )
-    await _pattern(http, owner, name="Demo after price", bot_id=bot["id"], intent="pricing", instruction=PRICING)
+    await make_pattern(http, owner, name="Demo after price", bot_id=bot["id"], intent="pricing", instruction=PRICING)
     visitor = await visitor_of(http, owner, bot)
 
     async def logged(conversation_id: str) -> dict | None:

@@ -79,6 +79,13 @@ class Visitor:
         return events
 
 
+async def make_pattern(http: httpx.AsyncClient, owner: Account, **fields: object) -> dict:
+    """A helper pattern made through the API (POST /api/helper/patterns; `fields` as PatternCreate takes them)."""
+    response = await http.post("/api/helper/patterns", json=fields, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 async def visitor_of(http: httpx.AsyncClient, owner: Account, bot: dict) -> Visitor:
     """A new widget visitor of `bot` (its own visitor id), through a widget key and the token exchange."""
     key = await http.post(

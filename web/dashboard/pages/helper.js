@@ -3,7 +3,7 @@
 // experiments (helper-experiments.js). `?bot_id=` keeps the chosen bot across tabs.
 
 import { api, del, get, patch, post } from "../api.js";
-import { add, checkbox, confirmAction, empty, field, h, mount, run, showError } from "../dom.js";
+import { add, checkbox, confirmAction, empty, field, fmtDate, h, mount, poller, run, showError } from "../dom.js";
 import renderExperiments from "./helper-experiments.js";
 import { GOALS, GOAL_LABEL, STATUS_TONE, fmtInt, helperHref, loadBots, rateBar, scopeText, situationSelect, situationText } from "./helper-common.js";
 
@@ -57,7 +57,7 @@ export default async function renderHelper(root, ctx) {
 
 // -- settings ------------------------------------------------------------------------------------
 
-async function settingsCard(ctx, bot) {
+async function settingsCard(ctx, bot, onSaved) {
   const canEdit = ctx.hasRole("admin");
   const card = h("section", { class: "card helper-settings", "aria-labelledby": "helper-settings-title" }, h("h2", { id: "helper-settings-title" }, `Helper settings for ${bot.name}`));
   let settings;
@@ -89,7 +89,10 @@ async function settingsCard(ctx, bot) {
     event.preventDefault();
     const body = { enabled: enabled.querySelector("input").checked, goal: goal.value };
     const updated = await run(save, () => api("PUT", `/api/helper/bots/${bot.id}/settings`, { body }), { form, context: "Could not save the helper settings" });
-    if (updated) saved.textContent = "Saved.";
+    if (updated) {
+      saved.textContent = "Saved.";
+      await onSaved(); // the statistics count successes by the goal
+    }
   });
   add(card, canEdit ? null : h("p", { class: "notice" }, "Only admins and owners can change the helper settings."), form);
   return card;
@@ -137,7 +140,7 @@ async function renderPatterns(root, ctx, { bots, botNames, bot }) {
   for (const control of [status, intent]) control.addEventListener("change", load);
 
   const sections = [];
-  if (bot) sections.push(await settingsCard(ctx, bot));
+  if (bot) sections.push(await settingsCard(ctx, bot, () => load()));
   else sections.push(h("p", { class: "notice info" }, "Choose a bot above to switch its helper on or off and choose what it optimises. The list below shows every bot's patterns and the workspace-wide ones."));
   sections.push(
     h(
@@ -151,8 +154,74 @@ async function renderPatterns(root, ctx, { bots, botNames, bot }) {
   );
   if (canEdit) sections.push(h("div", { class: "grid-2 forms" }, patternForm(ctx, { bots, bot, onSaved: load }), importForm(ctx, { bot, onDone: load })));
   else sections.push(h("p", { class: "notice" }, "Only admins and owners can add or change patterns."));
+  sections.push(miningCard(ctx, { canEdit, onDone: load }));
   add(root, ...sections);
   await load();
+}
+
+// -- mining ----------------------------------------------------------------------------------------
+
+const MINING_ACTIVE = new Set(["queued", "running"]);
+const MINING_TONE = { queued: "busy", running: "busy", succeeded: "ok", failed: "bad" };
+
+/** The pattern-mining job: its latest run (followed while it runs), the next scheduled one, "mine now". */
+function miningCard(ctx, { canEdit, onDone }) {
+  const state = h("div", { "aria-live": "polite", "data-testid": "mining-state" }, h("p", { class: "muted" }, "Loading mining runs…"));
+  const start = h("button", { type: "button", "data-testid": "start-mining", disabled: !canEdit }, "Mine patterns now");
+  let wasRunning = false;
+  const view = ({ runs, next_run_at: next }) => {
+    const [latest] = runs;
+    const nextText = next ? `Next scheduled run: ${fmtDate(next)}.` : "Runs are scheduled once the workspace has closed conversations.";
+    if (!latest) return mount(state, h("p", { class: "muted" }, `No mining run yet. ${nextText}`));
+    const p = latest.progress || {};
+    const c = latest.counts || {};
+    let detail;
+    if (MINING_ACTIVE.has(latest.status)) {
+      const total = Number(p.conversations_total) || 0;
+      detail = h(
+        "div",
+        { class: "progress-view" },
+        total ? h("progress", { max: total, value: Number(p.conversations_done) || 0, "aria-label": "Mining progress" }) : h("progress", { "aria-label": "Mining progress" }),
+        h("span", { class: "muted" }, `${p.stage || latest.status}${total ? `: ${fmtInt(p.conversations_done || 0)} / ${fmtInt(total)} conversations` : ""}`),
+      );
+    } else if (latest.status === "succeeded") {
+      detail = h("p", {}, `Read ${fmtInt(c.conversations)} closed conversations (${fmtInt(c.successful)} successful): proposed ${fmtInt(c.candidates)} candidate pattern${Number(c.candidates) === 1 ? "" : "s"}, retired ${fmtInt(c.retired)}.`);
+    } else {
+      detail = h("p", { class: "source-error" }, latest.error || "The run failed.");
+    }
+    mount(
+      state,
+      h("div", { class: "row tight" }, h("span", {}, `Latest run (${latest.trigger === "owner" ? "started by hand" : "scheduled"}, ${fmtDate(latest.submitted_at)}) `), h("span", { class: `pill pill-${MINING_TONE[latest.status] || "muted"}`, "data-testid": "mining-status" }, latest.status)),
+      detail,
+      h("p", { class: "hint" }, nextText),
+    );
+  };
+  const follow = poller(
+    async () => {
+      const runs = await get("/api/helper/mining/runs", { query: { limit: 1 }, signal: ctx.signal });
+      view(runs);
+      const running = Boolean(runs.runs[0] && MINING_ACTIVE.has(runs.runs[0].status));
+      if (wasRunning && !running) await onDone(); // new candidates (or retirements) are in the list
+      wasRunning = running;
+      start.disabled = !canEdit || running;
+      return running;
+    },
+    { signal: ctx.signal, intervalMs: 2000 },
+  );
+  start.addEventListener("click", async () => {
+    if (await run(start, () => post("/api/helper/mining/runs"), { context: "Could not start mining" })) {
+      wasRunning = true;
+      follow.kick();
+    }
+  });
+  follow.kick();
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "mining-title" },
+    h("div", { class: "row spread" }, h("h2", { id: "mining-title" }, "Pattern mining"), canEdit ? start : null),
+    h("p", { class: "hint" }, "A job reads the workspace's successful conversations, proposes candidate patterns for the situations it finds, and retires patterns that stopped working. Candidates go live only through the bandit's exploration or an experiment."),
+    state,
+  );
 }
 
 function patternStats(p) {
