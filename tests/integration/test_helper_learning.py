@@ -238,6 +238,11 @@ async def test_a_guided_turn_is_recorded_and_its_outcomes_credit_the_pattern_exa
     redis_client: aioredis.Redis,
     running_stack: RunningStack,
 ) -> None:
+    # The Guide replica's first turn on a fresh stack opens its pool (a connection, TLS refused, a
+    # login): on a busy 2-core machine that can pass the 0.3 s guidance timeout. Another bot's turn
+    # opens it; this test is about what comes after.
+    warm_owner, warm_bot = await shop(http, settings, embed)
+    await (await visitor_of(http, warm_owner, warm_bot)).say(PRICING)
     owner, bot, pattern_id, instruction = await _guided_shop(http, settings, embed, helper_db)
     visitor = await visitor_of(http, owner, bot)
     answer, message = await _guided_turn(http, owner, visitor)
