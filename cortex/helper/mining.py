@@ -43,14 +43,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from cortex.helper.analysis import FUNNEL
+from cortex.helper.analysis import SIGNAL_THRESHOLD as SIGNAL
 from cortex.helper.bandit import MIN_USES_TO_PROMOTE, ArmStats, should_retire, wilson_interval
 
-Goal = Literal["resolution", "lead", "booking"]
-FUNNEL = ("awareness", "consideration", "decision")
-# Analysis scores at or above this count as present (cortex/helper/analysis.py's SIGNAL_THRESHOLD).
-SIGNAL = 0.5
 # Frustration must fall this much after the bot's reply for it to count as calming the visitor.
 CALMED_BY = 0.2
 #: Successful conversations a strategy needs before it is proposed: below five, one busy visitor
