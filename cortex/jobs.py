@@ -27,6 +27,7 @@ import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
@@ -89,6 +90,22 @@ def new_job_id(kind: str, key: uuid.UUID) -> str:
     return f"{kind}-{key.hex[:12]}-{uuid.uuid4().hex[:8]}"
 
 
+def ray_auth_headers(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The dashboard's token as a header, read from the environment each time a client is made
+    (`RAY_AUTH_TOKEN`, or the file `RAY_AUTH_TOKEN_PATH` names, when `RAY_AUTH_MODE` is token).
+    Ray's own clients read it once per process and keep what they found, so a process whose Ray
+    was first used before those were set would otherwise submit with no token."""
+    if environ.get("RAY_AUTH_MODE") != "token":
+        return {}
+    token = environ.get("RAY_AUTH_TOKEN")
+    if not token and (path := environ.get("RAY_AUTH_TOKEN_PATH")):
+        try:
+            token = Path(path).read_text().strip()
+        except OSError:
+            token = None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class JobLauncher:
     """Ray's JobSubmissionClient for one cluster, created on first use."""
 
@@ -100,7 +117,7 @@ class JobLauncher:
         if self._client is None:
             from ray.job_submission import JobSubmissionClient
 
-            self._client = JobSubmissionClient(self.address)
+            self._client = JobSubmissionClient(self.address, headers=ray_auth_headers())
         return self._client
 
     async def submit(self, *, job_id: str, entrypoint: str, metadata: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cortex import jobs
+from cortex.jobs import ray_auth_headers
 from cortex.secret_settings import is_secret_setting
 from cortex.settings import Settings
 
@@ -79,3 +80,18 @@ def test_each_schemas_jobs_log_in_as_that_schemas_jobs_role(tmp_path: Path) -> N
     explicit = "postgresql://miner:pw@elsewhere/cortex"
     assert Settings(home=tmp_path, helper_jobs_database_url=explicit).resolved_jobs_database_url("helper") == explicit
     assert is_secret_setting("helper_jobs_database_url") and is_secret_setting("CORTEX_HELPER_JOBS_DATABASE_URL")
+
+
+def test_the_launcher_sends_the_clusters_token_read_when_it_connects(tmp_path: Path) -> None:
+    """Ray's clients keep the token they found on first use in a process; the launcher reads it
+    from the environment whenever it makes a client, so a token set later is still sent."""
+    token_file = tmp_path / "ray_auth_token"
+    token_file.write_text("s3cret-token\n")
+    assert ray_auth_headers({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}) == {
+        "Authorization": "Bearer s3cret-token"
+    }
+    assert ray_auth_headers({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "direct"}) == {
+        "Authorization": "Bearer direct"
+    }
+    assert ray_auth_headers({"RAY_AUTH_TOKEN_PATH": str(token_file)}) == {}, "no token mode: nothing sent"
+    assert ray_auth_headers({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "gone")}) == {}
