@@ -1,5 +1,7 @@
 """The `helper` Serve application: its ingress and the Guide the chat pipeline consults."""
 
+import asyncio
+import logging
 from typing import Any
 
 from ray import serve
@@ -13,6 +15,10 @@ from cortex.settings import get_settings
 from deployments._ingress import ServiceIngress, as_deployment
 from deployments.handles import RemoteEmbed
 
+log = logging.getLogger("cortex.helper")
+# How long a new Guide replica waits for its database pool before it serves without it.
+WARM_START_S = 10.0
+
 
 @serve.deployment
 class Guide:
@@ -20,8 +26,14 @@ class Guide:
     turn analysed with the analyser loaded here at start, its analysis cached per conversation in Redis,
     the bot's patterns, experiments and statistics cached per replica, the advice logged in batches."""
 
-    def __init__(self) -> None:
+    async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits an async constructor
         self.guide = HelperGuide(get_settings())
+        # The pool opens now, not in a visitor's first turn (that turn has core's 0.3 s): a
+        # database that is down only makes the first turns wait for it as before.
+        try:
+            await asyncio.wait_for(self.guide.pool(), timeout=WARM_START_S)
+        except Exception as exc:  # noqa: BLE001 - the replica starts; the first turn opens the pool
+            log.warning("the Guide starts without its database pool: %r", exc)
 
     async def advise(self, **kwargs: Any) -> Guidance:
         return await self.guide.advise(**kwargs)

@@ -21,8 +21,6 @@ and crediting moves statistics by differences, so even the same outcome announce
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any, TypeVar
 
@@ -30,6 +28,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from cortex.background import repeat
 from cortex.bus import Event, Handler
 from cortex.contracts.events import (
     AppointmentBooked,
@@ -181,13 +180,12 @@ async def prune_advice_log(resources: ServiceResources) -> None:
     """Delete what the helper saw and advised past `CORTEX_HELPER_ADVICE_RETENTION_DAYS`, hourly, for
     the replica's lifetime (replicas doing it at once delete disjoint rows or nothing)."""
     assert resources.db is not None
-    while not resources.stopping.is_set():
-        try:
-            async with resources.db.acquire() as conn:
-                deleted = await prune(conn, retention_days=resources.settings.helper_advice_retention_days)
-            if deleted:
-                log.info("helper: %d advice rows past their retention deleted", deleted)
-        except Exception as exc:  # noqa: BLE001 - tried again next hour; the loop must not die
-            log.warning("helper: pruning the advice log failed: %r", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(resources.stopping.wait(), timeout=PRUNE_INTERVAL_S)
+    pool, settings = resources.db, resources.settings
+
+    async def prune_once() -> None:
+        async with pool.acquire() as conn:
+            deleted = await prune(conn, retention_days=settings.helper_advice_retention_days)
+        if deleted:
+            log.info("helper: %d advice rows past their retention deleted", deleted)
+
+    await repeat(prune_once, every_s=PRUNE_INTERVAL_S, stop=resources.stopping, what="pruning the advice log")
