@@ -120,8 +120,9 @@ def render() -> str:
         sessions_by_fds = PROD_NOFILE / HAPROXY_FDS_PER_CONNECTION * UTILISATION
         limits = {"memory": sessions_by_memory, "descriptors": sessions_by_fds}
         lines.append(
-            f"Each open widget holds a server-sent-events stream: {sessions['rss_mb_per_1k']:.0f} MB per 1,000 on the"
-            f" processes that hold streams (measured), so {TARGET_USERS:,} open widgets hold ~{memory_gb:.1f} GB"
+            f"Each open widget holds a server-sent-events stream: {sessions['rss_mb_per_1k']:.0f} MB per 1,000 on"
+            f" {', '.join(sessions.get('stream_path', ['the stream path']))} (measured, at"
+            f" {sessions.get('git_commit', '?')}), so {TARGET_USERS:,} open widgets hold ~{memory_gb:.1f} GB"
             f" (extrapolated). A {NODE_RAM_GB} GB node giving half its memory to streams holds"
             f" ~{sessions_by_memory:,.0f} (extrapolated); its file descriptors ({PROD_NOFILE:,} /"
             f" {HAPROXY_FDS_PER_CONNECTION} per HAProxy connection) allow ~{sessions_by_fds:,.0f} (extrapolated; set"
