@@ -15,6 +15,7 @@ from tests.replica_logs import log_offsets, replica_problems  # noqa: E402
 from tests.stack_fixtures import (  # noqa: E402,F401 - fixtures
     core_pool,
     demo_build,
+    embed,
     http,
     redis_client,
     running_stack,

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from cortex.db.pool import create_pool
 from cortex.demo import Demo, ensure_demo
 from cortex.devtools.openai_server import OpenAIServer
+from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 from cortex.stack import Stack, ephemeral_stack, free_port, port_open
 
@@ -133,6 +134,13 @@ async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(settings.resolved_redis_url())
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def embed() -> LocalEmbed:
+    """The embedder in this process (the model loads once per session), for tests that teach a bot
+    documents or run chat's pipeline here."""
+    return LocalEmbed()
 
 
 @pytest.fixture

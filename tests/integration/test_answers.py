@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from cortex.contracts import NO_GUIDANCE, Guidance, Lookup
 from cortex.core.chat import CANNOT_LOOK_UP, DONT_KNOW, ChatPipeline, Timeouts
@@ -54,11 +53,6 @@ PASSAGES = [
         "text": "Orders are paid on delivery. You can also pay online at https://bakery.example/pay before we deliver.",
     },
 ]
-
-
-@pytest.fixture(scope="module")
-def embed() -> LocalEmbed:
-    return LocalEmbed()
 
 
 async def _bakery(http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, **llm: Any) -> tuple[Account, str]:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 import httpx
 import orjson
 import psutil
-import pytest
 
 from cortex.core import store as core_store
 from cortex.core.chat import BUDGET_EXHAUSTED, CANNOT_LOOK_UP, DONT_KNOW, HANDOFF_NOTICE, PROTOCOL
@@ -75,11 +74,6 @@ async def _sse(lines: AsyncIterator[str]) -> AsyncIterator[dict]:
             name = line[7:]
         elif line.startswith("data: "):
             yield {"event": name, **orjson.loads(line[6:])}
-
-
-@pytest.fixture(scope="module")
-def embed() -> LocalEmbed:
-    return LocalEmbed()
 
 
 async def _bot(

@@ -113,11 +113,6 @@ async def test_the_bank_faq_set_imports_in_one_request_and_every_faq_answers(htt
         assert html.unescape(reply["content"]) == faq["answer"].strip()
 
 
-@pytest.fixture(scope="module")
-async def embed() -> LocalEmbed:
-    return LocalEmbed()
-
-
 @pytest.fixture
 async def knowledge_pool(settings: Settings) -> AsyncIterator[Any]:
     pool = await create_pool(settings.service_database_url("knowledge"), settings, schema="knowledge")

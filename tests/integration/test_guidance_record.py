@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from cortex.contracts import Guidance
 from cortex.contracts.chat import Done, Token
@@ -51,11 +50,6 @@ PASSAGES = [
     },
     {"id": "delivery", "title": "Delivery", "text": "We deliver cakes within 10 km of the shop for a fee of 5 euros."},
 ]
-
-
-@pytest.fixture(scope="module")
-def embed() -> LocalEmbed:
-    return LocalEmbed()
 
 
 @dataclasses.dataclass

@@ -42,11 +42,6 @@ PRICING = "How much does the Pro plan cost per month?"
 STATS = "uses, resolutions, leads, bookings, escalations, thumbs_up, thumbs_down"
 
 
-@pytest.fixture(scope="module")
-def embed() -> LocalEmbed:
-    return LocalEmbed()
-
-
 @pytest.fixture
 async def helper_db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     async with service_conn(settings, "helper") as conn:

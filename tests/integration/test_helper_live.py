@@ -44,11 +44,6 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def embed() -> LocalEmbed:
-    return LocalEmbed()
-
-
 async def shop(
     http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, **bot_fields: Any
 ) -> tuple[Account, dict]:
