@@ -24,7 +24,9 @@ _UNSHAREABLE = re.compile(
 # word in three with the passage ("Unicorns deliver on Sundays" and "closed on Sundays") is not
 # supported by it; a close paraphrase keeps more than that.
 SUPPORT_OVERLAP = 0.4
-_TAG = re.compile(r"<[^>]{0,200}>")
+# Markup: "<" then a tag name, "/", "!" or "?" (a tag, an end tag, a comment or a doctype). A "<"
+# that starts no tag is text: "<< >>" in a form to fill in, "x < 5 and y > 3".
+_TAG = re.compile(r"<[/!?]?[A-Za-z][^<>]{0,200}>|<!--.{0,200}?-->")
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)  # a code block (closed or not) or a code span
 _MARK = re.compile(r"( ?)\[(\d{1,2})\]")
 

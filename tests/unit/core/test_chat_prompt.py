@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from cortex.contracts import NO_GUIDANCE, Guidance, Passage
 from cortex.core.answer_text import cited_passages, drop_unsupported_marks, number_citations, sanitize_answer, shareable
 from cortex.core.chat import DONT_KNOW
@@ -61,6 +63,14 @@ def test_answers_carry_no_html() -> None:
     clean = sanitize_answer(dirty)
     assert "<script" not in clean and "<img" not in clean and "onerror" not in clean
     assert "**menu**" in clean and "&amp;" in clean and "&lt; 6" in clean
+
+
+def test_angle_brackets_that_start_no_tag_are_text() -> None:
+    """An owner's FAQ answer with a blank to fill in, or a comparison, reaches the visitor whole."""
+    faq = "Cheques favouring HDFC Bank Ltd Loan Account No. << >>, each undated."
+    assert html.unescape(sanitize_answer(faq)) == faq
+    assert html.unescape(sanitize_answer("Fees apply when x < 5 and y > 3.")) == "Fees apply when x < 5 and y > 3."
+    assert html.unescape(sanitize_answer("Hi <!-- hidden --> there <B onclick=x>bold</B>")) == "Hi  there bold"
 
 
 def test_only_passages_given_to_the_model_and_pointed_at_are_cited() -> None:
