@@ -145,6 +145,32 @@ class AppointmentBooked(EventPayload):
     time_zone: str
 
 
+class AppointmentRescheduled(EventPayload):
+    """`appointment.rescheduled` (workflows): a booked appointment moved (`previous_starts_at`: from)."""
+
+    appointment_id: uuid.UUID
+    bot_id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    visitor_id: str | None
+    service: str
+    starts_at: datetime
+    ends_at: datetime
+    previous_starts_at: datetime
+    time_zone: str
+
+
+class AppointmentCancelled(EventPayload):
+    """`appointment.cancelled` (workflows): by the visitor (chat or mailed link) or a member."""
+
+    appointment_id: uuid.UUID
+    bot_id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    visitor_id: str | None
+    service: str
+    starts_at: datetime
+    cancelled_by: Literal["visitor", "member"]
+
+
 class MessageRated(EventPayload):
     """`message.rated` (core): 1 thumbs up, -1 thumbs down, None taken back."""
 
@@ -202,6 +228,8 @@ EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
     "visitor.erased": VisitorErased,
     "knowledge.changed": KnowledgeChanged,
     "appointment.booked": AppointmentBooked,
+    "appointment.rescheduled": AppointmentRescheduled,
+    "appointment.cancelled": AppointmentCancelled,
 }
 
 

@@ -8,6 +8,12 @@ that works in it (`JOB_ROLES`: the Ray ingestion jobs'), then applies the pendin
 service's role, so every table is owned by the service that uses it and the files grant the
 lesser roles what they may touch. ``cortex_meta.migrations``
 records what ran with a checksum; editing an applied file is refused.
+
+Two steps are not plain SQL files. Extensions a schema needs (`EXTENSIONS`: workflows' exclusion
+constraint needs btree_gist) are created by the admin before the schema's files run, since a
+service role may not create them. LangGraph's Postgres checkpointer keeps its own versioned
+tables (`CHECKPOINTS`): its `setup()` runs after the schema's files, connected as the service's
+role with the schema as its search path, so those tables are the service's like every other.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 # Any constant shared by every migrator; pg_advisory_lock serialises concurrent `cortex migrate`s.
 _LOCK_KEY = 0x636F7274  # "cort"
+# Extensions created by the admin (in `public`, usable by every role) before a schema's files run.
+EXTENSIONS: dict[str, tuple[str, ...]] = {"workflows": ("btree_gist",)}
+# Schemas that keep LangGraph checkpoints: the checkpointer's tables are set up in them.
+CHECKPOINTS: tuple[str, ...] = ("workflows",)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,11 @@ async def migrate(
             )
             for schema in schemas:
                 await _ensure_role_and_schema(conn, settings, schema)
+                for extension in EXTENSIONS.get(schema, ()):
+                    await conn.execute(f"CREATE EXTENSION IF NOT EXISTS {_ident(extension)} SCHEMA public")
                 applied_now += await _apply_schema(conn, settings, schema, directory)
+                if schema in CHECKPOINTS:
+                    await _setup_checkpointer(settings, schema)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
@@ -166,6 +180,18 @@ async def _apply_schema(conn: asyncpg.Connection, settings: Settings, schema: st
         log.info("applied migration %s", label)
         done.append(label)
     return done
+
+
+async def _setup_checkpointer(settings: Settings, schema: str) -> None:
+    """LangGraph's checkpoint tables in `schema`, created (or upgraded) by its own versioned setup,
+    as the schema's role. Idempotent: the checkpointer records its versions in the schema."""
+    import psycopg
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with await psycopg.AsyncConnection.connect(
+        settings.service_database_url(schema), autocommit=True, options=f"-c search_path={schema}"
+    ) as conn:
+        await AsyncPostgresSaver(conn).setup()  # type: ignore[arg-type]
 
 
 def _ident(name: str) -> str:
