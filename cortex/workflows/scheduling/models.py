@@ -1,0 +1,98 @@
+"""The scheduling domain's values, shared by availability, booking, calendars, notifications and
+the scheduling graph. Times are aware datetimes in UTC; a time zone is an IANA name."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A span of busy (or free) time, [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Service:
+    id: uuid.UUID
+    name: str
+    duration_min: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    """A bot's booking_settings row: its rules and who hears about bookings."""
+
+    workspace_id: uuid.UUID
+    bot_id: uuid.UUID
+    time_zone: str
+    #: ISO weekday (1 Monday … 7 Sunday) → opening spans in `time_zone`.
+    hours: dict[int, list[tuple[time, time]]]
+    buffer_min: int
+    min_notice_min: int
+    horizon_days: int
+    slot_step_min: int
+    reminder_hours: list[int]
+    follow_up_hours: int | None
+    #: {"emails": [...], "webhook_url": "https://…"}; the webhook's secret is sealed in the row.
+    notify: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Everything availability needs for one bot: its settings, services, resources and closures."""
+
+    settings: BookingSettings
+    services: list[Service]
+    resource_ids: list[uuid.UUID]
+    #: Closed days, inclusive, in the business's time zone.
+    closures: list[tuple[date, date]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A bookable start: the resources free for the whole service (and its buffer)."""
+
+    start: datetime
+    end: datetime
+    resource_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    slots: list[Slot]
+    #: Names of connected calendars that could not be asked: the slots come from the others.
+    failed_calendars: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    bot_id: uuid.UUID
+    resource_id: uuid.UUID
+    service_id: uuid.UUID | None
+    service_name: str
+    conversation_id: uuid.UUID | None
+    visitor_id: str | None
+    name: str | None
+    email: str | None
+    notes: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    language: str
+    status: Literal["booked", "cancelled"]
+    source: Literal["chat", "api", "dashboard"]
+    uid: str
+    sequence: int
+    external: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None = None
