@@ -1,4 +1,4 @@
-"""The one way Cortex sends mail: plain-text messages over SMTP, through a queue in Postgres.
+"""The one way Cortex sends mail: over SMTP, through a queue in Postgres.
 
 A service queues a mail with `queue_mail` in the transaction of the change it reports (a sign-up,
 an invitation, a password reset), so the mail exists exactly when the change does: a relay that is
@@ -9,6 +9,16 @@ no usable link to a reset or an invitation. A mail the relay keeps refusing is d
 MAX_ATTEMPTS (about five hours), logged without its address. Delivery is at least once: a replica
 that dies between the relay's acceptance and the delete sends that mail again.
 
+A mail is plain text, optionally with an HTML alternative, extra headers (`List-Unsubscribe`…)
+and a calendar invitation: an iCalendar text (cortex/workflows/notify/ics.py) goes out the way
+Gmail, Outlook and Apple Mail recognise an invitation, as a `text/calendar; method=<its METHOD>`
+alternative beside the text and HTML, and again as an `invite.ics` attachment for the clients that
+only import files:
+
+    multipart/mixed
+      multipart/alternative: text/plain, text/html, text/calendar; method=REQUEST
+      application/ics: invite.ics
+
 `CORTEX_SMTP_URL` names the relay: ``smtp://[user:password@]host:port`` (STARTTLS when the relay
 offers it) or ``smtps://…`` (TLS from the start). The embedded stack's sink (cortex/smtp_sink.py)
 takes everything locally and keeps it under ``<home>/mail``.
@@ -18,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import ssl
 import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
@@ -46,18 +57,46 @@ BATCH = 20
 # The queue is woken at commit; this poll finds retries that came due and a missed wake-up.
 POLL_INTERVAL_S = 5.0
 _PURPOSE = "mail-queue"
+# The headers the sender sets itself: a caller's `headers` may not replace them.
+_OWN_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "message-id", "date", "sender", "return-path"}
+    | {"mime-version", "content-type", "content-transfer-encoding", "content-disposition"}
+)
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII without ':'
+_METHOD = re.compile(r"^METHOD:([A-Z-]+)\r?$", re.MULTILINE)
 
 
 def _channel(schema: str) -> str:
     return f"cortex_mail_{schema}"
 
 
-async def queue_mail(conn: asyncpg.Connection, settings: Settings, *, to: str, subject: str, text: str) -> None:
-    """Queue one plain-text mail in the caller's transaction, in its schema's `mail_outbox`; the
-    service's `deliver_queued_mail` sends it once the transaction commits (and never if it rolls back)."""
-    sealed = secrets_box.seal_bytes(
-        settings, orjson.dumps({"to": to, "subject": subject, "text": text}), purpose=_PURPOSE
-    )
+async def queue_mail(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    calendar: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Queue one mail in the caller's transaction, in its schema's `mail_outbox`; the service's
+    `deliver_queued_mail` sends it once the transaction commits (and never if it rolls back).
+
+    `html`: an HTML alternative to `text`. `calendar`: an iCalendar text with a METHOD (REQUEST,
+    CANCEL…), sent as an invitation. `headers`: extra header fields (not the ones the sender sets).
+    A malformed one is the caller's mistake: ValueError, in the caller's transaction."""
+    mail: dict[str, Any] = {"to": to, "subject": subject, "text": text}
+    if html is not None:
+        mail["html"] = html
+    if calendar is not None:
+        calendar_method(calendar)
+        mail["calendar"] = calendar
+    if headers:
+        mail["headers"] = _checked_headers(headers)
+    _build(settings, mail)  # refuses what could not be sent (a header with a line break) now, not at delivery
+    sealed = secrets_box.seal_bytes(settings, orjson.dumps(mail), purpose=_PURPOSE)
     schema = await conn.fetchval("SELECT current_schema()")
     await conn.execute(
         "WITH row AS (INSERT INTO mail_outbox (id, sealed) VALUES ($1, $2) RETURNING 1) "
@@ -101,7 +140,7 @@ async def send_due(pool: asyncpg.Pool, settings: Settings) -> int:
                 log.error("queued mail %s cannot be read (%s); dropped", row["id"], exc)
                 await conn.execute("DELETE FROM mail_outbox WHERE id = $1", row["id"])
                 continue
-            error = await _send(settings, to=mail["to"], subject=mail["subject"], text=mail["text"])
+            error = await _send(settings, mail)
             if error is None:
                 await conn.execute("DELETE FROM mail_outbox WHERE id = $1", row["id"])
             elif row["attempts"] + 1 >= MAX_ATTEMPTS:
@@ -119,21 +158,62 @@ async def send_due(pool: asyncpg.Pool, settings: Settings) -> int:
         return len(rows)
 
 
-async def _send(settings: Settings, *, to: str, subject: str, text: str) -> str | None:
-    """Send one plain-text mail now; None once the relay accepted it, else why not."""
+def calendar_method(calendar: str) -> str:
+    """The METHOD of an iCalendar text (REQUEST, CANCEL…): its text/calendar part says it too."""
+    found = _METHOD.search(calendar)
+    if not calendar.startswith("BEGIN:VCALENDAR") or found is None:
+        raise ValueError("a calendar invitation is a VCALENDAR with a METHOD")
+    return found.group(1)
+
+
+def _checked_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
+            raise ValueError(f"{name!r} is not a header a caller may set")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the {name} header holds a line break")
+    return dict(headers)
+
+
+def _build(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
+    """The message of a queued mail: text, then HTML and the invitation as alternatives, the
+    invitation again as `invite.ics`."""
     message = EmailMessage()
     message["From"] = settings.mail_from
-    message["To"] = to
-    message["Subject"] = subject
+    message["To"] = mail["to"]
+    message["Subject"] = mail["subject"]
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.mail_from)[1].rpartition("@")[2] or None)
-    message.set_content(text)
+    for name, value in mail.get("headers", {}).items():
+        message[name] = value
+    message.set_content(mail["text"])
+    if mail.get("html") is not None:
+        message.add_alternative(mail["html"], subtype="html")
+    calendar = mail.get("calendar")
+    if calendar is not None:
+        method = calendar_method(calendar)
+        # Outlook reads the method from the part's parameters, Gmail from both: they must agree.
+        message.add_alternative(calendar, subtype="calendar", params={"method": method})
+        # add_attachment turns the alternative into the first part of a multipart/mixed.
+        message.add_attachment(
+            calendar.encode(),
+            maintype="application",
+            subtype="ics",
+            filename="invite.ics",
+            params={"method": method, "name": "invite.ics"},
+        )
+    return message
+
+
+async def _send(settings: Settings, mail: dict[str, Any]) -> str | None:
+    """Send one queued mail now; None once the relay accepted it, else why not."""
     try:
+        message = _build(settings, mail)
         url = settings.resolved_smtp_url()
         await asyncio.to_thread(_deliver, url, message)
     except (OSError, smtplib.SMTPException, RuntimeError, ValueError) as exc:
         # RuntimeError: no relay is configured; ValueError: an address the relay cannot take.
         reason = _reason(exc)
-        log.warning("mail %r not sent: %s", subject, reason)
+        log.warning("mail %r not sent: %s", mail["subject"], reason)
         return reason
     return None
 
