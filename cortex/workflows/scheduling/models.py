@@ -54,6 +54,10 @@ class Rules:
     #: Closed days, inclusive, in the business's time zone.
     closures: list[tuple[date, date]] = field(default_factory=list)
 
+    def service(self, service_id: uuid.UUID) -> Service | None:
+        """The active service with this id (None: not one of the bot's active services)."""
+        return next((service for service in self.services if service.id == service_id), None)
+
 
 @dataclass(frozen=True)
 class Slot:
