@@ -12,6 +12,7 @@ import renderConversation from "./pages/conversation.js";
 import renderTeam from "./pages/team.js";
 import renderKeys from "./pages/keys.js";
 import renderHelper from "./pages/helper.js";
+import renderBookings from "./pages/bookings.js";
 import { renderExperiment } from "./pages/helper-experiments.js";
 import { renderForgotPassword, renderInvitation, renderResetPassword, renderVerifyEmail, unverifiedBanner } from "./pages/email-links.js";
 
@@ -23,6 +24,7 @@ const NAV = [
   { href: "#/bots", label: "Bots", section: "bots" },
   { href: "#/conversations", label: "Conversations", section: "conversations" },
   { href: "#/helper", label: "Helper", section: "helper" },
+  { href: "#/bookings", label: "Bookings", section: "bookings" },
   { href: "#/team", label: "Team", section: "team" },
   { href: "#/keys", label: "API & widget keys", section: "keys", minRole: "admin" },
 ];
@@ -60,6 +62,7 @@ const ROUTES = [
     section: "helper",
     title: "Experiment",
   },
+  { path: /^\/bookings(?:\/(week|settings|calendars))?$/, params: ["tab"], render: renderBookings, section: "bookings", title: "Bookings" },
   { path: /^\/team$/, render: renderTeam, section: "team", title: "Team" },
   { path: /^\/keys$/, render: renderKeys, section: "keys", title: "Keys" },
 ];
