@@ -167,6 +167,14 @@ class Settings(BaseSettings):
     )
     retrieval_timeout_s: float = Field(2.0, description="chat answers without knowledge after this")
     guidance_timeout_s: float = Field(0.3, description="chat answers without helper guidance after this")
+    # 5 s: a booking turn reads the rules and free/busy of every connected calendar (each bounded by
+    # CORTEX_CALENDAR_TIMEOUT_S) and may book; longer than that, the visitor is better served by a person.
+    chat_booking_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="a booking turn (workflows' Scheduler) slower than this gets the fixed 'cannot book now' "
+        "reply offering a person or the lead form",
+    )
     chat_helper: bool = Field(
         True,
         description="chat embeds the question once and asks the helper on every turn (off: no analysis and no "
@@ -237,6 +245,54 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(30.0, description="total time allowed for one URL fetch")
     # 5 hops: enough for real chains (http->https, www., trailing slash) and ends a loop quickly.
     fetch_max_redirects: int = Field(5, description="redirects followed per fetch, each one re-checked")
+
+    # -- connected calendars (workflows) --------------------------------------------------------
+    # 5 s: a healthy CalDAV server or provider API answers a free/busy query in well under a second;
+    # a slot search waits no longer than this for a calendar that is down before answering without it.
+    calendar_timeout_s: float = Field(5.0, gt=0, description="how long one connected calendar may take to answer")
+    calendar_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or host names a CalDAV URL may point to although private, e.g. 127.0.0.1/32 "
+        "for a local Radicale (cloud metadata addresses are refused regardless)",
+    )
+    # 10 minutes: long enough to sign in to the provider and consent, short enough that a leaked
+    # authorize URL is soon worthless.
+    calendar_oauth_state_ttl_s: int = Field(600, description="how long a calendar OAuth authorize link stays valid")
+    google_client_id: str | None = Field(None, description="Google OAuth client id for connecting Google Calendars")
+    google_client_secret: str | None = Field(None, description="Google OAuth client secret")
+    google_oauth_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth", description="Google's OAuth authorization endpoint"
+    )
+    google_token_url: str = Field("https://oauth2.googleapis.com/token", description="Google's OAuth token endpoint")
+    google_api_url: str = Field("https://www.googleapis.com", description="base URL of the Google Calendar API")
+    ms_client_id: str | None = Field(None, description="Microsoft Entra app (client) id for connecting Outlook calendars")
+    ms_client_secret: str | None = Field(None, description="Microsoft Entra app client secret")
+    ms_tenant: str = Field("common", description="Microsoft Entra tenant of the OAuth endpoints (common: any account)")
+    ms_login_url: str = Field("https://login.microsoftonline.com", description="base URL of Microsoft's identity platform")
+    ms_graph_url: str = Field("https://graph.microsoft.com", description="base URL of Microsoft Graph")
+
+    # -- workflows' durable tasks and mailed links ------------------------------------------------
+    # 5 s: a task is woken at commit; the poll only finds retries and reminders that came due.
+    workflows_task_poll_s: float = Field(5.0, gt=0, description="how often the task loop looks for due tasks")
+    # 2 min: far above the longest run (a webhook's timeout); a `running` task older than this was
+    # left by a replica that died, and runs again.
+    workflows_task_lease_s: float = Field(
+        120.0, gt=0, description="a task still running after this is taken to be abandoned and is retried"
+    )
+    # 30 s, doubling per attempt up to an hour: a receiver that is briefly down gets its call within
+    # a minute, one that is down for hours is not hammered.
+    workflows_task_retry_base_s: float = Field(30.0, gt=0, description="first retry delay of a failed task")
+    workflows_task_retry_max_s: float = Field(3600.0, gt=0, description="longest delay between a task's retries")
+    # 10 s: a webhook receiver acknowledges; it does its own work after answering.
+    workflows_webhook_timeout_s: float = Field(10.0, gt=0, description="how long an owner's webhook may take")
+    workflows_webhook_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or host names an owner's webhook URL may point to although private, e.g. "
+        "127.0.0.1/32 for local testing (cloud metadata addresses are refused regardless)",
+    )
+    workflows_link_per_ip_per_min: int = Field(
+        30, description="reschedule/cancel link pages (public) per client IP per minute"
+    )
 
     # -- auth --------------------------------------------------------------------------------
     jwt_issuer: str = Field("cortex", description="iss of every token Cortex signs")

@@ -19,9 +19,9 @@ from typing import Any
 
 import asyncpg
 
+from cortex.fetch import SafeFetcher
 from cortex.knowledge import store
 from cortex.knowledge.crawl import CrawlConfig, CrawledPage, Crawler, PageOutcome, PreviousFetch, StopSignal
-from cortex.knowledge.fetch import SafeFetcher
 from cortex.knowledge.index import IndexedDocument, text_chunks
 from ingest.common import EMBED_ACTOR_CPUS, EmbedBatch, JobContext, JobFailed, finish_ready, run_job
 

@@ -16,8 +16,8 @@ import argparse
 import hashlib
 from typing import Any
 
+from cortex.fetch import FetchError, SafeFetcher
 from cortex.knowledge import objects, store
-from cortex.knowledge.fetch import FetchError, SafeFetcher
 from cortex.knowledge.parsing import ParsedDocument, ParseError, Section, parse, parse_collection, sniff
 from ingest.common import JobContext, JobFailed, document_rows, embedded_chunks, finish_ready, run_job, write_streamed
 

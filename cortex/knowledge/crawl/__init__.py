@@ -2,7 +2,7 @@
 
 No database and no Ray here: the crawl's persistent state sits behind :class:`CrawlFrontier` (Postgres in
 the crawl job), pages leave through an ``on_page`` callback (chunk and embed), and the job steers with
-``should_stop`` (pause / cancel). Every request goes through :class:`~cortex.knowledge.fetch.SafeFetcher`,
+``should_stop`` (pause / cancel). Every request goes through :class:`~cortex.fetch.SafeFetcher`,
 so a crawl can never reach a private address.
 """
 

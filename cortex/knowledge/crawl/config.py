@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
+from cortex.fetch import USER_AGENT
 from cortex.knowledge.crawl.urls import canonicalize_url, site_of
-from cortex.knowledge.fetch import USER_AGENT
 
 
 @dataclass(frozen=True)

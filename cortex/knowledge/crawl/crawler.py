@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable
 from itertools import islice
 
+from cortex.fetch import FetchError, HttpStatusError, SafeFetcher, UnsupportedContentType
 from cortex.knowledge.crawl.config import CrawlConfig
 from cortex.knowledge.crawl.frontier import (
     CrawledPage,
@@ -30,7 +31,6 @@ from cortex.knowledge.crawl.sitemaps import (
     parse_sitemap_document,
 )
 from cortex.knowledge.crawl.urls import canonicalize_url, site_of
-from cortex.knowledge.fetch import FetchError, HttpStatusError, SafeFetcher, UnsupportedContentType
 
 log = logging.getLogger("cortex.knowledge.crawl")
 

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from cortex.fetch import BlockedAddress, FetchError, FetchResult, HttpStatusError, SafeFetcher
 from cortex.knowledge.crawl.config import CrawlConfig
 from cortex.knowledge.crawl.urls import origin_of
-from cortex.knowledge.fetch import BlockedAddress, FetchError, FetchResult, HttpStatusError, SafeFetcher
 
 # 500 KiB: Google's limit for robots.txt; a larger one counts as unreadable (the host is not crawled).
 MAX_ROBOTS_BYTES = 500 * 1024

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from cortex import jobs
 from cortex.bus import await_arrival
 from cortex.errors import Invalid, NotFound
+from cortex.fetch import AddressPolicy, FetchError
 from cortex.http.app import ServiceResources
 from cortex.http.security import Principal
 from cortex.knowledge import objects, schemas, store
 from cortex.knowledge.events import GROUP
-from cortex.knowledge.fetch import AddressPolicy, FetchError
 from cortex.knowledge.index import Indexer
 from cortex.knowledge.retrieval import Retriever
 

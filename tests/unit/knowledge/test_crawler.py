@@ -22,6 +22,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 from cortex.devtools.shared_data import SHARED_DATA
+from cortex.fetch import AddressPolicy, SafeFetcher
 from cortex.knowledge.crawl import (
     CrawlConfig,
     CrawledPage,
@@ -34,7 +35,6 @@ from cortex.knowledge.crawl import (
     parse_sitemap,
     parse_sitemap_document,
 )
-from cortex.knowledge.fetch import AddressPolicy, SafeFetcher
 from tests.unit.knowledge.memory_frontier import InMemoryFrontier
 
 SITE = SHARED_DATA / "site"

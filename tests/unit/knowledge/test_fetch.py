@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from cortex.knowledge.fetch import (
+from cortex.fetch import (
     USER_AGENT,
     AddressPolicy,
     BadResponse,

@@ -1,11 +1,13 @@
-"""Fetching URLs for the crawler and for URL uploads, without letting a URL reach into our own network (SSRF).
+"""Reaching URLs that users give (the crawler, URL uploads, CalDAV calendars) without letting a URL reach
+into our own network (SSRF).
 
-:class:`SafeFetcher` is the only way knowledge sends a request to a URL a user gave: it checks every hop
+:class:`SafeFetcher` is the only way a service sends a request to a URL a user gave: it checks every hop
 against the :class:`AddressPolicy`, pins the connection to the checked address, and caps time and size.
+A client that must connect by itself (the CalDAV library) checks the URL first with `SafeFetcher.check`.
 """
 
-from cortex.knowledge.fetch.addresses import AddressPolicy, parse_host_ip
-from cortex.knowledge.fetch.errors import (
+from cortex.fetch.addresses import AddressPolicy, parse_host_ip
+from cortex.fetch.errors import (
     BadResponse,
     BadScheme,
     BadUrl,
@@ -18,7 +20,7 @@ from cortex.knowledge.fetch.errors import (
     TooManyRedirects,
     UnsupportedContentType,
 )
-from cortex.knowledge.fetch.fetcher import USER_AGENT, FetchResult, Resolver, SafeFetcher
+from cortex.fetch.fetcher import USER_AGENT, FetchResult, Resolver, SafeFetcher
 
 __all__ = [
     "USER_AGENT",

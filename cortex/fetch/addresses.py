@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cortex.knowledge.fetch.errors import BadScheme, BadUrl, BlockedAddress
+from cortex.fetch.errors import BadScheme, BadUrl, BlockedAddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from cortex.knowledge.fetch.addresses import AddressPolicy, IPAddress, Target, parse_ip
-from cortex.knowledge.fetch.errors import (
+from cortex.fetch.addresses import AddressPolicy, IPAddress, Target, parse_ip
+from cortex.fetch.errors import (
     BadResponse,
     BadUrl,
     BlockedAddress,
@@ -278,6 +278,12 @@ class SafeFetcher:
                 )
             finally:
                 await response.aclose()
+
+    async def check(self, url: str) -> list[IPAddress]:
+        """The addresses ``url`` would be reached at, each checked (BadUrl, BadScheme, BlockedAddress or
+        ConnectionFailed otherwise): for a client that connects by itself, such as a CalDAV library."""
+        target = self.policy.check_url(url)
+        return await self._resolve(target, url=url)
 
     async def _resolve(self, target: Target, *, url: str) -> list[IPAddress]:
         """Every address of the host, each one checked: one bad answer refuses the whole name."""
