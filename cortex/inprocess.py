@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from cortex.core.booking import NoBooking
 from cortex.helper.guide import Guide
 from cortex.knowledge.retrieval import LazyRetriever
 from cortex.models.embedder import LocalEmbed
@@ -22,7 +23,7 @@ CHAT_APPLICATIONS = ("core", "openai")
 
 
 def local_collaborators(settings: Settings) -> dict[str, Any]:
-    """The chat pipeline's embedder, retriever, guide and LLM, in this process (the embedder and model load
+    """The chat pipeline's embedder, retriever, guide, scheduler and LLM, in this process (the embedder and model load
     on first use; one embedder for the question, shared with the retriever)."""
     embed = LocalEmbed()
     return {
@@ -30,6 +31,8 @@ def local_collaborators(settings: Settings) -> dict[str, Any]:
         "embed": embed,
         "guide": Guide(settings),
         "llm": llm_backend(settings),
+        # The scheduling graph lives in graphs/, which cortex may not import: one process books nothing.
+        "scheduler": NoBooking(),
     }
 
 

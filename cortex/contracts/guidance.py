@@ -19,9 +19,10 @@ from typing import Literal
 #: - `helper_failed`: the helper was too slow or failed (the turn is marked degraded);
 #: - `helper_off`: `CORTEX_CHAT_HELPER=false`;
 #: - `no_pattern`: the helper had no pattern for the situation;
-#: - `control`: the visitor is in an experiment's no-guidance arm (experiment and arm are recorded).
+#: - `control`: the visitor is in an experiment's no-guidance arm (experiment and arm are recorded);
+#: - `booking`: workflows' scheduling run wrote the reply (a slot offer, a confirmation).
 NoGuidanceReason = Literal[
-    "faq", "cache", "handoff", "canned", "extractive", "helper_failed", "helper_off", "no_pattern", "control"
+    "faq", "cache", "handoff", "canned", "extractive", "helper_failed", "helper_off", "no_pattern", "control", "booking"
 ]
 
 

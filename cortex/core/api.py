@@ -260,7 +260,9 @@ async def chat_pipeline(request: Request) -> ChatPipeline:
             raise Unavailable("chat has no retriever, guide or LLM in this process")
         state.chat_collaborators = state.make_chat_collaborators(resources.settings)
     timeouts = Timeouts(
-        retrieval_s=resources.settings.retrieval_timeout_s, guidance_s=resources.settings.guidance_timeout_s
+        retrieval_s=resources.settings.retrieval_timeout_s,
+        guidance_s=resources.settings.guidance_timeout_s,
+        booking_s=resources.settings.chat_booking_timeout_s,
     )
     cache_on = resources.settings.answer_cache_ttl_s > 0  # 0 turns the answer cache off
     if getattr(state, "answer_cache", None) is None and resources.redis is not None and cache_on:

@@ -8,6 +8,9 @@ tracked apart and marks the message degraded, and none switches a guardrail off:
 relevant retrieved (or retrieval down) the bot says it does not know and offers a person,
 instead of letting a model answer without knowledge.
 
+A turn about an appointment (or one a scheduling run waits for) goes to workflows' Scheduler
+instead, before knowledge or the helper is asked (cortex.core.booking); its reply is the answer.
+
 `ChatPipeline.turn` reads as these steps; the knowledge step is cortex.core.understanding, the
 prompt cortex.core.prompt, the answer's sanitizing and citations cortex.core.answer_text.
 """
@@ -30,7 +33,7 @@ from cortex import bus
 from cortex.background import keep_running
 from cortex.contracts import NO_GUIDANCE, Guidance, HistoryTurn, Passage
 from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
-from cortex.core import extractive, schemas, store
+from cortex.core import booking, extractive, schemas, store
 from cortex.core.answer_text import citation, drop_unsupported_marks, number_citations, sanitize_answer, shareable
 from cortex.core.answers import AnswerCache
 from cortex.core.applied import AppliedGuidance, for_reply, guided, not_applied
@@ -85,6 +88,7 @@ class LLMPort(Protocol):
 class Timeouts:
     retrieval_s: float = 2.0
     guidance_s: float = 0.3
+    booking_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Turn:
     history: list[dict[str, str]]  # earlier turns ({role: visitor|bot, content}), oldest first
     llm: schemas.LLMSettings
     backend: Backend
+    booking_active: bool = False  # the conversation's scheduling run waits for this message
 
     @property
     def language(self) -> str:
@@ -156,6 +161,7 @@ class ChatPipeline:
         default_backend: Backend = "extractive",
         llm_limits: LLMLimits | None = None,
         embed: Embed | None = None,
+        scheduler: booking.BookingPort | None = None,
     ) -> None:
         self.db = db
         self.retriever = retriever
@@ -163,6 +169,7 @@ class ChatPipeline:
         # Without it, knowledge embeds the question itself and the helper gets no embedding.
         self.embed = embed
         self.llm = llm
+        self.scheduler = scheduler or booking.NoBooking()  # workflows' Scheduler: turns about appointments
         self.timeouts = timeouts
         self.answer_cache = answer_cache
         self.default_backend = default_backend  # what `auto` bots answer with
@@ -184,6 +191,19 @@ class ChatPipeline:
         yield Meta(protocol=PROTOCOL, conversation_id=turn.conversation_id, message_id=turn.visitor_message_id)
         if turn.status == "handoff":  # a person is answering: the bot stays quiet
             yield HandedOff(conversation_id=turn.conversation_id, notice=reply("handoff", turn.language))
+            return
+        booked = await self._booking(turn)
+        if booked is not None:  # workflows' Scheduler answered: no knowledge, no helper
+            yield Token(text=booked.text)
+            yield await self._finish(
+                turn,
+                booked.text,
+                citations=[],
+                actions=booked.actions,
+                degraded=booked.degraded,
+                answered=booked.answered,
+                applied=not_applied("booking" if booked.answered else "canned"),
+            )
             return
         understood, guidance, guidance_failed = await self._consult(turn)
         if understood.direct is not None:
@@ -217,6 +237,23 @@ class ChatPipeline:
         await self._remember(turn, understood, draft, answer, cited, citations)
         yield done
 
+    async def _booking(self, turn: Turn) -> booking.BookingReply | None:
+        """The Scheduler's reply when the turn is about an appointment (or its run waits for it)."""
+        principal = turn.principal
+        return await booking.converse(
+            self.scheduler,
+            self.db,
+            workspace_id=principal.workspace_id,
+            bot=turn.bot,
+            conversation_id=turn.conversation_id,
+            visitor_id=principal.subject if principal.kind == "visitor" else None,
+            message=turn.data.message,
+            time_zone=turn.data.time_zone,
+            booking_active=turn.booking_active,
+            timeout_s=self.timeouts.booking_s,
+            follow_ups=follow_ups(turn.bot),
+        )
+
     def backend_for(self, llm_settings: schemas.LLMSettings) -> Backend:
         """The bot's answer backend; `auto` is the configured endpoint, or extraction without one."""
         if llm_settings.backend == "auto":
@@ -232,7 +269,7 @@ class ChatPipeline:
             bot = await store.get_chat_bot(conn, workspace_id=principal.workspace_id, bot_id=data.bot_id)
             if bot is None:
                 raise NotFound("bot not found")
-            conversation_id, status, history = await self._open_conversation(conn, principal, data)
+            conversation_id, status, history, booking_active = await self._open_conversation(conn, principal, data)
             if prior_turns and data.conversation_id is None:
                 history = prior_turns[-HISTORY_WINDOW:]
             await record_message(
@@ -255,6 +292,7 @@ class ChatPipeline:
             history=history,
             llm=llm,
             backend=self.backend_for(llm),
+            booking_active=booking_active,
         )
 
     async def _consult(self, turn: Turn) -> tuple[Understanding, Guidance, bool]:
@@ -489,7 +527,7 @@ class ChatPipeline:
 
     async def _open_conversation(
         self, conn: asyncpg.Connection, principal: Principal, data: schemas.ChatIn
-    ) -> tuple[uuid.UUID, str, list[dict[str, str]]]:
+    ) -> tuple[uuid.UUID, str, list[dict[str, str]], bool]:
         workspace_id = principal.workspace_id
         visitor_id = principal.subject if principal.kind == "visitor" else None
         if data.conversation_id is not None:
@@ -508,7 +546,8 @@ class ChatPipeline:
                 conn, workspace_id=workspace_id, conversation_id=row["id"], limit=HISTORY_WINDOW
             )
             turns = [{"role": r["role"], "content": r["content"]} for r in history if r["role"] in ("visitor", "bot")]
-            return data.conversation_id, row["status"], turns  # a uuid.UUID (asyncpg's own UUID type is no JSON)
+            # data's uuid.UUID: asyncpg's own UUID type is no JSON
+            return data.conversation_id, row["status"], turns, row["booking_active"]
         conversation_id = await start_conversation(
             conn, workspace_id=workspace_id, bot_id=data.bot_id, visitor_id=visitor_id
         )
@@ -519,7 +558,7 @@ class ChatPipeline:
             workspace_id=workspace_id,
             payload={"conversation_id": str(conversation_id), "bot_id": str(data.bot_id), "visitor_id": visitor_id},
         )
-        return conversation_id, "open", []
+        return conversation_id, "open", [], False
 
     async def _embed_question(self, turn: Turn) -> tuple[list[float] | None, bool]:
         """(the question's embedding, whether the turn may go on to the helper): (None, True) without

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Reply = Literal["dont_know", "cannot_look_up", "llm_unavailable", "handoff", "budget"]
+Reply = Literal["dont_know", "cannot_look_up", "llm_unavailable", "handoff", "budget", "cannot_book"]
 
 REPLIES: dict[str, dict[Reply, str]] = {
     "en": {
@@ -29,6 +29,10 @@ REPLIES: dict[str, dict[Reply, str]] = {
             "I can't answer new questions right now because this assistant has used its monthly "
             "allowance. Please leave your email and the team will get back to you."
         ),
+        "cannot_book": (
+            "I'm sorry, I can't book appointments right now. I can connect you with a person from the "
+            "team, or you can leave your email and they will get back to you to find a time."
+        ),
     },
     "es": {
         "dont_know": (
@@ -47,6 +51,10 @@ REPLIES: dict[str, dict[Reply, str]] = {
         "budget": (
             "Ahora mismo no puedo responder a nuevas preguntas porque este asistente ha agotado su cupo "
             "mensual. Deja tu correo y el equipo te responderá."
+        ),
+        "cannot_book": (
+            "Lo siento, ahora mismo no puedo reservar citas. Puedo ponerte en contacto con una persona del "
+            "equipo, o deja tu correo y te escribirán para buscar una hora."
         ),
     },
     "fr": {
@@ -67,6 +75,10 @@ REPLIES: dict[str, dict[Reply, str]] = {
             "Je ne peux pas répondre à de nouvelles questions pour le moment : cet assistant a épuisé son "
             "quota mensuel. Laissez votre e-mail et l'équipe vous répondra."
         ),
+        "cannot_book": (
+            "Désolé, je ne peux pas prendre de rendez-vous pour le moment. Je peux vous mettre en relation "
+            "avec une personne de l'équipe, ou laissez votre e-mail et elle vous recontactera pour fixer un horaire."
+        ),
     },
     "de": {
         "dont_know": (
@@ -85,6 +97,10 @@ REPLIES: dict[str, dict[Reply, str]] = {
         "budget": (
             "Ich kann gerade keine neuen Fragen beantworten, weil dieser Assistent sein monatliches "
             "Kontingent aufgebraucht hat. Hinterlassen Sie Ihre E-Mail-Adresse, und das Team meldet sich."
+        ),
+        "cannot_book": (
+            "Das tut mir leid, ich kann gerade keine Termine buchen. Ich kann Sie mit einer Person aus dem "
+            "Team verbinden, oder Sie hinterlassen Ihre E-Mail-Adresse, und man meldet sich für einen Termin."
         ),
     },
 }

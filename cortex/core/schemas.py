@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
 
@@ -125,7 +127,8 @@ class MessageDetail(MessagePublic):
     no_guidance: NoGuidanceReason | None = Field(
         None,
         description="why the reply carried no guidance: faq, cache (direct answers), handoff, canned (a fixed "
-        "reply), extractive, helper_failed, helper_off, no_pattern, control (an experiment's no-guidance arm)",
+        "reply), extractive, helper_failed, helper_off, no_pattern, control (an experiment's no-guidance arm), "
+        "booking (the scheduling workflow wrote it)",
     )
 
 
@@ -144,6 +147,9 @@ class ConversationPublic(BaseModel):
     last_message_at: datetime
     closed_at: datetime | None = Field(None, description="when it closed (idle, or by a member); null while open")
     closed_by: Literal["idle", "member"] | None = None
+    booking_active: bool = Field(
+        False, description="a scheduling run waits for the visitor: their next message goes to it (a slot, a time)"
+    )
 
 
 class ConversationDetail(ConversationPublic):
@@ -155,11 +161,30 @@ class ConversationUpdate(Strict):
     outcomes: list[Outcome] | None = None
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    """The IANA zone names this system knows (read once: listing them walks the zone database)."""
+    return frozenset(available_timezones())
+
+
 class ChatIn(Strict):
     bot_id: uuid.UUID
     conversation_id: uuid.UUID | None = None
     message: str = Field(min_length=1, max_length=4000)
     stream: bool = True
+    time_zone: str | None = Field(
+        None,
+        max_length=64,
+        description='the visitor\'s IANA time zone ("Europe/Berlin"): booking reads their dates and times in it; '
+        "none: the business's",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in _time_zones():
+            raise ValueError(f"unknown time zone {value!r}: an IANA name such as Europe/Berlin")
+        return value
 
 
 class ChatOut(BaseModel):

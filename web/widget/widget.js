@@ -26,6 +26,7 @@ const state = {
   identity: null, // {user_id, user_hash} from the site, with identity verification
   visitorId: null,
   renewTimer: null,
+  timeZone: visitorTimeZone(), // sent with each chat turn; dropped if the server does not know it
 };
 let t = translator("en");
 let tokenWaiters = [];
@@ -567,6 +568,16 @@ async function* sseEvents(response) {
   }
 }
 
+// The visitor's IANA time zone ("Europe/Berlin"): a booking reads "tomorrow at 10" in it. A browser
+// that reports none sends nothing, and the business's zone applies.
+function visitorTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function send(text) {
   text = text.trim();
   if (!text || state.busy) return;
@@ -578,10 +589,12 @@ async function send(text) {
   ui.typing.hidden = false;
   scrollDown();
   try {
-    const response = await api("/api/chat", {
-      method: "POST",
-      body: { bot_id: state.botId, conversation_id: state.conversationId, message: text, stream: true },
-    });
+    const body = { bot_id: state.botId, conversation_id: state.conversationId, message: text, stream: true, time_zone: state.timeZone };
+    let response = await api("/api/chat", { method: "POST", body });
+    if (response.status === 422 && body.time_zone && (await response.clone().text()).includes("time_zone")) {
+      state.timeZone = undefined; // a zone name this server does not know: the business's applies
+      response = await api("/api/chat", { method: "POST", body: { ...body, time_zone: undefined } });
+    }
     if (!response.ok) throw new Error(await errorText(response));
     for await (const { event, data } of sseEvents(response)) {
       if (event === "meta") {

@@ -11,6 +11,7 @@ from cortex.core.store.bots import (
 )
 from cortex.core.store.conversations import (
     add_outcome,
+    booking_known,
     claim_idle_conversations,
     close_conversation,
     create_conversation,
@@ -19,6 +20,7 @@ from cortex.core.store.conversations import (
     last_reply,
     list_conversations,
     reopen_conversation,
+    set_booking_active,
     set_handoff,
     set_outcomes,
     update_conversation,
@@ -58,6 +60,7 @@ __all__ = [
     "add_message",
     "add_outcome",
     "add_usage",
+    "booking_known",
     "claim_idle_conversations",
     "close_conversation",
     "create_bot",
@@ -90,6 +93,7 @@ __all__ = [
     "recent_message_rows",
     "recent_messages",
     "reopen_conversation",
+    "set_booking_active",
     "set_handoff",
     "set_message_content",
     "set_message_feedback",

@@ -9,7 +9,7 @@ import asyncpg
 
 _CONVERSATION_COLUMNS = (
     "id, bot_id, visitor_id, profile_id, status, assigned_agent, outcomes, rating, feedback, message_count, "
-    "started_at, last_message_at, closed_at, closed_by"
+    "started_at, last_message_at, closed_at, closed_by, booking_active"
 )
 
 
@@ -120,6 +120,33 @@ async def set_handoff(
         status,
         assigned_agent,
     )
+
+
+async def set_booking_active(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, active: bool
+) -> None:
+    """Whether the conversation's scheduling run waits for the visitor's next message."""
+    await conn.execute(
+        "UPDATE conversations SET booking_active = $3 WHERE id = $1 AND workspace_id = $2",
+        conversation_id,
+        workspace_id,
+        active,
+    )
+
+
+async def booking_known(
+    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> dict[str, str]:
+    """What the conversation's visitor profile holds that a booking asks for: name and e-mail (those set)."""
+    row = await conn.fetchrow(
+        "SELECT p.name, p.email FROM conversations c JOIN visitor_profiles p ON p.id = c.profile_id "
+        "AND p.workspace_id = c.workspace_id WHERE c.id = $1 AND c.workspace_id = $2 AND p.erased_at IS NULL",
+        conversation_id,
+        workspace_id,
+    )
+    if row is None:
+        return {}
+    return {name: row[name] for name in ("name", "email") if row[name]}
 
 
 async def delete_conversation(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
