@@ -8,9 +8,11 @@ is not about an appointment after all; the turn is then answered as any other. A
 the product ("Can the bot book appointments?") reads as a wish to book: a bot that books answers it
 by offering to book, and one that does not never hears of it.
 
-The helper's analysis scores a booking signal too, but `Guidance` does not carry it and arrives
-together with knowledge's answer, after the turn must already be handed over: the rules here are
-core's own, read before knowledge or the helper is asked (no second helper call).
+The rules are read before knowledge or the helper is asked, so a booking turn costs neither. The
+helper's analysis comes back with knowledge's answer: when the rules read nothing, the knowledge
+has nothing that answers, and the helper's situation ("intent/stage") says `booking`, the turn is
+offered to the Scheduler after all (`helper_reads_booking`), instead of "I don't know". `Guidance`
+carries the helper's intent, not its booking score; no second helper call is made for it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from cortex.contracts.booking import NOT_HANDLED, BookingIntent, BookingRequest, BookingTurn
+from cortex.contracts.guidance import Guidance
 from cortex.core import store
 from cortex.core.replies import reply
 
@@ -131,6 +134,11 @@ def intent_of(message: str) -> BookingIntent | None:
     return None
 
 
+def helper_reads_booking(guidance: Guidance) -> bool:
+    """The helper's analysis of the turn (its situation, "intent/stage") reads a wish to book."""
+    return (guidance.situation or "").partition("/")[0] == "booking"
+
+
 @dataclass(frozen=True)
 class BookingReply:
     """The bot's reply to a turn the Scheduler took (or the fixed one when it could not)."""
@@ -155,11 +163,13 @@ async def converse(
     booking_active: bool,
     timeout_s: float,
     follow_ups: list[dict[str, Any]],
+    hint: BookingIntent | None = None,
 ) -> BookingReply | None:
     """The Scheduler's reply to this turn, or None when the turn is not about booking (the normal
     turn answers it). A Scheduler that fails or is slower than `timeout_s` gets the fixed "cannot
-    book now" reply with `follow_ups` (a person, the lead form), degraded, and the run let go."""
-    intent = intent_of(message)
+    book now" reply with `follow_ups` (a person, the lead form), degraded, and the run let go.
+    `hint`: the intent read elsewhere (the helper's analysis) when the rules read none."""
+    intent = intent_of(message) or hint
     if intent is None and not booking_active:
         return None
     language = bot["language"]

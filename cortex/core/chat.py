@@ -32,6 +32,7 @@ import asyncpg
 from cortex import bus
 from cortex.background import keep_running
 from cortex.contracts import NO_GUIDANCE, Guidance, HistoryTurn, Passage
+from cortex.contracts.booking import BookingIntent
 from cortex.contracts.chat import ChatEvent, Done, HandedOff, Meta, Token
 from cortex.core import booking, extractive, schemas, store
 from cortex.core.answer_text import citation, drop_unsupported_marks, number_citations, sanitize_answer, shareable
@@ -195,15 +196,7 @@ class ChatPipeline:
         booked = await self._booking(turn)
         if booked is not None:  # workflows' Scheduler answered: no knowledge, no helper
             yield Token(text=booked.text)
-            yield await self._finish(
-                turn,
-                booked.text,
-                citations=[],
-                actions=booked.actions,
-                degraded=booked.degraded,
-                answered=booked.answered,
-                applied=not_applied("booking" if booked.answered else "canned"),
-            )
+            yield await self._booked(turn, booked)
             return
         understood, guidance, guidance_failed = await self._consult(turn)
         if understood.direct is not None:
@@ -216,6 +209,13 @@ class ChatPipeline:
             )
             return
         draft = self._plan(turn, understood, guidance_failed)
+        if not draft.relevant and understood.passages is not None and booking.helper_reads_booking(guidance):
+            # The rules missed it, the knowledge has nothing, and the helper's analysis reads a wish to book.
+            booked = await self._booking(turn, hint="book")
+            if booked is not None:
+                yield Token(text=booked.text)
+                yield await self._booked(turn, booked)
+                return
         async with contextlib.aclosing(self._write(turn, draft, guidance)) as pieces:
             async for piece in pieces:
                 yield Token(text=piece)
@@ -237,8 +237,9 @@ class ChatPipeline:
         await self._remember(turn, understood, draft, answer, cited, citations)
         yield done
 
-    async def _booking(self, turn: Turn) -> booking.BookingReply | None:
-        """The Scheduler's reply when the turn is about an appointment (or its run waits for it)."""
+    async def _booking(self, turn: Turn, hint: BookingIntent | None = None) -> booking.BookingReply | None:
+        """The Scheduler's reply when the turn is about an appointment (or its run waits for it);
+        `hint`: what the helper read when core's rules read nothing."""
         principal = turn.principal
         return await booking.converse(
             self.scheduler,
@@ -252,6 +253,19 @@ class ChatPipeline:
             booking_active=turn.booking_active,
             timeout_s=self.timeouts.booking_s,
             follow_ups=follow_ups(turn.bot),
+            hint=hint,
+        )
+
+    async def _booked(self, turn: Turn, booked: booking.BookingReply) -> Done:
+        """Store the Scheduler's reply (or the fixed one when it failed) as the bot's message."""
+        return await self._finish(
+            turn,
+            booked.text,
+            citations=[],
+            actions=booked.actions,
+            degraded=booked.degraded,
+            answered=booked.answered,
+            applied=not_applied("booking" if booked.answered else "canned"),
         )
 
     def backend_for(self, llm_settings: schemas.LLMSettings) -> Backend:

@@ -24,7 +24,10 @@ from cortex.core.chat import DONT_KNOW, ChatPipeline, Timeouts
 from cortex.core.replies import reply
 from cortex.core.schemas import ChatIn
 from cortex.db import create_pool
+from cortex.helper.guide import Guide
 from cortex.http.security import Principal
+from cortex.knowledge.retrieval import LazyRetriever
+from cortex.models.embedder import LocalEmbed
 from cortex.models.llm import GenerationParams
 from cortex.settings import Settings
 
@@ -188,3 +191,38 @@ async def test_the_scheduler_is_handed_what_the_visitor_profile_knows(
     events = [event async for event in pipeline.turn(principal, data)]
     assert len(scheduler.requests) == 2 and scheduler.requests[1].intent is None
     assert dataclasses.asdict(events[-1])["actions"] == []
+
+
+async def test_what_the_rules_miss_reaches_the_scheduler_when_the_helper_reads_a_booking(
+    http: httpx.AsyncClient, settings: Settings, embed: LocalEmbed, core_pool: asyncpg.Pool
+) -> None:
+    """The real knowledge and Guide in this process: a wish to book in words the rules do not know
+    goes to the Scheduler once the helper's analysis reads it and the knowledge has no answer; a
+    question the knowledge cannot answer and the helper does not read as booking stays "don't know"."""
+    owner = await register(http)
+    bot = await make_bot(http, owner)
+    scheduler = _Recording()
+    pipeline = ChatPipeline(
+        db=core_pool,
+        retriever=LazyRetriever(settings, embed),
+        guide=Guide(settings),
+        llm=_NoLLM(),
+        embed=embed,
+        scheduler=scheduler,
+        timeouts=Timeouts(retrieval_s=30, guidance_s=5),
+    )
+    principal = Principal(kind="user", workspace_id=uuid.UUID(owner.workspace_id), subject=owner.user_id, role="owner")
+
+    async def ask(message: str) -> dict[str, Any]:
+        events = [
+            event async for event in pipeline.turn(principal, ChatIn(bot_id=uuid.UUID(bot["id"]), message=message))
+        ]
+        return dataclasses.asdict(events[-1])
+
+    done = await ask("Could I pop over on Thursday afternoon?")
+    assert done["content"] == "Which day suits you?" and done["degraded"] is False
+    [request] = scheduler.requests
+    assert request.intent == "book", "the helper's reading, since core's rules read nothing"
+
+    done = await ask("What are your opening hours?")
+    assert done["content"] == DONT_KNOW and len(scheduler.requests) == 1
