@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from cortex.db.pool import create_pool
 from cortex.demo import Demo, ensure_demo
+from cortex.devtools.calendar_servers import CalendarServers
 from cortex.devtools.openai_server import OpenAIServer
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
@@ -37,6 +38,8 @@ class RunningStack:
     home: Path
     oidc_port: int
     llm_server: OpenAIServer
+    #: Radicale and the Google/Outlook stand-ins, started before the stack, which is pointed at them.
+    calendars: CalendarServers
 
     @property
     def url(self) -> str:
@@ -48,6 +51,8 @@ def running_stack() -> Iterator[RunningStack]:
     oidc_port = free_port()
     # Bots set to the "openai" backend talk to this local server speaking the OpenAI format.
     llm_server = OpenAIServer(answer="The bakery opens at 7am [1].").start()
+    # Connected calendars (workflows) talk to these: a real CalDAV server and the providers' stand-ins.
+    calendars = CalendarServers().start()
     env = {
         "CORTEX_LLM_URL": llm_server.url,
         "CORTEX_LLM_MODEL": "stand-in",
@@ -55,6 +60,8 @@ def running_stack() -> Iterator[RunningStack]:
         "CORTEX_ENV": "test",
         # The crawler and URL uploads may reach the test's own servers on 127.0.0.1 (and only that).
         "CORTEX_FETCH_ALLOW_NETWORKS": '["127.0.0.1/32"]',
+        # Owners' webhooks may reach the test's own receivers on 127.0.0.1 (and only that).
+        "CORTEX_WORKFLOWS_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.1/32"]',
         # As behind a production ingress: one trusted proxy hop, so tests can speak for many
         # client IPs through X-Forwarded-For (each request gets its own unless a test sets one).
         "CORTEX_TRUSTED_PROXY_COUNT": "1",
@@ -70,11 +77,18 @@ def running_stack() -> Iterator[RunningStack]:
             }
         ),
     }
+    env.update(calendars.env())
     with ephemeral_stack(env, prefix="cxt") as stack:
         yield RunningStack(
-            stack=stack, settings=stack.settings, home=stack.home, oidc_port=oidc_port, llm_server=llm_server
+            stack=stack,
+            settings=stack.settings,
+            home=stack.home,
+            oidc_port=oidc_port,
+            llm_server=llm_server,
+            calendars=calendars,
         )
     llm_server.stop()
+    calendars.stop()
     # `down` must leave nothing behind: no process of ours (HAProxy included), no open port.
     leftovers = [p for p in stack.supervisor.our_processes() if p.is_running()]
     assert not leftovers, f"processes left after down: {leftovers}"

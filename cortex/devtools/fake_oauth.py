@@ -11,6 +11,8 @@ refresh gets `invalid_grant`), `fail_next` (status codes for the next API calls)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import sys
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 # Real providers issue access tokens for about an hour.
 ACCESS_TOKEN_TTL_S = 3599
@@ -87,7 +89,7 @@ class FakeProvider:
         self.lock = threading.RLock()
         self.requests: list[Request] = []
         self.fail_next: list[int] = []
-        self.codes: dict[str, tuple[Grant, str]] = {}  # code -> (grant, redirect_uri)
+        self.codes: dict[str, tuple[Grant, str, str | None]] = {}  # code -> (grant, redirect_uri, PKCE challenge)
         self.access_tokens: dict[str, tuple[Grant, float]] = {}  # token -> (grant, expires at)
         self.refresh_tokens: dict[str, Grant] = {}
         self.token_requests: list[dict[str, str]] = []
@@ -164,7 +166,8 @@ class FakeProvider:
         else:
             code = "4/" + secrets.token_urlsafe(24)
             with self.lock:
-                self.codes[code] = (Grant(self.user, self.client_id, query["scope"]), redirect_uri)
+                challenge = query.get("code_challenge") if query.get("code_challenge_method") == "S256" else None
+                self.codes[code] = (Grant(self.user, self.client_id, query["scope"]), redirect_uri, challenge)
             back["code"] = code
         separator = "&" if "?" in redirect_uri else "?"
         return Response(302, None, {"Location": redirect_uri + separator + urlencode(back)})
@@ -188,8 +191,6 @@ class FakeProvider:
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         basic = request.headers.get("authorization", "")
         if basic.lower().startswith("basic "):
-            import base64
-
             client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
         if client_id != self.client_id or client_secret != self.client_secret:
             return self.token_error(401, "invalid_client", "The OAuth client was not found or its secret is wrong.")
@@ -199,6 +200,8 @@ class FakeProvider:
                 found = self.codes.pop(form.get("code", ""), None)
                 if found is None or found[1] != form.get("redirect_uri"):
                     return self.token_error(400, "invalid_grant", "Malformed auth code or redirect_uri mismatch.")
+                if found[2] is not None and _s256(form.get("code_verifier", "")) != found[2]:
+                    return self.token_error(400, "invalid_grant", "Missing or invalid code verifier.")
                 grant = found[0]
                 refresh_token = "1//" + secrets.token_urlsafe(32)
                 self.refresh_tokens[refresh_token] = grant
@@ -279,6 +282,10 @@ class FakeProvider:
         return HTTPHandler
 
 
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
 def _match(pattern: str, path: str) -> dict[str, str] | None:
     """{name: segment} when `path` matches `pattern` ("/calendars/{calendar}/events"), else None."""
     want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
@@ -287,8 +294,6 @@ def _match(pattern: str, path: str) -> dict[str, str] | None:
     params: dict[str, str] = {}
     for expected, actual in zip(want, got, strict=True):
         if expected.startswith("{") and expected.endswith("}"):
-            from urllib.parse import unquote
-
             params[expected[1:-1]] = unquote(actual)
         elif expected != actual:
             return None

@@ -24,6 +24,7 @@ import icalendar
 from caldav.davclient import DAVClient
 from caldav.lib import error as caldav_error
 
+from cortex.errors import Invalid
 from cortex.fetch import AddressPolicy, FetchError, SafeFetcher
 from cortex.fetch.addresses import blocked_reason
 from cortex.settings import Settings
@@ -32,16 +33,27 @@ from cortex.workflows.calendars.base import CalendarUnavailable, ConnectedCalend
 PRODID = "-//Cortex//Bookings//EN"
 
 
-async def check_url(settings: Settings, url: str) -> None:
-    """Refuse a URL that points into our own network (unless allow-listed) or sends a password over
-    plain http to a public host: CalendarUnavailable with the reason."""
+class PlainHttpRefused(Invalid):
+    """A public CalDAV server over plain http: the password would cross the internet in the clear."""
+
+    code = "https_required"
+
+
+async def guard_url(settings: Settings, url: str) -> None:
+    """Refuse a URL that points into our own network (unless allow-listed: `cortex.fetch`'s BlockedAddress,
+    BadUrl, BadScheme, ConnectionFailed) or sends a password over plain http to a public host."""
     fetcher = SafeFetcher(policy=AddressPolicy.from_allow_list(settings.calendar_allow_networks))
-    try:
-        addresses = await fetcher.check(url)
-    except FetchError as exc:
-        raise CalendarUnavailable(exc.message if hasattr(exc, "message") else str(exc)) from None
+    addresses = await fetcher.check(url)
     if urlsplit(url).scheme.lower() == "http" and any(blocked_reason(address) is None for address in addresses):
-        raise CalendarUnavailable("use an https:// URL: the password would travel in the clear over plain http")
+        raise PlainHttpRefused("use an https:// URL: the password would travel in the clear over plain http")
+
+
+async def check_url(settings: Settings, url: str) -> None:
+    """`guard_url` for a connected calendar: CalendarUnavailable with the reason."""
+    try:
+        await guard_url(settings, url)
+    except (FetchError, PlainHttpRefused) as exc:
+        raise CalendarUnavailable(exc.message) from None
 
 
 def _client(settings: Settings, url: str, username: str, password: str, timeout_s: float) -> DAVClient:
@@ -58,7 +70,7 @@ def _client(settings: Settings, url: str, username: str, password: str, timeout_
     )
 
 
-def _unavailable(exc: BaseException) -> CalendarUnavailable:
+def unavailable(exc: BaseException) -> CalendarUnavailable:
     """A safe message for the owner: the server's answer or the network error, never the password."""
     if isinstance(exc, caldav_error.AuthorizationError):
         return CalendarUnavailable("the CalDAV server refused the user name or password")
@@ -146,7 +158,7 @@ class CalDAVCalendar(ConnectedCalendar):
         except CalendarUnavailable:
             raise
         except Exception as exc:  # the library raises its own errors and the HTTP library's
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     def _calendar(self) -> tuple[DAVClient, Any]:
         client = _client(

@@ -9,6 +9,9 @@ endpoints are settings, so the tests and benchmarks point them at local stand-in
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -78,9 +81,18 @@ def redirect_uri(settings: Settings) -> str:
     return f"{settings.resolved_public_url()}{APPLICATIONS['workflows']}/calendars/oauth/callback"
 
 
-def authorize_url(provider: Provider, *, state: str, redirect_to: str) -> str:
-    """The provider's consent page for this connection."""
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier (kept by us) and its S256 challenge (sent with the authorize request)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(provider: Provider, *, state: str, redirect_to: str, code_challenge: str) -> str:
+    """The provider's consent page for this connection (PKCE S256: a stolen code is useless alone)."""
     query = {
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
         "client_id": provider.client_id,
         "redirect_uri": redirect_to,
         "response_type": "code",
@@ -140,15 +152,22 @@ def _credentials(body: dict[str, Any], *, previous_refresh_token: str | None = N
 
 
 async def exchange_code(
-    http: httpx.AsyncClient | None, provider: Provider, *, code: str, redirect_to: str, timeout_s: float
+    http: httpx.AsyncClient | None,
+    provider: Provider,
+    *,
+    code: str,
+    redirect_to: str,
+    code_verifier: str,
+    timeout_s: float,
 ) -> dict[str, Any]:
     """Trade the authorization code for tokens: the credentials to seal."""
-    body = await _token_request(
-        http,
-        provider,
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_to},
-        timeout_s=timeout_s,
-    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_to,
+        "code_verifier": code_verifier,
+    }
+    body = await _token_request(http, provider, form, timeout_s=timeout_s)
     credentials = _credentials(body)
     if not credentials["refresh_token"]:
         raise CalendarUnavailable("the provider gave no refresh token: remove Cortex's access there and connect again")
