@@ -271,6 +271,17 @@ class Settings(BaseSettings):
     ms_login_url: str = Field("https://login.microsoftonline.com", description="base URL of Microsoft's identity platform")
     ms_graph_url: str = Field("https://graph.microsoft.com", description="base URL of Microsoft Graph")
 
+    # -- workflows' scheduling runs (the chat's booking conversations) ---------------------------
+    # 4: each booking turn writes a few checkpoints, one at a time per replica (the saver holds a
+    # lock around each); a handful of connections covers the turns a replica runs at once.
+    workflows_checkpoint_pool_max: int = Field(
+        4, ge=1, le=50, description="psycopg connections of one replica's LangGraph checkpointer"
+    )
+    # 2 h: a booking conversation left for longer starts afresh (the offered times are stale by then).
+    workflows_run_idle_s: float = Field(
+        7200.0, gt=0, description="a scheduling run waiting longer than this for the visitor is abandoned"
+    )
+
     # -- workflows' durable tasks and mailed links ------------------------------------------------
     # 5 s: a task is woken at commit; the poll only finds retries and reminders that came due.
     workflows_task_poll_s: float = Field(5.0, gt=0, description="how often the task loop looks for due tasks")

@@ -91,7 +91,7 @@ class Unclear:
     options: tuple[When, ...] = ()
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower case without accents: 'Nächsten Dienstag' → 'nachsten dienstag', 'mañana' → 'manana'."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
@@ -168,7 +168,7 @@ DOTTED_DATE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})?(?![\d])")
 SLASHED_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?\b")
 DAY_MONTH = re.compile(
     r"\b(?:the\s+|le\s+|el\s+|am\s+|den\s+)?(\d{1,2})" + _ORD + r"\s*(?:of\s+|de\s+)?" + _MON
-    + r"(?:,?\s*(\d{4}))?(?![a-z])"
+    + r"(?:,?\s*(?:de\s+)?(\d{4}))?(?![a-z])"
 )  # fmt: skip
 MONTH_DAY = re.compile(r"\b" + _MON + r"\s+(?:the\s+)?(\d{1,2})" + _ORD + r"(?:,?\s*(\d{4}))?(?![\d:])")
 DAY_OF_MONTH = re.compile(
@@ -221,7 +221,7 @@ CLOCK = re.compile(
     r"(\d{1,2})(?:\s*[:.h]\s*(\d{2}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|uhr|h(?![a-z]))(?:\s*(\d{2})\b)?"
     r"|(?:\b(?:at|um|a|a las|a la|around|about|gegen|vers|sobre las|hacia las)\s+)?(?<![\d/.:-])"
     r"(\d{1,2})\s*:\s*(\d{2})\b"
-    r"|\b(?:at|um|a las|a la|around|about|gegen|vers|sobre las|hacia las)\s+(\d{1,2})(?![\d./:])"
+    r"|\b(?:at|um|a las|a la|around|about|gegen|vers|sobre las|hacia las)\s+(\d{1,2})(?![\d/:]|\.\d)"
 )  # fmt: skip
 PART_WORDS: dict[str, str] = {
     "morning": "morning", "in the morning": "morning", "mornings": "morning", "am morgen": "morning",
@@ -396,7 +396,7 @@ class WhenParser:
         `tz`) decides a bare hour that could be morning or afternoon when only one reading is open."""
         local_now = now.astimezone(tz)
         today = local_now.date()
-        folded = " ".join(_fold(text).split())
+        folded = " ".join(fold(text).split())
         if not folded:
             return Unclear("empty")
         if PAST.search(folded):

@@ -1,0 +1,1 @@
+"""The scheduling graph: appointment booking from the chat (state, nodes, prompts, graph)."""
