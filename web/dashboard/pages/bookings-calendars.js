@@ -4,7 +4,7 @@
 
 import { del, get, post } from "../api.js";
 import { add, checkbox, confirmAction, empty, field, fmtDate, h, mount, pill, run, showError } from "../dom.js";
-import { CALENDARS, CALENDAR_KIND, SCHEDULE } from "./bookings-common.js";
+import { CALENDARS, CALENDAR_KIND, SCHEDULE, browserZone, timeZones } from "./bookings-common.js";
 
 export default async function renderCalendars(root, ctx, { bots, bot, botNames }) {
   const canEdit = ctx.hasRole("admin");
@@ -76,10 +76,17 @@ function calendarRow(c, { canEdit, reload, resourceName }) {
       h("p", { class: "hint" }, cal.last_checked_at ? `Last asked ${fmtDate(cal.last_checked_at)}` : "Not asked yet"),
     );
   showStatus(c);
+  const tested = h("p", { class: "hint", role: "status", "data-testid": "calendar-test-result" });
   const test = h("button", { type: "button", class: "small", "data-testid": "test-calendar" }, "Test");
   test.addEventListener("click", async () => {
+    tested.textContent = "";
     const result = await run(test, () => post(`${CALENDARS}/${c.id}/test`), { context: `Could not test ${c.name}` });
-    if (result) showStatus({ ...c, ...(result.calendar || result) });
+    if (!result) return;
+    showStatus(result.calendar);
+    status.append(tested);
+    tested.textContent = result.ok
+      ? `It answered: ${result.busy_spans} busy ${result.busy_spans === 1 ? "time" : "times"} in the next 7 days.`
+      : "It did not answer just now.";
   });
   const remove = h("button", { type: "button", class: "danger small", disabled: !canEdit, "data-testid": "disconnect-calendar" }, "Disconnect");
   remove.addEventListener("click", async () => {
@@ -90,12 +97,18 @@ function calendarRow(c, { canEdit, reload, resourceName }) {
   return h(
     "tr",
     { "data-testid": "calendar-row", "data-id": c.id },
-    h("td", {}, h("strong", { "data-testid": "calendar-name" }, c.name), c.url || (c.config && c.config.url) ? h("div", { class: "small-link muted" }, c.url || c.config.url) : null),
+    h(
+      "td",
+      {},
+      h("strong", { "data-testid": "calendar-name" }, c.name),
+      c.url ? h("div", { class: "small-link muted" }, c.url, c.username ? ` (${c.username})` : "") : null,
+      c.account ? h("div", { class: "small muted" }, c.account) : null,
+    ),
     h("td", {}, CALENDAR_KIND[c.kind] || c.kind),
     h("td", {}, c.resource_id ? resourceName.get(c.resource_id) || "(a removed resource)" : "Every resource"),
     h("td", {}, c.write_bookings ? "Yes" : "No"),
     h("td", {}, status),
-    h("td", { class: "row-actions" }, test, remove),
+    h("td", {}, h("div", { class: "row-actions" }, test, remove)),
   );
 }
 
@@ -114,7 +127,7 @@ function caldavForm(ctx, { resources, onDone }) {
   const form = h(
     "form",
     { class: "form", "aria-label": "Connect a CalDAV calendar" },
-    field("Name", h("input", { name: "name", required: true, maxlength: 120, placeholder: "Salon calendar", "data-testid": "caldav-name" })),
+    field("Name (optional)", h("input", { name: "name", maxlength: 120, placeholder: "Salon calendar", "data-testid": "caldav-name" }), "The calendar's own name when left empty."),
     field("Calendar URL", h("input", { name: "url", type: "url", required: true, placeholder: "https://dav.example.com/anna/calendar/", "data-testid": "caldav-url" }), "The calendar collection's address (Nextcloud, iCloud, Fastmail, Radicale …)."),
     h(
       "div",
@@ -123,6 +136,8 @@ function caldavForm(ctx, { resources, onDone }) {
       field("Password", h("input", { name: "password", type: "password", autocomplete: "new-password", "data-testid": "caldav-password" }), "An app password where the provider offers one. Stored encrypted."),
     ),
     field("Its busy times block", resourceSelect(resources, "caldav-resource")),
+    field("Time zone of its all-day events", h("input", { name: "time_zone", list: "caldav-zones", value: browserZone(), autocomplete: "off", "data-testid": "caldav-time-zone" })),
+    h("datalist", { id: "caldav-zones" }, timeZones().map((z) => h("option", { value: z }))),
     write,
     h("div", { class: "actions" }, submit),
   );
@@ -130,12 +145,13 @@ function caldavForm(ctx, { resources, onDone }) {
     event.preventDefault();
     const body = {
       kind: "caldav",
-      name: form.name.value.trim(),
+      name: form.name.value.trim() || null,
       url: form.url.value.trim(),
       username: form.username.value,
       password: form.password.value,
       resource_id: form.resource_id.value || null,
       write_bookings: write.querySelector("input").checked,
+      time_zone: form.time_zone.value.trim() || "UTC",
     };
     const created = await run(submit, () => post(CALENDARS, body), { form, context: "Could not connect the calendar" });
     if (created) {

@@ -145,12 +145,11 @@ export function minutesOf(text) {
 export const STATUS_TONE = { booked: "ok", cancelled: "muted" };
 export const CALENDAR_KIND = { caldav: "CalDAV", google: "Google Calendar", outlook: "Outlook" };
 
-/** A bot's booking settings, or null when it does not book yet (no settings saved). */
+/** A bot's booking settings (`configured` false: never set up, these are the defaults), or null. */
 export async function loadBookingSettings(ctx, botId) {
   try {
     return await get(`${SCHEDULE}/settings/${botId}`, { signal: ctx.signal });
   } catch (error) {
-    if (error.status === 404) return null;
     showError(error, { context: "Could not load the booking settings" });
     return null;
   }

@@ -21,28 +21,28 @@ export default async function renderBookingList(root, ctx, { bots, bot, botNames
   );
   const from = h("input", { type: "date", name: "from", value: query.get("from") || "", "data-testid": "bookings-from" });
   const to = h("input", { type: "date", name: "to", value: query.get("to") || "", "data-testid": "bookings-to" });
-  const text = h("input", { type: "search", name: "q", value: query.get("q") || "", maxlength: 200, placeholder: "Name or e-mail", "data-testid": "bookings-q" });
   const filters = h(
     "form",
     { class: "card filters", "aria-label": "Filter appointments" },
-    h("div", { class: "filter-grid" }, field("Status", status), field("From", from), field("To (included)", to), field("Visitor", text)),
+    h("div", { class: "filter-grid" }, field("Status", status), field("From", from), field("To (included)", to)),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", "data-testid": "bookings-apply" }, "Apply filters"), h("a", { class: "button", href: bookingsHref("list", bot ? bot.id : "") }, "Clear")),
   );
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
-    ctx.navigate(bookingsHref("list", bot ? bot.id : "", { status: status.value, from: from.value, to: to.value, q: text.value.trim() }));
+    ctx.navigate(bookingsHref("list", bot ? bot.id : "", { status: status.value, from: from.value, to: to.value }));
   });
 
   const server = { limit: PAGE_SIZE };
   if (bot) server.bot_id = bot.id;
   if (status.value !== "any") server.status = status.value;
-  if (from.value) server.from = new Date(`${from.value}T00:00:00`).toISOString();
-  if (to.value) {
-    const end = new Date(`${to.value}T00:00:00`);
-    end.setDate(end.getDate() + 1);
-    server.to = end.toISOString();
-  }
-  if (text.value.trim()) server.q = text.value.trim();
+  // Days are the business's (the chosen bot's zone), else the browser's.
+  const filterZone = bot ? await zones(bot.id) : browserZone();
+  const midnight = (text, plusDays = 0) => {
+    const [y, m, d] = text.split("-").map(Number);
+    return zonedToDate(y, m, d + plusDays, 0, 0, filterZone).toISOString();
+  };
+  if (from.value) server.from = midnight(from.value);
+  if (to.value) server.to = midnight(to.value, 1); // "to" includes the whole day
 
   const rows = h("tbody", {});
   const table = h(
@@ -64,13 +64,13 @@ export default async function renderBookingList(root, ctx, { bots, bot, botNames
   };
   const loadPage = async () => {
     const page = await get(`${SCHEDULE}/bookings`, { query: { ...server, offset }, signal: ctx.signal });
-    const items = Array.isArray(page) ? page : page.items || page.bookings || [];
+    const items = page;
     offset += items.length;
     for (const a of items) rows.append(await bookingRow(a, { ctx, zones, botNames, reload: reloadAll }));
     more.hidden = items.length < PAGE_SIZE;
     count.textContent = `(${rows.children.length})`;
     if (!rows.children.length) {
-      const filtered = status.value !== "booked" || from.value || to.value || text.value;
+      const filtered = status.value !== "booked" || from.value || to.value;
       mount(holder, empty(filtered ? "No appointment matches these filters." : "No appointments yet. Once a bot has booking settings and a service, visitors can book in the chat."));
     } else if (!holder.contains(table)) {
       mount(holder, table, more);
@@ -93,7 +93,7 @@ export default async function renderBookingList(root, ctx, { bots, bot, botNames
 export function zoneCache(ctx) {
   const known = new Map();
   return async (botId) => {
-    if (!known.has(botId)) known.set(botId, loadBookingSettings(ctx, botId).then((s) => (s && s.time_zone) || browserZone()));
+    if (!known.has(botId)) known.set(botId, loadBookingSettings(ctx, botId).then((s) => (s && s.configured && s.time_zone) || browserZone()));
     return known.get(botId);
   };
 }
@@ -115,7 +115,7 @@ async function bookingRow(a, { ctx, zones, botNames, reload }) {
     a.email ? h("div", { class: "small" }, h("a", { href: `mailto:${a.email}` }, a.email)) : null,
     a.conversation_id ? h("div", { class: "small" }, h("a", { href: `#/conversations/${a.conversation_id}` }, "The conversation")) : null,
   );
-  const actions = h("td", { class: "row-actions" });
+  const actions = h("div", { class: "row-actions" });
   if (a.status === "booked" && ctx.hasRole("agent")) {
     const cancel = h("button", { type: "button", class: "danger small", "data-testid": "cancel-booking" }, "Cancel");
     cancel.addEventListener("click", async () => {
@@ -140,9 +140,8 @@ async function bookingRow(a, { ctx, zones, botNames, reload }) {
       {},
       h("span", { "data-testid": "booking-status" }, pill(a.status, STATUS_TONE[a.status])),
       a.cancelled_at ? h("div", { class: "hint" }, `on ${fmtDate(a.cancelled_at)}`) : null,
-      a.calendar_errors && a.calendar_errors.length ? h("div", { class: "source-error" }, `Not written into: ${a.calendar_errors.join(", ")}`) : null,
     ),
-    actions,
+    h("td", {}, actions),
   );
 }
 

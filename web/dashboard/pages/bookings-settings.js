@@ -3,18 +3,15 @@
 // (services), who or what an appointment takes (resources: capacity), and closed days.
 
 import { api, del, get, post } from "../api.js";
-import { add, checkbox, confirmAction, empty, field, h, lines, mount, run, showError } from "../dom.js";
+import { add, checkbox, confirmAction, copyButton, empty, field, h, lines, mount, run, showError } from "../dom.js";
 import { SCHEDULE, WEEKDAYS, loadBookingSettings, timeZones } from "./bookings-common.js";
 
-// A new bot's rules, until the owner saves their own: weekdays 9-17, Europe's usual defaults.
-const DEFAULT_HOURS = { 1: [["09:00", "17:00"]], 2: [["09:00", "17:00"]], 3: [["09:00", "17:00"]], 4: [["09:00", "17:00"]], 5: [["09:00", "17:00"]] };
 
 export default async function renderBookingSettings(root, ctx, { bot }) {
   const canEdit = ctx.hasRole("admin");
   const settings = await loadBookingSettings(ctx, bot.id);
   const sections = [];
   if (!canEdit) sections.push(h("p", { class: "notice" }, "Only admins and owners can change how this bot books."));
-  sections.push(settingsCard(ctx, bot, settings, canEdit));
   const resourceNames = new Map();
   const services = listCard(ctx, {
     title: "Services",
@@ -74,6 +71,8 @@ export default async function renderBookingSettings(root, ctx, { bot }) {
     ],
     body: (form) => ({ starts_on: form.starts_on.value, ends_on: form.ends_on.value || form.starts_on.value, reason: form.reason.value.trim() }),
   });
+  // The first save gives the bot its first resource: the list shows it then.
+  sections.push(settingsCard(ctx, bot, settings, canEdit, () => resources.load()));
   sections.push(services.card, h("div", { class: "grid-2 forms" }, resources.card, closures.card));
   add(root, ...sections);
   await Promise.all([services.load(), resources.load(), closures.load()]);
@@ -81,20 +80,19 @@ export default async function renderBookingSettings(root, ctx, { bot }) {
 
 // -- the rules -----------------------------------------------------------------------------------
 
-function settingsCard(ctx, bot, settings, canEdit) {
-  const current = settings || {
-    enabled: true,
-    time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
-    hours: DEFAULT_HOURS,
-    buffer_min: 0,
-    min_notice_min: 60,
-    horizon_days: 60,
-    slot_step_min: 30,
-    reminder_hours: [24],
-    follow_up_hours: 24,
-    notify: { emails: ctx.me ? [ctx.me.user.email] : [], webhook_url: "" },
-  };
+function settingsCard(ctx, bot, settings, canEdit, onSaved) {
+  // A bot never set up shows the server's defaults, switched on, in the browser's zone, told to you.
+  const configured = Boolean(settings && settings.configured);
+  const current = configured
+    ? settings
+    : {
+        ...(settings || { hours: {}, buffer_min: 0, min_notice_min: 60, horizon_days: 60, slot_step_min: 30, reminder_hours: [24], follow_up_hours: 24 }),
+        enabled: true,
+        time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
+        notify: { emails: ctx.me ? [ctx.me.user.email] : [], webhook_url: "" },
+      };
   const disabled = !canEdit;
+  const notSetUp = h("p", { class: "notice info", "data-testid": "booking-not-set-up", hidden: configured }, "This bot does not book yet. Check the hours below and save to start; then add a service.");
   const zones = h("datalist", { id: "booking-zones" }, timeZones().map((z) => h("option", { value: z })));
   const enabled = checkbox("This bot books appointments in the chat", { name: "enabled", checked: current.enabled !== false, disabled, "data-testid": "booking-enabled" });
   const zone = h("input", { name: "time_zone", list: "booking-zones", value: current.time_zone, disabled, required: true, "data-testid": "booking-time-zone", autocomplete: "off" });
@@ -103,20 +101,33 @@ function settingsCard(ctx, bot, settings, canEdit) {
   const emails = h("textarea", { name: "notify.emails", rows: 2, disabled, "data-testid": "booking-notify-emails", placeholder: "you@example.com" });
   emails.value = (notify.emails || []).join("\n");
   const webhook = h("input", { name: "notify.webhook_url", type: "url", value: notify.webhook_url || "", disabled, "data-testid": "booking-webhook-url", placeholder: "https://example.com/hooks/bookings" });
-  const secret = h("input", {
-    name: "webhook_secret",
-    type: "password",
-    autocomplete: "new-password",
-    disabled,
-    "data-testid": "booking-webhook-secret",
-    placeholder: current.webhook_secret_set ? "A secret is set: type a new one to replace it" : "At least 16 characters",
-  });
+  const rotate = checkbox("Issue a new signing secret", { name: "rotate_webhook_secret", disabled, "data-testid": "booking-rotate-secret" });
+  const secretState = h("p", { class: "hint", "data-testid": "booking-secret-state" });
+  const secretShown = h("div", { "aria-live": "polite" });
+  const showSecretState = (s) => {
+    secretState.textContent = s.has_webhook_secret
+      ? "The webhook has a signing secret (shown once, when it was issued)."
+      : "A webhook URL gets a signing secret when you save; it is shown once.";
+    if (s.webhook_secret) {
+      mount(
+        secretShown,
+        h(
+          "div",
+          { class: "secret", "data-testid": "booking-webhook-secret" },
+          h("p", {}, h("strong", {}, "The webhook's signing secret: "), "copy it now, it is not shown again."),
+          h("code", { class: "snippet" }, s.webhook_secret),
+          copyButton(() => s.webhook_secret, { label: "Copy the secret" }),
+        ),
+      );
+    }
+  };
+  showSecretState(current);
   const reminders = h("input", { name: "reminder_hours", value: (current.reminder_hours || []).join(", "), disabled, "data-testid": "booking-reminders", placeholder: "24, 2" });
   const followUp = number("follow_up_hours", current.follow_up_hours ?? "", { min: 1, max: 720, placeholder: "off" });
   const days = WEEKDAYS.map((day) => dayRow(day, (current.hours || {})[day.iso] || (current.hours || {})[String(day.iso)] || [], disabled));
 
   const saved = h("span", { class: "saved", role: "status", "aria-live": "polite", "data-testid": "booking-saved" });
-  const save = h("button", { type: "submit", class: "primary", disabled, "data-testid": "save-booking-settings" }, settings ? "Save" : "Start booking");
+  const save = h("button", { type: "submit", class: "primary", disabled, "data-testid": "save-booking-settings" }, configured ? "Save" : "Start booking");
   const form = h(
     "form",
     { class: "form", "aria-label": "Booking settings" },
@@ -124,7 +135,7 @@ function settingsCard(ctx, bot, settings, canEdit) {
     h("p", { class: "hint" }, "Off: the bot answers questions as before and offers no appointments; existing bookings stay."),
     field("Time zone of the business", zone, "Opening hours and closed days are in this zone; visitors see times in their own."),
     zones,
-    h("fieldset", { class: "hours", "data-testid": "booking-hours" }, h("legend", {}, "Opening hours"), h("p", { class: "hint" }, "The times appointments may start and end. A day with no hours is closed."), days.map((d) => d.row)),
+    h("fieldset", { class: "hours", name: "hours", "data-testid": "booking-hours" }, h("legend", {}, "Opening hours"), h("p", { class: "hint" }, "The times appointments may start and end. A day with no hours is closed."), days.map((d) => d.row)),
     h(
       "div",
       { class: "grid-2" },
@@ -140,8 +151,10 @@ function settingsCard(ctx, bot, settings, canEdit) {
       {},
       h("legend", {}, "Who is told of bookings"),
       field("E-mail addresses (one per line)", emails, "Each booking, change and cancellation is mailed here."),
-      field("Webhook URL (optional)", webhook, "We POST each booking as JSON, signed with an HMAC-SHA256 of the body (header X-Cortex-Signature)."),
-      field("Webhook secret", secret),
+      field("Webhook URL (optional)", webhook, "Each booking, change and cancellation is POSTed there as JSON, signed with HMAC-SHA256 (see docs/workflows.md)."),
+      secretState,
+      rotate,
+      secretShown,
     ),
     h("div", { class: "actions" }, save, saved),
   );
@@ -167,21 +180,24 @@ function settingsCard(ctx, bot, settings, canEdit) {
         .map((x) => (/^\d+$/.test(x) ? Number(x) : x)),
       follow_up_hours: followUp.value === "" ? null : Number(followUp.value),
       notify: { emails: lines(emails.value), webhook_url: webhook.value.trim() || null },
+      rotate_webhook_secret: rotate.querySelector("input").checked,
     };
-    if (secret.value) body.webhook_secret = secret.value;
     const updated = await run(save, () => api("PUT", `${SCHEDULE}/settings/${bot.id}`, { body }), { form, context: "Could not save the booking settings" });
     if (updated) {
       saved.textContent = "Saved.";
       save.textContent = "Save";
-      secret.value = "";
-      if (updated.webhook_secret_set) secret.placeholder = "A secret is set: type a new one to replace it";
+      notSetUp.hidden = true;
+      rotate.querySelector("input").checked = false;
+      mount(secretShown);
+      showSecretState(updated);
+      await onSaved();
     }
   });
   return h(
     "section",
     { class: "card", "aria-labelledby": "booking-settings-title" },
     h("h2", { id: "booking-settings-title" }, `How ${bot.name} books`),
-    settings ? null : h("p", { class: "notice info", "data-testid": "booking-not-set-up" }, "This bot does not book yet. Check the hours below and save to start; then add a service."),
+    notSetUp,
     form,
   );
 }
@@ -250,7 +266,7 @@ function listCard(ctx, spec) {
               const done = await run(remove, () => del(`${path}/${item.id}`), { context: `Could not delete the ${what}` });
               if (done !== undefined) await load();
             });
-            return h("tr", { "data-testid": `${testid}-row`, "data-id": item.id }, spec.columns.map(([, cell]) => h("td", {}, cell(item))), h("td", { class: "row-actions" }, remove));
+            return h("tr", { "data-testid": `${testid}-row`, "data-id": item.id }, spec.columns.map(([, cell]) => h("td", {}, cell(item))), h("td", {}, h("div", { class: "row-actions" }, remove)));
           }),
         ),
       ),

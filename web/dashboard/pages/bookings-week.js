@@ -12,7 +12,7 @@ const DEFAULT_LAST_HOUR = 18;
 
 export default async function renderWeek(root, ctx, { bot }) {
   const settings = await loadBookingSettings(ctx, bot.id);
-  const zone = (settings && settings.time_zone) || browserZone();
+  const zone = (settings && settings.configured && settings.time_zone) || browserZone();
   const [y, m, d] = weekStart(ctx.query.get("week"), zone);
   const days = WEEKDAYS.map((day, i) => {
     const [dy, dm, dd] = addDays(y, m, d, i);
@@ -33,7 +33,7 @@ export default async function renderWeek(root, ctx, { bot }) {
     h("span", { class: "muted" }, `Times in ${zone}`),
   );
   const grid = h("div", { class: "week", "data-testid": "week-grid", role: "grid", "aria-label": "The week's appointments and busy times" });
-  add(root, nav, settings ? null : h("p", { class: "notice info" }, "This bot does not book yet: set its hours on the Booking settings tab."), grid);
+  add(root, nav, settings && settings.configured ? null : h("p", { class: "notice info" }, "This bot does not book yet: set its hours on the Booking settings tab."), grid);
 
   let appointments = [];
   let busy = [];
@@ -42,7 +42,7 @@ export default async function renderWeek(root, ctx, { bot }) {
   const load = async () => {
     try {
       [appointments, busy, closures, resources] = await Promise.all([
-        get(`${SCHEDULE}/bookings`, { query: { bot_id: bot.id, from, to, status: "booked", limit: 500 }, signal: ctx.signal }).then((page) => (Array.isArray(page) ? page : page.items || [])),
+        get(`${SCHEDULE}/bookings`, { query: { bot_id: bot.id, from, to, status: "booked", limit: 500 }, signal: ctx.signal }),
         get(`${SCHEDULE}/busy`, { query: { bot_id: bot.id, from, to }, signal: ctx.signal }),
         get(`${SCHEDULE}/closures`, { query: { bot_id: bot.id }, signal: ctx.signal }),
         get(`${SCHEDULE}/resources`, { query: { bot_id: bot.id }, signal: ctx.signal }),
@@ -55,7 +55,7 @@ export default async function renderWeek(root, ctx, { bot }) {
   };
 
   const draw = () => {
-    const hours = (settings && settings.hours) || {};
+    const hours = (settings && settings.configured && settings.hours) || {};
     let first = DEFAULT_FIRST_HOUR * 60;
     let last = DEFAULT_LAST_HOUR * 60;
     for (const spans of Object.values(hours)) {
