@@ -371,12 +371,15 @@ async def test_a_booking_is_written_into_each_calendar_then_moved_and_removed(
     other_chair = await _resource(pool, owner)
     read_only = await _connect_caldav(http, owner, servers, write_bookings=False)
     elsewhere = await _connect_caldav(http, owner, servers, resource_id=str(other_chair))
+    chairs_own = await _connect_caldav(http, owner, servers, resource_id=str(resource_id))
     start = _day() + timedelta(hours=10)
     appointment = await _appointment(pool, owner, resource_id, start)
 
     assert await write_event(pool, settings, appointment, action="create") == []
     external = await pool.fetchval("SELECT external FROM appointments WHERE id = $1", appointment.id)
-    assert set(external) == {caldav["id"], google["id"], outlook["id"]}, "not the read-only one, nor another chair's"
+    assert set(external) == {caldav["id"], google["id"], outlook["id"], chairs_own["id"]}, (
+        "not the read-only one, nor another chair's"
+    )
     assert servers.radicale.events(CALDAV_USER, read_only["collection"]) == {}
     assert servers.radicale.events(CALDAV_USER, elsewhere["collection"]) == {}
     (ics,) = servers.radicale.events(CALDAV_USER, caldav["collection"]).values()
@@ -404,8 +407,18 @@ async def test_a_booking_is_written_into_each_calendar_then_moved_and_removed(
     graph_event = next(e for e in servers.graph.events() if e["id"] == external[outlook["id"]])
     assert graph_event["start"]["dateTime"] == f"{moved_start:%Y-%m-%dT%H:%M:%S}"
 
+    # Moved to the other chair: its calendar gets the event, the first chair's calendar loses it.
+    moved = replace(moved, resource_id=other_chair, sequence=2)
+    assert await write_event(pool, settings, moved, action="update") == []
+    assert servers.radicale.events(CALDAV_USER, chairs_own["collection"]) == {}
+    (ics,) = servers.radicale.events(CALDAV_USER, elsewhere["collection"]).values()
+    assert f"UID:{appointment.uid}" in ics
+    external = await pool.fetchval("SELECT external FROM appointments WHERE id = $1", appointment.id)
+    assert set(external) == {caldav["id"], google["id"], outlook["id"], elsewhere["id"]}
+
     assert await write_event(pool, settings, moved, action="delete") == []
     assert servers.radicale.events(CALDAV_USER, caldav["collection"]) == {}
+    assert servers.radicale.events(CALDAV_USER, elsewhere["collection"]) == {}
     assert next(e for e in servers.google.events() if e["id"] == external[google["id"]])["status"] == "cancelled"
     assert external[outlook["id"]] not in {e["id"] for e in servers.graph.events()}
     assert await pool.fetchval("SELECT external FROM appointments WHERE id = $1", appointment.id) == {}

@@ -239,45 +239,50 @@ async def write_event(
     http: httpx.AsyncClient | None = None,
 ) -> list[str]:
     """Write the booking into every calendar that takes bookings (those of its resource, and those that
-    block every resource), keeping the events' ids in `appointments.external`. Returns the names of
-    the calendars that could not be written; the booking stands in the built-in calendar regardless."""
-    calendars = [
-        calendar
-        for calendar in await connected(
-            pool, settings, workspace_id=appointment.workspace_id, http=http, write_only=True
+    block every resource), keeping the events' ids in `appointments.external`. A calendar that holds the
+    event but should not any more (the booking moved to another resource, the calendar stopped taking
+    bookings, the booking was cancelled) has it removed. Returns the names of the calendars that could not
+    be written; the booking stands in the built-in calendar regardless."""
+    workspace_id, appointment_id = appointment.workspace_id, appointment.id
+    written = await store.external_ids(pool, workspace_id=workspace_id, appointment_id=appointment_id)
+    plans: list[tuple[Calendar, Literal["create", "update", "delete"], str | None]] = []
+    for calendar in await connected(pool, settings, workspace_id=workspace_id, http=http):
+        external_id = written.get(str(calendar.id))
+        wanted = (
+            action != "delete" and calendar.write_bookings and calendar.resource_id in (None, appointment.resource_id)
         )
-        if calendar.resource_id in (None, appointment.resource_id)
-    ]
-    written = await store.external_ids(pool, workspace_id=appointment.workspace_id, appointment_id=appointment.id)
-    event = event_for(appointment, status="CANCELLED" if action == "delete" else "CONFIRMED")
+        if wanted:
+            # An id already there: an update, or a create retried after it reached the calendar.
+            plans.append((calendar, "create" if external_id is None else "update", external_id))
+        elif external_id is not None:
+            plans.append((calendar, "delete", external_id))
+    event = event_for(appointment)
     timeout_s = settings.calendar_timeout_s
 
-    async def write(calendar: Calendar) -> None:
-        external_id = written.get(str(calendar.id))
-        if action == "delete":
-            if external_id is None:
-                return
+    async def write(calendar: Calendar, step: str, external_id: str | None) -> None:
+        if step == "delete":
+            assert external_id is not None
             await asyncio.wait_for(calendar.delete(external_id), timeout_s)
             await store.drop_external_id(
-                pool, workspace_id=appointment.workspace_id, appointment_id=appointment.id, calendar_id=calendar.id
+                pool, workspace_id=workspace_id, appointment_id=appointment_id, calendar_id=calendar.id
             )
-            return
-        if external_id is not None:  # a retried create, or an update
+        elif step == "update":
+            assert external_id is not None
             await asyncio.wait_for(calendar.update(external_id, event), timeout_s)
-            return
-        new_id = await asyncio.wait_for(calendar.create(event), timeout_s)
-        await store.set_external_id(
-            pool,
-            workspace_id=appointment.workspace_id,
-            appointment_id=appointment.id,
-            calendar_id=calendar.id,
-            external_id=new_id,
-        )
+        else:
+            new_id = await asyncio.wait_for(calendar.create(event), timeout_s)
+            await store.set_external_id(
+                pool,
+                workspace_id=workspace_id,
+                appointment_id=appointment_id,
+                calendar_id=calendar.id,
+                external_id=new_id,
+            )
 
-    answers = await asyncio.gather(*(write(calendar) for calendar in calendars), return_exceptions=True)
+    answers = await asyncio.gather(*(write(*plan) for plan in plans), return_exceptions=True)
     outcomes: list[tuple[Calendar, BaseException | None]] = []
     failed: list[str] = []
-    for calendar, answer in zip(calendars, answers, strict=True):
+    for (calendar, _, _), answer in zip(plans, answers, strict=True):
         if isinstance(answer, BaseException):
             if isinstance(answer, asyncio.CancelledError):
                 raise answer
