@@ -27,7 +27,7 @@ import asyncpg
 
 from cortex.settings import Settings
 from cortex.workflows.scheduling import store
-from cortex.workflows.scheduling.models import Interval, Rules, Service, Slot, SlotSearch
+from cortex.workflows.scheduling.models import Appointment, Interval, NotBookable, Rules, Service, Slot, SlotSearch
 from cortex.workflows.scheduling.rules import load_rules
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ log = logging.getLogger("cortex.workflows")
 
 #: Busy time by resource id; the key None blocks every resource (a calendar of the whole business).
 Busy = Mapping[uuid.UUID | None, Sequence[Interval]]
-
-
-class NotBookable(Exception):
-    """The bot does not take bookings (no rules, or switched off), or the service is not one of its
-    active services. The message is safe to show."""
 
 
 # -- the rules, in local time --------------------------------------------------------------------------
@@ -174,6 +169,12 @@ def free_slots(
     return sorted(slots, key=lambda slot: slot.start)[:limit]
 
 
+def moved_service(appointment: Appointment) -> Service:
+    """What an appointment being moved takes: its service as booked (the service may have changed or gone)."""
+    minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
+    return Service(id=appointment.service_id or uuid.UUID(int=0), name=appointment.service_name, duration_min=minutes)
+
+
 def nearest(slots: Sequence[Slot], wanted: datetime, *, count: int) -> list[Slot]:
     """The `count` slots closest to `wanted`, in time order: what to offer when `wanted` is taken."""
     closest = sorted(slots, key=lambda slot: (abs(slot.start - wanted), slot.start))[:count]
@@ -184,12 +185,24 @@ def nearest(slots: Sequence[Slot], wanted: datetime, *, count: int) -> list[Slot
 
 
 async def builtin_busy(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, start: datetime, end: datetime
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    moving: Appointment | None = None,
 ) -> dict[uuid.UUID | None, list[Interval]]:
-    """The bot's booked appointments (with their buffers) and busy blocks overlapping [start, end)."""
+    """The bot's booked appointments (with their buffers; not the one `moving`) and busy blocks
+    overlapping [start, end)."""
     busy: dict[uuid.UUID | None, list[Interval]] = {}
     for resource_id, lo, hi in await store.busy_ranges(
-        conn, workspace_id=workspace_id, bot_id=bot_id, start=start, end=end
+        conn,
+        workspace_id=workspace_id,
+        bot_id=bot_id,
+        start=start,
+        end=end,
+        except_appointment_id=moving.id if moving else None,
     ):
         busy.setdefault(resource_id, []).append(Interval(lo, hi))
     return busy
@@ -220,6 +233,25 @@ async def connected_busy(
     return busy, [calendar.name for calendar in result.failed]
 
 
+def without(
+    busy: Mapping[uuid.UUID | None, Sequence[Interval]], span: Interval
+) -> dict[uuid.UUID | None, list[Interval]]:
+    """Busy time less `span`: a connected calendar holds the event of the appointment being moved, which
+    must not keep its own new time from being free."""
+    kept: dict[uuid.UUID | None, list[Interval]] = {}
+    for resource, intervals in busy.items():
+        parts = kept.setdefault(resource, [])
+        for interval in intervals:
+            if interval.end <= span.start or interval.start >= span.end:
+                parts.append(interval)
+                continue
+            if interval.start < span.start:
+                parts.append(Interval(interval.start, span.start))
+            if interval.end > span.end:
+                parts.append(Interval(span.end, interval.end))
+    return kept
+
+
 def combined(*sources: Mapping[uuid.UUID | None, Sequence[Interval]]) -> dict[uuid.UUID | None, list[Interval]]:
     busy: dict[uuid.UUID | None, list[Interval]] = {}
     for source in sources:
@@ -240,15 +272,17 @@ async def find_slots(
     limit: int = 5,
     calendars: Sequence[Calendar] | None = None,
     now: datetime | None = None,
+    moving: Appointment | None = None,
 ) -> SlotSearch:
     """Free slots of the bot's service in [after, before), from the built-in calendar and every connected
-    one. A calendar that cannot be asked is named in `failed_calendars`; the slots come from the rest."""
+    one. A calendar that cannot be asked is named in `failed_calendars`; the slots come from the rest.
+    `moving`: the appointment to be rescheduled, whose own time does not count as busy."""
     now = now or datetime.now(UTC)
     async with pool.acquire() as conn:
         rules = await load_rules(conn, workspace_id=workspace_id, bot_id=bot_id)
         if rules is None:
             raise NotBookable("this bot does not take bookings")
-        service = rules.service(service_id)
+        service = moved_service(moving) if moving is not None else rules.service(service_id)
         if service is None:
             raise NotBookable("no such service")
         window = bookable_window(rules, now=now)
@@ -258,10 +292,14 @@ async def find_slots(
         # Busy time reaching into the window: an appointment starting at `end` - 1 µs blocks its duration
         # and buffer past it.
         reach = timedelta(minutes=service.duration_min + rules.settings.buffer_min)
-        builtin = await builtin_busy(conn, workspace_id=workspace_id, bot_id=bot_id, start=start, end=end + reach)
+        builtin = await builtin_busy(
+            conn, workspace_id=workspace_id, bot_id=bot_id, start=start, end=end + reach, moving=moving
+        )
     external, failed = await connected_busy(
         pool, settings, workspace_id=workspace_id, start=start, end=end + reach, calendars=calendars
     )
+    if moving is not None:
+        external = without(external, Interval(moving.starts_at, moving.ends_at))
     if failed:
         log.warning("availability without calendars %s (workspace %s)", failed, workspace_id)
     slots = free_slots(rules, service, combined(builtin, external), after=start, before=end, now=now, limit=limit)

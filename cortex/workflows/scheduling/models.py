@@ -100,3 +100,30 @@ class Appointment:
     created_at: datetime
     updated_at: datetime
     cancelled_at: datetime | None = None
+
+
+class BookingError(Exception):
+    """A booking, move or cancellation that cannot be made, for a reason the visitor or member should
+    hear (the message is safe to show): the bot does not book, no such service, outside the rules."""
+
+
+class NotBookable(BookingError):
+    """The bot does not take bookings (no rules, or switched off), or the service is not one of its
+    active services."""
+
+
+class AppointmentNotFound(BookingError):
+    """No such appointment in the workspace."""
+
+
+class AlreadyCancelled(BookingError):
+    """The appointment was cancelled before."""
+
+
+class SlotTaken(Exception):
+    """The wanted time is taken (the database refused it, or a connected calendar is busy then):
+    `alternatives` are free slots near it, to offer instead."""
+
+    def __init__(self, alternatives: list[Slot], message: str = "that time was just taken") -> None:
+        super().__init__(message)
+        self.alternatives = alternatives

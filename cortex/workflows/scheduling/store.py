@@ -45,6 +45,9 @@ async def remove_bot(conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_i
 
 # -- booking settings ----------------------------------------------------------------------------------
 
+#: The secrets_box purpose of a bot's webhook signing secret (`webhook_secret_sealed`).
+WEBHOOK_SECRET_PURPOSE = "booking-webhook"
+
 SETTINGS_COLUMNS = (
     "workspace_id, bot_id, enabled, time_zone, hours, buffer_min, min_notice_min, horizon_days, slot_step_min,"
     " reminder_hours, follow_up_hours, notify, webhook_secret_sealed IS NOT NULL AS has_webhook_secret, updated_at"
@@ -324,14 +327,22 @@ async def put_busy_block(
 
 
 async def busy_ranges(
-    conn: asyncpg.Connection, *, workspace_id: uuid.UUID, bot_id: uuid.UUID, start: datetime, end: datetime
+    conn: asyncpg.Connection,
+    *,
+    workspace_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    except_appointment_id: uuid.UUID | None = None,
 ) -> list[tuple[uuid.UUID | None, datetime, datetime]]:
     """The built-in calendar's busy time over [start, end): booked appointments' blocked ranges (with
-    their buffer) per resource, and busy blocks (resource None: every resource of the bot)."""
+    their buffer) per resource, but for the one being moved, and busy blocks (resource None: every
+    resource of the bot)."""
     rows = await conn.fetch(
         """
         SELECT resource_id, lower(blocked) AS lo, upper(blocked) AS hi FROM appointments
          WHERE workspace_id = $1 AND bot_id = $2 AND status = 'booked' AND blocked && tstzrange($3, $4)
+           AND id IS DISTINCT FROM $5
         UNION ALL
         SELECT resource_id, lower(during), upper(during) FROM busy_blocks
          WHERE workspace_id = $1 AND bot_id = $2 AND during && tstzrange($3, $4)
@@ -340,6 +351,7 @@ async def busy_ranges(
         bot_id,
         start,
         end,
+        except_appointment_id,
     )
     return [(row["resource_id"], row["lo"], row["hi"]) for row in rows]
 
@@ -370,6 +382,11 @@ APPOINTMENT_COLUMNS = (
 )
 
 
+def uid_of(appointment_id: uuid.UUID) -> str:
+    """The appointment's iCalendar UID, the same in every invitation and connected calendar."""
+    return f"{appointment_id}@cortex"
+
+
 def appointment_of(row: asyncpg.Record) -> Appointment:
     return Appointment(**{key: row[key] for key in APPOINTMENT_COLUMNS.replace(" ", "").split(",")})
 
@@ -391,12 +408,12 @@ async def insert_appointment(
     """Insert a booked appointment; the exclusion constraint raises ExclusionViolationError when its
     resource is taken over [starts_at, blocked_until)."""
     columns = list(fields)
-    placeholders = ", ".join(f"${i + 10}" for i in range(len(columns)))
+    placeholders = ", ".join(f"${i + 11}" for i in range(len(columns)))
     row = await conn.fetchrow(
         f"""
         INSERT INTO appointments (id, workspace_id, bot_id, resource_id, service_id, service_name, starts_at,
                                   ends_at, blocked, uid, {", ".join(columns)})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, tstzrange($7, $9), $1::text || '@cortex', {placeholders})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, tstzrange($7, $9), $10, {placeholders})
         RETURNING {APPOINTMENT_COLUMNS}
         """,
         appointment_id,
@@ -408,6 +425,7 @@ async def insert_appointment(
         starts_at,
         ends_at,
         blocked_until,
+        uid_of(appointment_id),
         *(fields[c] for c in columns),
     )
     return appointment_of(row)
