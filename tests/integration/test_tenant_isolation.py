@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from cortex.core import store as core_store
+from cortex.devtools.calendar_servers import CALDAV_PASSWORD, CALDAV_USER
 from cortex.errors import Forbidden
 from cortex.http.security import Principal, policy_of
 from cortex.routes import Route, all_routes
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, login, member_of, register
 from .chatting import ORIGIN, make_bot, visitor_of
@@ -36,11 +39,19 @@ BODIES = {
     "/api/helper/patterns/{pattern_id}": {"name": "hijacked"},
     "/api/helper/bots/{bot_id}/settings": {"enabled": False, "goal": "lead"},
     "/api/helper/experiments/{experiment_id}/promote": {"arm": "B"},
+    "/api/langgraph/calendars/{calendar_id}": {"name": "hijacked", "write_bookings": False},
+    "/api/langgraph/schedule/settings/{bot_id}": {"time_zone": "UTC", "hours": {"1": [["00:00", "23:00"]]}},
+    "/api/langgraph/schedule/services/{service_id}": {"name": "hijacked"},
+    "/api/langgraph/schedule/resources/{resource_id}": {"active": False},
+    "/api/langgraph/schedule/closures/{closure_id}": {"reason": "hijacked"},
+    "/api/langgraph/schedule/busy/{block_id}": {"title": "hijacked"},
+    "/api/langgraph/schedule/bookings/{appointment_id}/reschedule": {"start": "2030-01-07T10:00:00+00:00"},
+    "/api/langgraph/workflows/runs/{run_id}/resume": {"message": "Ada Lovelace"},
 }
 
 
 @pytest.fixture(scope="module")
-async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
+async def tenants(http: httpx.AsyncClient, settings: Settings, running_stack: RunningStack) -> dict:
     owner_a = await register(http, workspace="Tenant A")
     second_device = await login(http, owner_a.email)
     agent_a = await member_of(http, owner_a, "agent")
@@ -108,6 +119,19 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
     assert experiment.status_code == 201, experiment.text
     mining_run = await http.post("/api/helper/mining/runs", headers=owner_a.headers)
     assert mining_run.status_code == 202, mining_run.text
+    radicale = running_stack.calendars.radicale
+    calendar = await http.post(
+        "/api/langgraph/calendars",
+        json={
+            "name": "A-SECRET-CALENDAR",
+            "url": radicale.make_calendar(CALDAV_USER, f"tenant-a-{uuid.uuid4().hex[:8]}"),
+            "username": CALDAV_USER,
+            "password": CALDAV_PASSWORD,
+        },
+        headers=owner_a.headers,
+    )
+    assert calendar.status_code == 201, calendar.text
+    schedule = await _schedule_of(http, owner_a, bot["id"])
     sessions = (await http.get("/api/auth/sessions", headers=second_device.headers)).json()
     session_id = next(s["id"] for s in sessions if s["current"])
     invited = f"invitee-{uuid.uuid4().hex[:8]}@a.example"
@@ -148,6 +172,71 @@ async def tenants(http: httpx.AsyncClient, settings: Settings) -> dict:
         "pattern": pattern.json(),
         "experiment": experiment.json(),
         "mining_run": mining_run.json(),
+        "calendar": calendar.json(),
+        "schedule": schedule,
+    }
+
+
+async def _schedule_of(http: httpx.AsyncClient, owner: Account, bot_id: str) -> dict:
+    """A's bot books: its settings, a service, its resource, a closure, a busy block and an appointment."""
+    s = "/api/langgraph/schedule"
+    every_day = {str(day): [["08:00", "18:00"]] for day in range(1, 8)}
+    put = await http.put(f"{s}/settings/{bot_id}", json={"time_zone": "UTC", "hours": every_day}, headers=owner.headers)
+    assert put.status_code == 200, put.text
+    service = await http.post(
+        f"{s}/services", json={"bot_id": bot_id, "name": "A-SECRET-SERVICE", "duration_min": 30}, headers=owner.headers
+    )
+    assert service.status_code == 201, service.text
+    resource = (await http.get(f"{s}/resources", params={"bot_id": bot_id}, headers=owner.headers)).json()[0]
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    closure = await http.post(
+        f"{s}/closures",
+        json={
+            "bot_id": bot_id,
+            "starts_on": str(day + timedelta(days=1)),
+            "ends_on": str(day + timedelta(days=1)),
+            "reason": "A-SECRET-CLOSURE",
+        },
+        headers=owner.headers,
+    )
+    assert closure.status_code == 201, closure.text
+    block = await http.post(
+        f"{s}/busy",
+        json={
+            "bot_id": bot_id,
+            "starts_at": f"{day}T08:00:00+00:00",
+            "ends_at": f"{day}T09:00:00+00:00",
+            "title": "A-SECRET-BLOCK",
+        },
+        headers=owner.headers,
+    )
+    assert block.status_code == 201, block.text
+    appointment = await http.post(
+        f"{s}/bookings",
+        json={
+            "bot_id": bot_id,
+            "service_id": service.json()["id"],
+            "start": f"{day}T10:00:00+00:00",
+            "name": "A-SECRET-VISITOR",
+            "email": "a-secret-visitor@a.example",
+        },
+        headers=owner.headers,
+    )
+    assert appointment.status_code == 201, appointment.text
+    # A scheduling run of A's bot, waiting for the visitor's name.
+    run = await http.post(
+        "/api/langgraph/workflows/runs",
+        json={"bot_id": bot_id, "message": f"Book me in on {day + timedelta(days=2)} at 11:00", "time_zone": "UTC"},
+        headers=owner.headers,
+    )
+    assert run.status_code == 201 and run.json()["turn"]["waiting"], run.text
+    return {
+        "run": run.json()["run"],
+        "service": service.json(),
+        "resource": resource,
+        "closure": closure.json(),
+        "block": block.json(),
+        "appointment": appointment.json(),
     }
 
 
@@ -197,6 +286,12 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["experiment"]["id"]
     if param == "run_id" and "/mining/" in path:
         return tenants["mining_run"]["id"]
+    if param == "run_id" and "/workflows/runs/" in path:
+        return tenants["schedule"]["run"]["id"]
+    if "/api/langgraph/schedule/" in path and param in SCHEDULE_OBJECTS:
+        return tenants["schedule"][SCHEDULE_OBJECTS[param]]["id"]
+    if param == "calendar_id":
+        return tenants["calendar"]["id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "invitation_id":
@@ -208,6 +303,16 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
     if param == "key_id" and "/widget-keys/" in path:
         return tenants["widget_key"]["id"]
     raise AssertionError(f"the isolation walk does not know {{{param}}} in {path}: add A's object for it")
+
+
+# The path parameters of /api/langgraph/schedule, and which of A's scheduling objects each names.
+SCHEDULE_OBJECTS = {
+    "service_id": "service",
+    "resource_id": "resource",
+    "closure_id": "closure",
+    "block_id": "block",
+    "appointment_id": "appointment",
+}
 
 
 def _secrets_of_a(tenants: dict) -> list[str]:
@@ -233,10 +338,21 @@ def _secrets_of_a(tenants: dict) -> list[str]:
         tenants["pattern"]["id"],
         tenants["experiment"]["id"],
         tenants["mining_run"]["id"],
+        "A-SECRET-SERVICE",
+        "A-SECRET-CLOSURE",
+        "A-SECRET-BLOCK",
+        "A-SECRET-VISITOR",
+        "a-secret-visitor@a.example",
+        *(obj["id"] for obj in tenants["schedule"].values()),
+        tenants["calendar"]["id"],
+        "A-SECRET-CALENDAR",
     ]
 
 
-QUERY_OBJECTS = {"/api/chat/config": ("bot_id",)}
+QUERY_OBJECTS = {
+    "/api/chat/config": ("bot_id",),
+    "/api/langgraph/schedule/availability": ("bot_id", "service_id"),
+}
 
 
 # B's callers, as the policy dependencies see them: every role and API-key scope, and a visitor.
@@ -293,6 +409,8 @@ async def test_no_route_of_any_application_reaches_another_workspace(
         # The helper's previews of A's bot.
         "/api/helper/analyze": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
         "/api/helper/guidance": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
+        # A scheduling run of A's bot.
+        "/api/langgraph/workflows/runs": {"bot_id": tenants["bot"]["id"], "message": "Book me in tomorrow at 10"},
     }
     walked = 0
     for route in all_routes():
@@ -358,6 +476,26 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     assert (experiment["status"], experiment["winner"]) == ("running", None)
     helper_settings = (await http.get(f"/api/helper/bots/{tenants['bot']['id']}/settings", headers=a.headers)).json()
     assert (helper_settings["enabled"], helper_settings["goal"]) == (True, "resolution")
+    calendars = (await http.get("/api/langgraph/calendars", headers=a.headers)).json()
+    assert [(c["name"], c["write_bookings"]) for c in calendars] == [("A-SECRET-CALENDAR", True)]
+    schedule = "/api/langgraph/schedule"
+    booking_settings = (await http.get(f"{schedule}/settings/{tenants['bot']['id']}", headers=a.headers)).json()
+    assert booking_settings["hours"]["1"] == [["08:00", "18:00"]]
+    appointment_id = tenants["schedule"]["appointment"]["id"]
+    appointment = (await http.get(f"{schedule}/bookings/{appointment_id}", headers=a.headers)).json()
+    assert (appointment["status"], appointment["sequence"]) == ("booked", 0), "not cancelled, not moved"
+    for kind, field, value in (
+        ("services", "name", "A-SECRET-SERVICE"),
+        ("closures", "reason", "A-SECRET-CLOSURE"),
+        ("busy", "title", "A-SECRET-BLOCK"),
+        ("resources", "active", True),
+    ):
+        key = {"services": "service", "closures": "closure", "busy": "block", "resources": "resource"}[kind]
+        found = await http.get(f"{schedule}/{kind}/{tenants['schedule'][key]['id']}", headers=a.headers)
+        assert found.status_code == 200 and found.json()[field] == value, f"A's {kind} untouched"
+    run = await http.get(f"/api/langgraph/workflows/runs/{tenants['schedule']['run']['id']}", headers=a.headers)
+    assert run.status_code == 200 and run.json()["run"]["status"] == "active", "A's run neither resumed nor cancelled"
+    assert run.json()["state"]["awaiting"] == "name"
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
