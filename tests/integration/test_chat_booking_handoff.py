@@ -11,8 +11,9 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -35,6 +36,7 @@ from .accounts import Account, register
 from .chatting import Visitor, make_bot, visitor_of
 
 BERLIN = "Europe/Berlin"
+OPEN_EVERY_DAY = {str(day): [["08:00", "20:00"]] for day in range(1, 8)}
 
 
 async def _chat(visitor: Visitor, message: str, conversation_id: str | None = None, **extra: Any) -> httpx.Response:
@@ -46,6 +48,41 @@ async def _conversation(http: httpx.AsyncClient, owner: Account, conversation_id
     response = await http.get(f"/api/conversations/{conversation_id}", headers=owner.headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def _bookable_bot(http: httpx.AsyncClient, owner: Account) -> dict[str, Any]:
+    """A bot that books: open every day 08:00-20:00 in Berlin, one 30-minute service."""
+    bot = await make_bot(http, owner, name="Studio")
+    put = await http.put(
+        f"/api/langgraph/schedule/settings/{bot['id']}",
+        json={"time_zone": BERLIN, "hours": OPEN_EVERY_DAY, "min_notice_min": 60},
+        headers=owner.headers,
+    )
+    assert put.status_code == 200, put.text
+    service = await http.post(
+        "/api/langgraph/schedule/services",
+        json={"bot_id": bot["id"], "name": "Demo call", "duration_min": 30},
+        headers=owner.headers,
+    )
+    assert service.status_code == 201, service.text
+    return bot
+
+
+async def _bookings(http: httpx.AsyncClient, owner: Account, bot: dict[str, Any]) -> list[dict[str, Any]]:
+    response = await http.get("/api/langgraph/schedule/bookings", params={"bot_id": bot["id"]}, headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _profile_email(http: httpx.AsyncClient, owner: Account, profile_id: str) -> dict[str, Any]:
+    """The visitor's profile once core's event consumer has taken their e-mail into it."""
+    profile: dict[str, Any] = {}
+    for _ in range(100):
+        profile = (await http.get(f"/api/user-profiles/{profile_id}", headers=owner.headers)).json()
+        if profile.get("email"):
+            break
+        await asyncio.sleep(0.2)
+    return profile
 
 
 @pytest.fixture
@@ -84,6 +121,64 @@ async def test_an_unknown_time_zone_is_refused_with_a_clear_error(http: httpx.As
         assert response.status_code == 422, (bad, response.text)
         assert "time_zone" in response.json()["error"]["message"]
     assert (await _chat(visitor, "Hello", time_zone="America/Argentina/Buenos_Aires")).status_code == 200
+
+
+async def test_a_booking_bot_takes_the_conversation_until_the_run_ends(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot = await _bookable_bot(http, owner)
+    visitor = await visitor_of(http, owner, bot)
+
+    offer = (await _chat(visitor, "Could I book an appointment next Tuesday afternoon?", time_zone=BERLIN)).json()
+    conversation_id = offer["conversation_id"]
+    assert offer["degraded"] is False and offer["content"] != DONT_KNOW
+    slots = [action for action in offer["actions"] if action["type"] == "reply"]
+    assert slots, f"the Scheduler offers slots as reply buttons: {offer}"
+    conversation = await _conversation(http, owner, conversation_id)
+    assert conversation["booking_active"] is True, "the run waits for the visitor's pick"
+    assert conversation["messages"][-1]["no_guidance"] == "booking"
+
+    # Each next message goes to the run, whatever it says: the slot's button, then a bare name.
+    asked = (await _chat(visitor, slots[0]["value"], conversation_id, time_zone=BERLIN)).json()
+    assert "name" in asked["content"].lower(), asked
+    asked = (await _chat(visitor, "Ada Lovelace", conversation_id, time_zone=BERLIN)).json()
+    assert "e-mail" in asked["content"].lower(), asked
+    assert (await _conversation(http, owner, conversation_id))["booking_active"] is True
+    done = (await _chat(visitor, "ada@example.com", conversation_id, time_zone=BERLIN)).json()
+    assert "booked" in done["content"].lower() and done["degraded"] is False, done
+    conversation = await _conversation(http, owner, conversation_id)
+    assert conversation["booking_active"] is False, "the run ended with the booking"
+    [booked] = [b for b in await _bookings(http, owner, bot) if b["conversation_id"] == conversation_id]
+    assert booked["status"] == "booked" and booked["email"] == "ada@example.com" and booked["name"] == "Ada Lovelace"
+    starts = datetime.fromisoformat(booked["starts_at"]).astimezone(ZoneInfo(BERLIN))
+    assert starts.weekday() == 1 and starts.hour >= 12, starts
+
+    # With the run over, a question is the knowledge's again.
+    after = (await _chat(visitor, "What are your opening hours?", conversation_id)).json()
+    assert after["content"] == DONT_KNOW
+    conversation = await _conversation(http, owner, conversation_id)
+    assert conversation["messages"][-1]["no_guidance"] != "booking"
+    assert conversation["booking_active"] is False
+
+
+async def test_a_visitor_who_gave_their_details_books_without_being_asked_again(http: httpx.AsyncClient) -> None:
+    owner = await register(http)
+    bot = await _bookable_bot(http, owner)
+    visitor = await visitor_of(http, owner, bot)
+    hello = (await _chat(visitor, "Hi, my name is Grace Hopper and my email is grace@example.com")).json()
+    conversation_id = hello["conversation_id"]
+    conversation = await _conversation(http, owner, conversation_id)
+    assert (await _profile_email(http, owner, conversation["profile_id"])).get("email") == "grace@example.com"
+
+    done = (
+        await _chat(visitor, "Can I book a Demo call for tomorrow at 10?", conversation_id, time_zone=BERLIN)
+    ).json()
+    assert "booked" in done["content"].lower(), done
+    [booked] = await _bookings(http, owner, bot)
+    assert booked["email"] == "grace@example.com" and booked["name"].startswith("Grace")
+    starts = datetime.fromisoformat(booked["starts_at"]).astimezone(ZoneInfo(BERLIN))
+    tomorrow = (datetime.now(ZoneInfo(BERLIN)) + timedelta(days=1)).date()
+    assert (starts.date(), starts.hour, starts.minute) == (tomorrow, 10, 0)
+    assert (await _conversation(http, owner, conversation_id))["booking_active"] is False
 
 
 class _SlowScheduler:
