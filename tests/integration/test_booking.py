@@ -18,7 +18,7 @@ import pytest
 from cortex.settings import Settings
 
 from .accounts import Account, member_of, register
-from .chatting import make_bot
+from .chatting import eventually, make_bot
 from .db import service_conn
 
 S = "/api/langgraph/schedule"
@@ -411,3 +411,24 @@ async def test_bad_input_is_a_422_that_says_what_is_wrong(http: httpx.AsyncClien
     assert not [
         a for a in (await http.get(f"{S}/bookings", params={"bot_id": bot["id"]}, headers=owner.headers)).json()
     ]
+
+
+async def test_a_deleted_bot_stops_booking_and_its_appointments_stay(http: httpx.AsyncClient, salon: dict) -> None:
+    owner, day = salon["owner"], salon["day"]
+    shop = await _bookable_bot(http, owner, name="Closing down")
+    bot, service = shop["bot"], shop["service"]
+    made = await _book(http, owner, bot, service, at(day, 9))
+    assert made.status_code == 201, made.text
+    assert (await http.delete(f"/api/bots/{bot['id']}", headers=owner.headers)).status_code == 204
+
+    async def gone() -> bool:
+        response = await http.get(f"{S}/settings/{bot['id']}", headers=owner.headers)
+        return response.status_code == 404
+
+    await eventually(gone, what="bot.deleted to reach workflows")
+    refused = await _book(http, owner, bot, service, at(day, 10))
+    assert refused.status_code == 404, refused.text
+    kept = await http.get(f"{S}/bookings/{made.json()['id']}", headers=owner.headers)
+    assert kept.status_code == 200 and kept.json()["status"] == "booked", "the business still has the appointment"
+    services = (await http.get(f"{S}/services", params={"bot_id": bot["id"]}, headers=owner.headers)).json()
+    assert [s["active"] for s in services] == [False]
