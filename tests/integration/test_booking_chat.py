@@ -525,3 +525,73 @@ async def test_a_run_resumes_after_its_replica_is_killed(
             uuid.UUID(chat.conversation_id or ""),
         )
     assert run is not None and run["status"] == "completed" and run["step"] == "booked"
+
+
+async def test_the_workflows_api_starts_inspects_resumes_and_cancels_runs(
+    http: httpx.AsyncClient, settings: Settings, owner: Account
+) -> None:
+    shop = await open_shop(http, settings, owner)
+    runs = "/api/langgraph/workflows/runs"
+    definitions = await http.get("/api/langgraph/workflows", headers=owner.headers)
+    assert definitions.status_code == 200 and [d["name"] for d in definitions.json()] == ["scheduling"]
+
+    started = await http.post(
+        runs,
+        json={"bot_id": shop.bot["id"], "message": "Book me a haircut tomorrow at 10", "time_zone": "Europe/Berlin"},
+        headers=owner.headers,
+    )
+    assert started.status_code == 201, started.text
+    run, turn = started.json()["run"], started.json()["turn"]
+    assert (run["status"], run["step"], turn["waiting"]) == ("active", "name", True)
+    assert turn["reply"].endswith("What name should I put the booking under?"), turn
+
+    detail = await http.get(f"{runs}/{run['id']}", headers=owner.headers)
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    assert body["state"]["awaiting"] == "name" and body["waiting_for"]["reply"] == turn["reply"]
+    tomorrow_ten = at(today(BUSINESS) + timedelta(days=1), 10)
+    assert datetime.fromisoformat(body["state"]["chosen"]) == tomorrow_ten
+    history = body["history"]
+    assert len(history) >= 3 and history[0]["next"] == ["wait"], history[:2]
+    assert [item["step"] for item in history] == sorted((item["step"] for item in history), reverse=True)
+
+    for message in ("Ada Lovelace", "ada@example.com"):
+        resumed = await http.post(f"{runs}/{run['id']}/resume", json={"message": message}, headers=owner.headers)
+        assert resumed.status_code == 200, resumed.text
+    done = resumed.json()
+    assert done["turn"]["status"] == "booked" and done["turn"]["waiting"] is False
+    assert done["run"]["status"] == "completed" and done["run"]["appointment_id"] == done["turn"]["appointment_id"]
+    [appointment] = await shop.booked()
+    assert appointment["starts_at"] == tomorrow_ten and str(appointment["id"]) == done["run"]["appointment_id"]
+    again = await http.post(f"{runs}/{run['id']}/resume", json={"message": "hello"}, headers=owner.headers)
+    assert again.status_code == 409, again.text
+
+    # a chat's run is listed with its conversation, and a member can stop it
+    chat = await shop.chat()
+    await chat.say("I want to book an appointment")
+    listed = await http.get(runs, params={"conversation_id": chat.conversation_id}, headers=owner.headers)
+    [chat_run] = listed.json()
+    assert (chat_run["status"], chat_run["step"], chat_run["bot_id"]) == ("active", "time", shop.bot["id"])
+    cancelled = await http.post(f"{runs}/{chat_run['id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    assert (await http.post(f"{runs}/{chat_run['id']}/cancel", headers=owner.headers)).status_code == 409
+    # the conversation's next message never resumes the cancelled run (a new wish starts a new one)
+    await chat.say("Thursday at 11")
+    listed = await http.get(runs, params={"conversation_id": chat.conversation_id}, headers=owner.headers)
+    stopped = next(row for row in listed.json() if row["id"] == chat_run["id"])
+    assert (stopped["status"], stopped["step"]) == ("cancelled", "cancelled")
+
+    # bad input is a 4xx that names the problem; a viewer starts nothing
+    viewer_key = await http.post(
+        "/api/auth/api-keys", json={"name": "r", "permissions": ["read"]}, headers=owner.headers
+    )
+    read = {"Authorization": f"Bearer {viewer_key.json()['secret']}"}
+    body = {"bot_id": shop.bot["id"], "message": "Book me tomorrow at 10"}
+    assert (await http.post(runs, json=body, headers=read)).status_code == 403
+    for bad in ({**body, "message": ""}, {**body, "time_zone": "Mars/Olympus"}, {**body, "intent": "dance"}):
+        response = await http.post(runs, json=bad, headers=owner.headers)
+        assert response.status_code == 422, (bad, response.text)
+    elsewhere = await http.post(runs, json={**body, "bot_id": str(uuid.uuid4())}, headers=owner.headers)
+    assert elsewhere.status_code == 404, elsewhere.text
+    assert (await http.get(f"{runs}/{uuid.uuid4()}", headers=owner.headers)).status_code == 404
+    assert (await http.get(f"{runs}/not-a-uuid", headers=owner.headers)).status_code == 422

@@ -40,6 +40,29 @@ async def test_a_service_role_reads_its_own_schema_and_no_other(settings: Settin
         await conn.close()
 
 
+async def test_the_langgraph_checkpoint_tables_are_the_workflows_roles(settings: Settings) -> None:
+    """`cortex migrate` ran the checkpointer's setup as the workflows role, in its schema, and
+    recorded the setup's versions: a replica never needs DDL rights at runtime."""
+    from cortex.workflows.checkpoints import TABLES
+
+    conn = await asyncpg.connect(settings.resolved_database_url())
+    try:
+        rows = await conn.fetch(
+            "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'workflows' AND tablename = ANY($1)",
+            list(TABLES),
+        )
+        versions = await conn.fetchval("SELECT count(*) FROM workflows.checkpoint_migrations")
+        elsewhere = await conn.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'checkpoints' AND schemaname <> 'workflows'"
+        )
+    finally:
+        await conn.close()
+    assert {row["tablename"]: row["tableowner"] for row in rows} == dict.fromkeys(
+        TABLES, settings.service_role("workflows")
+    )
+    assert versions > 0 and elsewhere == 0
+
+
 async def test_a_wrong_password_cannot_log_in_as_a_service(settings: Settings) -> None:
     url = settings.service_database_url("auth").replace(settings.service_role_password("auth"), "guess")
     with pytest.raises(asyncpg.InvalidPasswordError):
