@@ -38,14 +38,15 @@ async def test_knowledge_readiness_covers_chroma(http: httpx.AsyncClient) -> Non
 
 
 @pytest.mark.parametrize("app", ["core", "openai"])
-async def test_chat_readiness_covers_knowledge_and_the_helper(http: httpx.AsyncClient, app: str) -> None:
-    """An operator sees a knowledge or helper outage in chat's /readyz (where it shows as `degraded`,
-    still 200, since chat answers without them): here both answer."""
+async def test_chat_readiness_covers_knowledge_the_helper_and_the_scheduler(http: httpx.AsyncClient, app: str) -> None:
+    """An operator sees a knowledge, helper or workflows outage in chat's /readyz (where it shows as
+    `degraded`, still 200, since chat answers without them): here all three answer."""
     ready = await http.get(f"{PREFIXES[app]}/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
     assert ready.json()["checks"]["knowledge"] == "ok"
     assert ready.json()["checks"]["helper"] == "ok"
+    assert ready.json()["checks"]["workflows"] == "ok"
 
 
 async def test_unknown_route_gets_the_json_error_envelope_with_our_request_id(http: httpx.AsyncClient) -> None:
