@@ -21,12 +21,13 @@ from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
+import niquests
 from caldav.davclient import DAVClient
 from caldav.lib import error as caldav_error
 
 from cortex.errors import Invalid
 from cortex.fetch import AddressPolicy, FetchError, SafeFetcher
-from cortex.fetch.addresses import blocked_reason
+from cortex.fetch.addresses import IPAddress, blocked_reason, parse_host_ip
 from cortex.settings import Settings
 from cortex.workflows.calendars.base import CalendarUnavailable, ConnectedCalendar, EventSpec, Interval, merge_intervals
 
@@ -39,25 +40,42 @@ class PlainHttpRefused(Invalid):
     code = "https_required"
 
 
-async def guard_url(settings: Settings, url: str) -> None:
-    """Refuse a URL that points into our own network (unless allow-listed: `cortex.fetch`'s BlockedAddress,
-    BadUrl, BadScheme, ConnectionFailed) or sends a password over plain http to a public host."""
+async def guard_url(settings: Settings, url: str) -> list[IPAddress]:
+    """The checked addresses of the URL's host. Refuses a URL that points into our own network (unless
+    allow-listed: `cortex.fetch`'s BlockedAddress, BadUrl, BadScheme, ConnectionFailed) or sends a
+    password over plain http to a public host."""
     fetcher = SafeFetcher(policy=AddressPolicy.from_allow_list(settings.calendar_allow_networks))
     addresses = await fetcher.check(url)
     if urlsplit(url).scheme.lower() == "http" and any(blocked_reason(address) is None for address in addresses):
         raise PlainHttpRefused("use an https:// URL: the password would travel in the clear over plain http")
+    return addresses
 
 
-async def check_url(settings: Settings, url: str) -> None:
+async def check_url(settings: Settings, url: str) -> list[IPAddress]:
     """`guard_url` for a connected calendar: CalendarUnavailable with the reason."""
     try:
-        await guard_url(settings, url)
+        return await guard_url(settings, url)
     except (FetchError, PlainHttpRefused) as exc:
         raise CalendarUnavailable(exc.message) from None
 
 
-def _client(settings: Settings, url: str, username: str, password: str, timeout_s: float) -> DAVClient:
-    return DAVClient(
+def _pinned_session(url: str, addresses: list[IPAddress]) -> niquests.Session:
+    """An HTTP session that reaches only the checked addresses of the URL's host: its own resolver knows
+    that one name (a DNS answer that changed since the check, or another host, resolves to nothing), it
+    follows no redirect (a redirect could point anywhere) and uses no proxy from the environment."""
+    host = (urlsplit(url).hostname or "").lower()
+    if parse_host_ip(host) is not None:
+        session = niquests.Session()
+    else:
+        hosts = ",".join(f"{host}:{address}" for address in addresses)
+        session = niquests.Session(resolver=f"in-memory://default/?hosts={hosts}")
+    session.trust_env = False
+    session.max_redirects = 0
+    return session
+
+
+def _client(url: str, username: str, password: str, timeout_s: float, addresses: list[IPAddress]) -> DAVClient:
+    client = DAVClient(
         url=url,
         username=username,
         password=password,
@@ -65,9 +83,12 @@ def _client(settings: Settings, url: str, username: str, password: str, timeout_
         timeout=max(1, int(timeout_s + 0.999)),
         # DNS SRV/TXT discovery would send us to a host the SSRF check never saw.
         enable_rfc6764=False,
-        # check_url refused plain http for public hosts already.
+        # guard_url refused plain http for public hosts already.
         require_tls=False,
     )
+    client.session.close()
+    client.session = _pinned_session(url, addresses)
+    return client
 
 
 def unavailable(exc: BaseException) -> CalendarUnavailable:
@@ -152,26 +173,26 @@ class CalDAVCalendar(ConnectedCalendar):
         self.zone = _zone(self.config.get("time_zone"))
 
     async def _run(self, work: Any, *args: Any) -> Any:
-        await check_url(self.settings, self.calendar_url)
+        addresses = await check_url(self.settings, self.calendar_url)
         try:
-            return await asyncio.to_thread(work, *args)
+            return await asyncio.to_thread(work, addresses, *args)
         except CalendarUnavailable:
             raise
         except Exception as exc:  # the library raises its own errors and the HTTP library's
             raise unavailable(exc) from exc
 
-    def _calendar(self) -> tuple[DAVClient, Any]:
+    def _calendar(self, addresses: list[IPAddress]) -> tuple[DAVClient, Any]:
         client = _client(
-            self.settings,
             self.calendar_url,
             self.config.get("username", ""),
             self.credentials.get("password", ""),
             self.timeout_s,
+            addresses,
         )
         return client, client.calendar(url=self.calendar_url)
 
-    def _busy(self, start: datetime, end: datetime) -> list[Interval]:
-        client, calendar = self._calendar()
+    def _busy(self, addresses: list[IPAddress], start: datetime, end: datetime) -> list[Interval]:
+        client, calendar = self._calendar(addresses)
         with client:
             found = calendar.search(start=start, end=end, event=True, expand=True)
             spans = []
@@ -186,8 +207,8 @@ class CalDAVCalendar(ConnectedCalendar):
         result: list[Interval] = await self._run(self._busy, start, end)
         return result
 
-    def _put(self, href: str, event: EventSpec) -> None:
-        client, _ = self._calendar()
+    def _put(self, addresses: list[IPAddress], href: str, event: EventSpec) -> None:
+        client, _ = self._calendar(addresses)
         with client:
             response = client.put(href, event_ics(event), {"Content-Type": "text/calendar; charset=utf-8"})
             if response.status not in (200, 201, 204):
@@ -202,8 +223,8 @@ class CalDAVCalendar(ConnectedCalendar):
     async def update(self, external_id: str, event: EventSpec) -> None:
         await self._run(self._put, self._own_href(external_id), event)
 
-    def _delete(self, href: str) -> None:
-        client, _ = self._calendar()
+    def _delete(self, addresses: list[IPAddress], href: str) -> None:
+        client, _ = self._calendar(addresses)
         with client:
             try:
                 client.delete(href)
@@ -220,8 +241,8 @@ class CalDAVCalendar(ConnectedCalendar):
             raise CalendarUnavailable("the stored event is not in this calendar")
         return absolute
 
-    def _describe(self) -> dict[str, Any]:
-        client, calendar = self._calendar()
+    def _describe(self, addresses: list[IPAddress]) -> dict[str, Any]:
+        client, calendar = self._calendar(addresses)
         with client:
             name = calendar.get_display_name()
             # A tiny search proves the collection is a calendar we may read.
@@ -235,10 +256,11 @@ class CalDAVCalendar(ConnectedCalendar):
         return result
 
 
-def discover(settings: Settings, url: str, username: str, password: str, timeout_s: float) -> tuple[str, str]:
-    """The calendar collection at `url`, or the account's first calendar when `url` is the server or a
-    principal: its URL and display name. Runs in a thread; raises the library's errors."""
-    client = _client(settings, url, username, password, timeout_s)
+def discover(url: str, username: str, password: str, timeout_s: float, addresses: list[IPAddress]) -> tuple[str, str]:
+    """The calendar collection at `url` (reached at `addresses`, checked by guard_url), or the account's
+    first calendar when `url` is the server or a principal: its URL and display name. Runs in a thread;
+    raises the library's errors."""
+    client = _client(url, username, password, timeout_s, addresses)
     with client:
         try:
             calendars = list(client.principal().calendars())

@@ -87,13 +87,13 @@ async def connect_caldav(
     await _check_resource(pool, workspace_id=workspace_id, resource_id=data.resource_id)
     await _check_room(pool, workspace_id=workspace_id)
     try:
-        await caldav.guard_url(settings, data.url)
+        addresses = await caldav.guard_url(settings, data.url)
     except ConnectionFailed as exc:
         raise CalendarRefused(f"the CalDAV server cannot be reached: {exc.message}") from None
     timeout_s = settings.calendar_timeout_s
     try:
         calendar_url, display_name = await asyncio.wait_for(
-            asyncio.to_thread(caldav.discover, settings, data.url, data.username, data.password, timeout_s),
+            asyncio.to_thread(caldav.discover, data.url, data.username, data.password, timeout_s, addresses),
             timeout_s * 2,  # discovery takes two or three requests
         )
         # The server chose the calendar's URL: it is hostile too.
