@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cortex.contracts.guidance import NoGuidanceReason
 
@@ -238,3 +238,18 @@ def validate_payload(event_type: str, payload: Mapping[str, Any]) -> EventPayloa
     (pydantic's ValidationError) when it does not fit."""
     model = EVENT_PAYLOADS.get(event_type)
     return model.model_validate(payload) if model is not None else None
+
+
+Payload = TypeVar("Payload", bound=EventPayload)
+
+
+def read_payload(model: type[Payload], payload: Mapping[str, Any]) -> Payload:
+    """A consumer's reading of a payload as its contract's model, taking only the fields the contract
+    names: an event written before a field was dropped (a `lead.captured` that still carried the
+    address) is read, not refused. A payload that does not fit raises ValueError naming the fields,
+    never their values (the bus keeps the error in Redis and the log)."""
+    try:
+        return model.model_validate({name: value for name, value in payload.items() if name in model.model_fields})
+    except ValidationError as exc:
+        where = ", ".join(".".join(map(str, error["loc"])) or "payload" for error in exc.errors())
+        raise ValueError(f"{model.__name__} payload does not fit its contract at: {where}") from None

@@ -327,8 +327,30 @@ class SafeFetcher:
             await oldest.aclose()
         return client
 
+    async def post(self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None) -> int:
+        """POST ``content`` to ``url`` (checked and pinned as a fetch is; a redirect is not followed) and
+        return the status, the body unread: for webhooks. Raises a FetchError subclass when it cannot."""
+        request_headers = httpx.Headers({"User-Agent": self.user_agent})
+        request_headers.update(dict(headers or {}))
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                target = self.policy.check_url(url)
+                addresses = await self._resolve(target, url=url)
+                response = await self._open(target, addresses, request_headers, url=url, method="POST", content=content)
+                await response.aclose()
+        except TimeoutError as exc:
+            raise FetchTimeout(f"no response within {self.timeout_s:g} s", url=url) from exc
+        return response.status_code
+
     async def _open(
-        self, target: Target, addresses: list[IPAddress], headers: httpx.Headers, *, url: str
+        self,
+        target: Target,
+        addresses: list[IPAddress],
+        headers: httpx.Headers,
+        *,
+        url: str,
+        method: str = "GET",
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send the request to the first checked address that accepts a connection."""
         client = await self._client(target)
@@ -341,7 +363,11 @@ class SafeFetcher:
         last_error: Exception | None = None
         for address in addresses:
             request = client.build_request(
-                "GET", target.url.copy_with(host=str(address)), headers=pinned_headers, extensions=extensions
+                method,
+                target.url.copy_with(host=str(address)),
+                headers=pinned_headers,
+                content=content,
+                extensions=extensions,
             )
             try:
                 return await client.send(request, stream=True)

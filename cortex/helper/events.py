@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
 from cortex.background import repeat
 from cortex.bus import Event, Handler
@@ -43,6 +42,7 @@ from cortex.contracts.events import (
     MessageRated,
     Outcome,
     VisitorErased,
+    read_payload,
 )
 from cortex.helper import credit
 from cortex.helper.advice_log import prune
@@ -85,11 +85,7 @@ def _read(model: type[Payload], payload: dict[str, Any]) -> Payload:
     written before a field was dropped (a `lead.captured` that still carried the address) is read,
     not refused. A payload that does not fit fails without its values in the error, which the bus
     keeps in Redis and the log."""
-    try:
-        return model.model_validate({name: value for name, value in payload.items() if name in model.model_fields})
-    except ValidationError as exc:
-        where = ", ".join(".".join(map(str, error["loc"])) or "payload" for error in exc.errors())
-        raise ValueError(f"{model.__name__} payload does not fit its contract at: {where}") from None
+    return read_payload(model, payload)
 
 
 def handler(redis: aioredis.Redis, *, ttl_s: int) -> Handler:

@@ -36,6 +36,7 @@ def test_only_entry_points_are_public() -> None:
         "/password-reset",  # mails a link to the address; answers alike for every address
         "/password-reset/confirm",  # the mailed single-use token is the credential
         "/oidc/exchange",  # trades a one-time login code, bound to the browser's OIDC cookie
+        "/schedule/links/{token}",  # a booking's mailed link: the signed, expiring token is the credential
     )
     # The widget application serves static pages and files only: public by nature, no data.
     pages = ("/", "/dashboard", "/demo", "/embed.js", "/preview", "/widget", "/static/{version}/{path:path}")
