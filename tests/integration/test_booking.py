@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from cortex.devtools.calendar_servers import CALDAV_PASSWORD, CALDAV_USER
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, member_of, register
 from .chatting import eventually, make_bot
@@ -432,3 +434,78 @@ async def test_a_deleted_bot_stops_booking_and_its_appointments_stay(http: httpx
     assert kept.status_code == 200 and kept.json()["status"] == "booked", "the business still has the appointment"
     services = (await http.get(f"{S}/services", params={"bot_id": bot["id"]}, headers=owner.headers)).json()
     assert [s["active"] for s in services] == [False]
+
+
+def _ics(uid: str, start: datetime, end: datetime) -> str:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//test//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART:{start:%Y%m%dT%H%M%SZ}\r\nDTEND:{end:%Y%m%dT%H%M%SZ}\r\nSUMMARY:Dentist\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+async def test_connected_calendars_are_asked_for_slots_and_again_at_booking(
+    http: httpx.AsyncClient, salon: dict, settings: Settings, running_stack: RunningStack
+) -> None:
+    day = salon["day"]
+    owner = await register(http, workspace="Calendar salon")  # calendars are the workspace's: its own
+    shop = await _bookable_bot(http, owner, name="With a calendar", notify={"emails": [owner.email]})
+    bot, service = shop["bot"], shop["service"]
+    radicale = running_stack.calendars.radicale
+    collection = f"salon-{uuid.uuid4().hex[:8]}"
+    url = radicale.make_calendar(CALDAV_USER, collection)
+    connected = await http.post(
+        "/api/langgraph/calendars",
+        json={"kind": "caldav", "url": url, "username": CALDAV_USER, "password": CALDAV_PASSWORD},
+        headers=owner.headers,
+    )
+    assert connected.status_code == 201, connected.text
+    radicale.put_event(CALDAV_USER, collection, "dentist", _ics("dentist", at(day, 10), at(day, 11)))
+    whole_day = (at(day, 0), at(day + timedelta(days=1), 0))
+
+    local = _local(await _slots(http, owner, bot, service, *whole_day))
+    assert "09:30" in local and "10:00" not in local and "10:30" not in local and "11:00" in local
+    assert "14:00" in local
+    # Busy in the owner's calendar after the visitor saw the slot: the booking asks again and refuses.
+    radicale.put_event(CALDAV_USER, collection, "late", _ics("late", at(day, 14), at(day, 14, 30)))
+    taken = await _book(http, owner, bot, service, at(day, 14))
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "slot_taken", taken.text
+    offered = {datetime.fromisoformat(a["start"]) for a in taken.json()["error"]["details"]["alternatives"]}
+    assert offered and at(day, 14) not in offered and at(day, 10) not in offered
+
+    made = await _book(http, owner, bot, service, at(day, 15))
+    assert made.status_code == 201, made.text
+    appointment = made.json()
+    assert appointment["external"] == {connected.json()["id"]: appointment["external"][connected.json()["id"]]}
+    events = radicale.events(CALDAV_USER, collection)
+    assert any(f"UID:{appointment['uid']}" in ics for ics in events.values()), "written into the owner's calendar"
+    cancelled = await http.post(f"{S}/bookings/{appointment['id']}/cancel", headers=owner.headers)
+    assert cancelled.status_code == 200
+    assert not any(f"UID:{appointment['uid']}" in ics for ics in radicale.events(CALDAV_USER, collection).values())
+
+    # The calendar goes down: the built-in calendar answers, names it, and the owner is told.
+    async with service_conn(settings, "workflows") as conn:
+        await conn.execute(
+            """UPDATE calendars SET config = config || '{"url": "http://127.0.0.1:9/", "calendar_url": "http://127.0.0.1:9/"}'
+                WHERE id = $1""",
+            uuid.UUID(connected.json()["id"]),
+        )
+    answer = await http.get(
+        f"{S}/availability",
+        params={"bot_id": bot["id"], "service_id": service["id"], "from": iso(whole_day[0]), "to": iso(whole_day[1])},
+        headers=owner.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["failed_calendars"] == [connected.json()["name"]]
+    assert "10:00" in _local(answer.json()["slots"]), "the unreachable calendar's busy time is unknown"
+    down = await _book(http, owner, bot, service, at(day, 16))
+    assert down.status_code == 201, "a calendar that is down never blocks a booking"
+    async with service_conn(settings, "workflows") as conn:
+        told = await conn.fetch(
+            "SELECT payload FROM tasks WHERE kind = 'notify_owner' AND appointment_id = $1",
+            uuid.UUID(down.json()["id"]),
+        )
+    failures = [t["payload"] for t in told if t["payload"]["event"] == "calendar_failed"]
+    assert failures and all(f["calendars"] == [connected.json()["name"]] for f in failures)

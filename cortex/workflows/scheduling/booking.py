@@ -160,6 +160,7 @@ async def _tell_owner_calendars_failed(
             bot_id=appointment.bot_id,
             calendar_names=names,
             during=during,
+            appointment_id=appointment.id,
         )
 
 
@@ -286,6 +287,7 @@ async def book(
                         bot_id=bot_id,
                         calendar_names=failed_calendars,
                         during="checking a booking",
+                        appointment_id=appointment.id,
                     )
     if appointment is None:
         raise SlotTaken(
@@ -415,6 +417,7 @@ async def reschedule(
                         bot_id=moved.bot_id,
                         calendar_names=failed_calendars,
                         during="checking a move",
+                        appointment_id=moved.id,
                     )
     if moved is None:
         raise SlotTaken(
