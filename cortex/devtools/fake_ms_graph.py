@@ -214,17 +214,15 @@ class FakeMSGraph(FakeProvider):
                         }
                     )
             items.sort(key=lambda item: item["start"]["dateTime"])
+            # availabilityView: one digit per interval, the strongest status of the items overlapping it.
+            rank = {"free": "0", "tentative": "1", "busy": "2", "oof": "3", "workingElsewhere": "4"}
+            spans = [(_parse(item["start"]), _parse(item["end"]), rank.get(item["status"], "2")) for item in items]
+            step = timedelta(minutes=interval)
             view = []
             moment = start
             while moment < end:
-                step_end = moment + timedelta(minutes=interval)
-                overlapping = [
-                    item["status"]
-                    for item in items
-                    if _parse(item["start"]) < step_end and _parse(item["end"]) > moment
-                ]
-                rank = {"free": "0", "tentative": "1", "busy": "2", "oof": "3", "workingElsewhere": "4"}
-                view.append(max((rank.get(s, "2") for s in overlapping), default="0"))
+                step_end = moment + step
+                view.append(max((digit for a, b, digit in spans if a < step_end and b > moment), default="0"))
                 moment = step_end
             value.append(
                 {
