@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run down status browser test test-unit lint bench bench-tools bench-gateway bench-chat \
 	bench-sessions bench-knowledge bench-knowledge-subset bench-retrieval bench-ingest bench-embedder \
-	bench-llm-quality bench-local-models bench-llm-client bench-helper-aa bench-helper
+	bench-llm-quality bench-local-models bench-llm-client bench-helper-aa bench-helper bench-workflows
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -111,3 +111,10 @@ bench-helper-aa: $(STAMP)
 # runs a smaller version (300 visitors; the overhead figure from the last full run).
 bench-helper: $(STAMP) bench-tools
 	$(BIN)/python -m bench.helper_bench $(ARGS)
+
+# Booking (#20, ~5 min): a booking turn through /api/chat and an availability query for a workspace
+# with three connected calendars (Radicale, local Google Calendar and Microsoft Graph servers) against
+# the built-in calendar alone, alternating rounds, then 20 concurrent attempts on one slot
+# -> bench/results/workflows.json.
+bench-workflows: $(STAMP)
+	$(BIN)/python -m bench.workflows $(ARGS)
