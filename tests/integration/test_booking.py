@@ -15,8 +15,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from cortex.db import create_pool
 from cortex.devtools.calendar_servers import CALDAV_PASSWORD, CALDAV_USER
 from cortex.settings import Settings
+from cortex.workflows.scheduling import booking
+from cortex.workflows.scheduling.models import BookingError
 from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, member_of, register
@@ -509,3 +512,90 @@ async def test_connected_calendars_are_asked_for_slots_and_again_at_booking(
         )
     failures = [t["payload"] for t in told if t["payload"]["event"] == "calendar_failed"]
     assert failures and all(f["calendars"] == [connected.json()["name"]] for f in failures)
+
+
+async def test_the_webhook_secret_is_shown_once_and_rotated_on_request(http: httpx.AsyncClient, salon: dict) -> None:
+    owner = salon["owner"]
+    bot = await make_bot(http, owner, name="Webhooks")
+    url = f"{S}/settings/{bot['id']}"
+    body = {"time_zone": ZONE, "hours": EVERY_DAY, "notify": {"webhook_url": "https://hooks.example/bookings"}}
+    first = (await http.put(url, json=body, headers=owner.headers)).json()
+    assert first["has_webhook_secret"] and len(first["webhook_secret"]) >= 40
+    again = (await http.put(url, json=body, headers=owner.headers)).json()
+    assert again["has_webhook_secret"] and again["webhook_secret"] is None, "shown once"
+    assert (await http.get(url, headers=owner.headers)).json()["webhook_secret"] is None
+    rotated = (await http.put(url, json={**body, "rotate_webhook_secret": True}, headers=owner.headers)).json()
+    assert rotated["webhook_secret"] not in (None, first["webhook_secret"])
+    dropped = (await http.put(url, json={"time_zone": ZONE, "hours": EVERY_DAY}, headers=owner.headers)).json()
+    assert dropped["has_webhook_secret"] is False and dropped["notify"] == {"emails": []}
+
+
+async def test_a_visitor_keeps_the_notice_a_member_may_waive_and_finds_their_bookings(
+    http: httpx.AsyncClient, salon: dict, settings: Settings
+) -> None:
+    owner = salon["owner"]
+    shop = await _bookable_bot(http, owner, name="Notice", min_notice_min=24 * 60)
+    bot, service = shop["bot"], shop["service"]
+    tomorrow = datetime.now(BERLIN).date() + timedelta(days=1)
+    soon = at(tomorrow, 16)  # within a day: inside the notice whatever the hour now
+    workspace_id, bot_id = uuid.UUID(owner.workspace_id), uuid.UUID(bot["id"])
+    conversation_id = uuid.uuid4()
+    pool = await create_pool(settings.service_database_url("workflows"), settings, schema="workflows")
+    try:
+        with pytest.raises(BookingError, match="1 day's notice"):
+            await booking.book(
+                pool,
+                settings,
+                workspace_id=workspace_id,
+                bot_id=bot_id,
+                service_id=uuid.UUID(service["id"]),
+                start=soon,
+                name="Vis",
+                email="vis@example.com",
+                time_zone=ZONE,
+                language="en",
+                conversation_id=conversation_id,
+                visitor_id="v_notice",
+            )
+        by_member = await _book(http, owner, bot, service, soon)
+        assert by_member.status_code == 201, by_member.text
+        made = await booking.book(
+            pool,
+            settings,
+            workspace_id=workspace_id,
+            bot_id=bot_id,
+            service_id=uuid.UUID(service["id"]),
+            start=at(salon["day"], 9),
+            name="Vis",
+            email="vis@example.com",
+            time_zone=ZONE,
+            language="de",
+            conversation_id=conversation_id,
+            visitor_id=None,
+        )
+        assert made.source == "chat" and made.language == "de"
+        for visitor_id, conversation in (("v_notice", None), (None, conversation_id)):
+            found = await booking.upcoming_for_visitor(
+                pool, workspace_id=workspace_id, bot_id=bot_id, visitor_id=visitor_id, conversation_id=conversation
+            )
+            assert [a.id for a in found] == ([made.id] if conversation else [])
+        moved = await booking.reschedule(
+            pool,
+            settings,
+            workspace_id=workspace_id,
+            appointment_id=made.id,
+            start=soon + timedelta(hours=-1),
+            by="member",
+        )
+        assert moved.sequence == 1
+        with pytest.raises(BookingError, match="notice"):
+            await booking.reschedule(
+                pool, settings, workspace_id=workspace_id, appointment_id=made.id, start=at(tomorrow, 14), by="visitor"
+            )
+        gone = await booking.cancel(pool, settings, workspace_id=workspace_id, appointment_id=made.id, by="visitor")
+        assert gone.status == "cancelled" and gone.sequence == 2
+        assert not await booking.upcoming_for_visitor(
+            pool, workspace_id=workspace_id, bot_id=bot_id, visitor_id=None, conversation_id=conversation_id
+        )
+    finally:
+        await pool.close()

@@ -86,13 +86,13 @@ def rule_breach(rules: Rules, service: Service, start: datetime, *, now: datetim
 
 
 def _duration_words(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        days = minutes // 1440
-        return f"{days} day{'s' if days != 1 else ''}'"
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return f"{hours} hour{'s' if hours != 1 else ''}'"
-    return f"{minutes} minutes'"
+    """How long, as a possessive before "notice": "1 day's", "2 hours'", "90 minutes'"."""
+    count, unit = minutes, "minute"
+    for name, size in (("day", 1440), ("hour", 60)):
+        if minutes % size == 0:
+            count, unit = minutes // size, name
+            break
+    return f"{count} {unit}'s" if count == 1 else f"{count} {unit}s'"
 
 
 # -- free slots -----------------------------------------------------------------------------------------

@@ -125,6 +125,9 @@ def test_minimum_notice_hides_the_slots_that_start_too_soon() -> None:
     assert local_starts(slots)[0] == "Mon 12:30", "10:10 plus two hours, rounded up to the next step"
     assert rule_breach(r, CUT, at(MONDAY, 12), now=now) == "bookings need 2 hours' notice"
     assert rule_breach(r, CUT, at(MONDAY, 12), now=now, notice=False) is None, "a member may book at short notice"
+    one_day = rules(min_notice_min=1440)
+    assert rule_breach(one_day, CUT, at(MONDAY, 12), now=now) == "bookings need 1 day's notice"
+    assert rule_breach(rules(min_notice_min=90), CUT, at(MONDAY, 11), now=now) == "bookings need 90 minutes' notice"
 
 
 def test_nothing_is_offered_beyond_the_horizon() -> None:
