@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 import asyncpg
 import httpx
@@ -153,11 +155,16 @@ FAQS: list[dict[str, Any]] = [
         "tags": ["operations"],
     },
     {
-        "question": "Can the bot book appointments?",
-        "phrasings": ["Can I book an appointment?", "Can visitors schedule a meeting in the chat?"],
+        # Asking to book is booking: "Can I book an appointment?" goes to the scheduling run, not here.
+        "question": "Which calendars can bookings use?",
+        "phrasings": ["Does Cortex work with Google Calendar?", "Can I connect Outlook or a CalDAV calendar?"],
         "answer": (
-            "Not yet. Calendar booking is planned for the workflows service (`/api/langgraph`), but no "
-            "calendar is connected and the bot cannot check availability or book today."
+            "Bookings land in Cortex's built-in calendar (**Bookings** in the dashboard) and, once you "
+            "connect them, in Google Calendar, Outlook (Microsoft 365) or any CalDAV server such as "
+            "Nextcloud or Radicale: **Bookings → Calendars**. Before offering a time the bot checks the "
+            "busy times of every connected calendar, and the database refuses a double booking. The "
+            "visitor gets a confirmation mail with a calendar invitation and links to move or cancel. "
+            "Try it here: ask me to book a demo call tomorrow at 10."
         ),
         "tags": ["calendar"],
     },
@@ -165,8 +172,13 @@ FAQS: list[dict[str, Any]] = [
 
 WELCOME = (
     "Hi! I'm the Cortex guide. I know Cortex's documentation: ask me how to embed this widget, teach a "
-    "bot, or connect your own LLM."
+    "bot, or connect your own LLM. I can also book you a demo call."
 )
+# The demo bot books (workflows' scheduling run): a 30-minute "Demo call", every day 08:00-20:00 in
+# this machine's time zone, so "Can I book an appointment for tomorrow at 10?" books on a fresh clone
+# whenever it is asked (the widget reads "10" in the visitor's zone: the same machine's, on `make run`).
+DEMO_SERVICE = {"name": "Demo call", "duration_min": 30, "description": "A 30-minute tour of Cortex with the team."}
+DEMO_HOURS = {str(day): [["08:00", "20:00"]] for day in range(1, 8)}
 SYSTEM_PROMPT = (
     "You are the guide of Cortex, an open-source AI customer-chat platform. Answer from the documentation "
     "passages you are given, briefly, and say so when they do not cover the question."
@@ -338,6 +350,7 @@ def _build(settings: Settings, api: ApiClient, base: str, echo: Callable[[str], 
                 "phrasings": faq["phrasings"],
             },
         )
+    _open_bookings(api, bot["id"], echo)
     key = api.post(
         "/api/auth/widget-keys", expect=(201,), json={"bot_id": bot["id"], "allowed_origins": demo_origins(settings)}
     )
@@ -358,6 +371,30 @@ def _build(settings: Settings, api: ApiClient, base: str, echo: Callable[[str], 
     _publish_key(settings, demo.public_key)
     demo.password = password
     return demo
+
+
+def _open_bookings(api: ApiClient, bot_id: str, echo: Callable[[str], None]) -> None:
+    """The demo bot books demo calls: its booking settings and its one service, through the workflows API."""
+    time_zone = local_time_zone()
+    api.request(
+        "PUT",
+        f"/api/langgraph/schedule/settings/{bot_id}",
+        expect=(200,),
+        json={"time_zone": time_zone, "hours": DEMO_HOURS, "min_notice_min": 60, "horizon_days": 60},
+    )
+    api.post("/api/langgraph/schedule/services", expect=(201,), json={"bot_id": bot_id, **DEMO_SERVICE})
+    echo(f"  demo       bookings open: {DEMO_SERVICE['name']!r}, every day 08:00-20:00 ({time_zone})")
+
+
+def local_time_zone() -> str:
+    """This machine's IANA time zone (TZ, the /etc/localtime link, /etc/timezone); UTC when none is known."""
+    candidates = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    known = available_timezones()
+    return next((name for name in candidates if name in known), "UTC")
 
 
 def _teach_docs(api: ApiClient, bot_id: str, echo: Callable[[str], None]) -> int:

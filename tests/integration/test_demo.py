@@ -10,13 +10,24 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from cortex.demo import FAQS, OWNER_EMAIL, SUGGESTED_QUESTIONS, Demo, demo_file, ensure_demo, sections_of_docs
+from cortex.demo import (
+    FAQS,
+    OWNER_EMAIL,
+    SUGGESTED_QUESTIONS,
+    Demo,
+    demo_file,
+    ensure_demo,
+    local_time_zone,
+    sections_of_docs,
+)
 from cortex.widget.demo_page import REDIS_KEY
 from tests.stack_fixtures import RunningStack
 
@@ -113,3 +124,43 @@ async def test_building_the_demo_again_changes_nothing(
     assert [bot["id"] for bot in bots] == [demo.bot_id]
     faqs = (await http.get("/api/knowledge/faqs", params={"bot_id": demo.bot_id}, headers=headers)).json()
     assert len(faqs) == len(FAQS)
+
+
+async def test_the_demo_bot_books_a_demo_call_for_tomorrow_at_ten(
+    built: tuple[Demo, list[str]], http: httpx.AsyncClient, running_stack: RunningStack
+) -> None:
+    """What a newcomer asks first of a bot that books, on a fresh clone: it books, in this machine's zone."""
+    demo, lines = built
+    headers = await _owner_headers(http, demo)
+    zone = local_time_zone()
+    booking = (await http.get(f"/api/langgraph/schedule/settings/{demo.bot_id}", headers=headers)).json()
+    assert booking["configured"] and booking["enabled"] and booking["time_zone"] == zone, booking
+    services = (
+        await http.get("/api/langgraph/schedule/services", params={"bot_id": demo.bot_id}, headers=headers)
+    ).json()
+    assert [(s["name"], s["duration_min"]) for s in services] == [("Demo call", 30)]
+    assert any("bookings open" in line for line in lines), lines
+
+    origin = {"Origin": _origin(running_stack.url)}
+    token = await http.post("/api/auth/visitor-token", json={"public_key": demo.public_key}, headers=origin)
+    visitor = {**origin, "Authorization": f"Bearer {token.json()['visitor_token']}"}
+    conversation_id = None
+    for message, expected in (
+        ("Can I book an appointment for tomorrow at 10?", "name"),
+        ("Ada Lovelace", "e-mail"),
+        ("ada@example.com", "booked"),
+    ):
+        body = {"bot_id": demo.bot_id, "message": message, "conversation_id": conversation_id, "stream": False}
+        answer = (await http.post("/api/chat", json={**body, "time_zone": zone}, headers=visitor, timeout=60)).json()
+        conversation_id = answer["conversation_id"]
+        assert expected in answer["content"].lower(), (message, answer)
+    bookings = (
+        await http.get("/api/langgraph/schedule/bookings", params={"bot_id": demo.bot_id}, headers=headers)
+    ).json()
+    [booked] = [b for b in bookings if b["conversation_id"] == conversation_id]
+    starts = datetime.fromisoformat(booked["starts_at"]).astimezone(ZoneInfo(zone))
+    tomorrow = (datetime.now(ZoneInfo(zone)) + timedelta(days=1)).date()
+    assert (starts.date(), starts.hour, starts.minute, booked["service_name"]) == (tomorrow, 10, 0, "Demo call")
+    # Free the slot again: the demo's browser test books the same one.
+    cancelled = await http.post(f"/api/langgraph/schedule/bookings/{booked['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
