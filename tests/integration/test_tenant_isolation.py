@@ -223,6 +223,13 @@ async def _schedule_of(http: httpx.AsyncClient, owner: Account, bot_id: str) -> 
         headers=owner.headers,
     )
     assert appointment.status_code == 201, appointment.text
+    # The booking's reminder: a task of A's workspace, due a day before.
+    reminders = await http.get(
+        "/api/langgraph/tasks",
+        params={"appointment_id": appointment.json()["id"], "kind": "reminder"},
+        headers=owner.headers,
+    )
+    [task] = reminders.json()
     # A scheduling run of A's bot, waiting for the visitor's name.
     run = await http.post(
         "/api/langgraph/workflows/runs",
@@ -237,6 +244,7 @@ async def _schedule_of(http: httpx.AsyncClient, owner: Account, bot_id: str) -> 
         "closure": closure.json(),
         "block": block.json(),
         "appointment": appointment.json(),
+        "task": task,
     }
 
 
@@ -292,6 +300,8 @@ def _object_of_a(path: str, param: str, tenants: dict) -> str:
         return tenants["schedule"][SCHEDULE_OBJECTS[param]]["id"]
     if param == "calendar_id":
         return tenants["calendar"]["id"]
+    if param == "task_id":
+        return tenants["schedule"]["task"]["id"]
     if param == "session_id":
         return tenants["session_id"]
     if param == "invitation_id":
@@ -409,8 +419,6 @@ async def test_no_route_of_any_application_reaches_another_workspace(
         # The helper's previews of A's bot.
         "/api/helper/analyze": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
         "/api/helper/guidance": {"bot_id": tenants["bot"]["id"], "message": "What does it cost?"},
-        # A scheduling run of A's bot.
-        "/api/langgraph/workflows/runs": {"bot_id": tenants["bot"]["id"], "message": "Book me in tomorrow at 10"},
     }
     walked = 0
     for route in all_routes():
@@ -496,6 +504,8 @@ async def test_no_route_of_any_application_reaches_another_workspace(
     run = await http.get(f"/api/langgraph/workflows/runs/{tenants['schedule']['run']['id']}", headers=a.headers)
     assert run.status_code == 200 and run.json()["run"]["status"] == "active", "A's run neither resumed nor cancelled"
     assert run.json()["state"]["awaiting"] == "name"
+    task = await http.get(f"/api/langgraph/tasks/{tenants['schedule']['task']['id']}", headers=a.headers)
+    assert task.status_code == 200 and task.json()["status"] == "queued", "A's reminder neither cancelled nor retried"
 
 
 async def test_an_api_key_is_confined_to_its_workspace(http: httpx.AsyncClient, tenants: dict) -> None:
