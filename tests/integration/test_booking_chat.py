@@ -593,5 +593,9 @@ async def test_the_workflows_api_starts_inspects_resumes_and_cancels_runs(
         assert response.status_code == 422, (bad, response.text)
     elsewhere = await http.post(runs, json={**body, "bot_id": str(uuid.uuid4())}, headers=owner.headers)
     assert elsewhere.status_code == 404, elsewhere.text
+    stranger = await register(http, workspace="Another salon")
+    theirs = await http.post(runs, json=body, headers=stranger.headers)  # this shop's bot, another workspace
+    assert theirs.status_code == 404, theirs.text
+    assert run["id"] not in (await http.get(runs, headers=stranger.headers)).text
     assert (await http.get(f"{runs}/{uuid.uuid4()}", headers=owner.headers)).status_code == 404
     assert (await http.get(f"{runs}/not-a-uuid", headers=owner.headers)).status_code == 422
