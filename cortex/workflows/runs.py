@@ -207,6 +207,10 @@ class Scheduler:
         self._when = when
         self._graph: Graph | None = None
         self._lock = asyncio.Lock()
+        # A turn holds one pooled connection (its run's row lock) while the graph takes one or two
+        # more (availability, booking): at most half the pool in turns at once, so they never wait
+        # on each other for a connection.
+        self._turns = asyncio.Semaphore(max(1, settings.db_pool_max // 2))
 
     async def start(self) -> None:
         """Open the pools and build the graph (the date reader's data loads here, not in a turn)."""
@@ -255,6 +259,10 @@ class Scheduler:
     async def converse(self, request: BookingRequest) -> BookingTurn:
         """One chat turn of a booking conversation. NOT_HANDLED when the bot does not book, or when
         nothing waits and the message is not about an appointment (core answers it as any other)."""
+        async with self._turns:
+            return await self._converse(request)
+
+    async def _converse(self, request: BookingRequest) -> BookingTurn:
         graph = await self.graph()
         async with self.pool.acquire() as conn:
             rules = await load_rules(conn, workspace_id=request.workspace_id, bot_id=request.bot_id)
@@ -303,7 +311,7 @@ class Scheduler:
             known=known or {},
         )
         graph = await self.graph()
-        async with self.pool.acquire() as conn:
+        async with self._turns, self.pool.acquire() as conn:
             rules = await load_rules(conn, workspace_id=workspace_id, bot_id=bot_id)
             if rules is None:
                 return None
@@ -327,7 +335,7 @@ class Scheduler:
         from cortex.errors import Conflict, NotFound
 
         graph = await self.graph()
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._turns, self.pool.acquire() as conn, conn.transaction():
             run = await conn.fetchrow(
                 f"SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
                 run_id,

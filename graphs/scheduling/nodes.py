@@ -48,10 +48,14 @@ ABANDON = re.compile(
     r"|doch nicht|lass mal|annuler|laisse tomber|non merci|cancelar|olvidalo|dejalo|no gracias)\W*$"
 )
 APPOINTMENT = r"(appointment|booking|reservation|termin|buchung|rendez-vous|rdv|reservation|cita|reserva)"
-CANCEL_APPOINTMENT = re.compile(r"\b(cancel|call off|absagen|stornieren|annuler|cancelar|anular)\b.*\b" + APPOINTMENT)
+CANCEL_WORDS = r"(cancel|call off|absagen|stornieren|annuler|cancelar|anular)"
+MOVE_WORDS = (
+    r"(reschedule|move|change|postpone|verschieben|verlegen|andern|deplacer|decaler|modifier|cambiar|mover|aplazar)"
+)
+# Either order: "cancel my appointment", "meinen Termin absagen".
+CANCEL_APPOINTMENT = re.compile(rf"\b{CANCEL_WORDS}\b.*\b{APPOINTMENT}|\b{APPOINTMENT}\b.*\b{CANCEL_WORDS}\b")
 RESCHEDULE = re.compile(
-    r"\b(reschedule|move|change|postpone|verschieben|verlegen|andern|deplacer|decaler|modifier|cambiar|mover"
-    r"|aplazar)\b.*\b" + APPOINTMENT + r"|\b(reschedule|umbuchen|reprogramar)\b"
+    rf"\b{MOVE_WORDS}\b.*\b{APPOINTMENT}|\b{APPOINTMENT}\b.*\b{MOVE_WORDS}\b|\b(reschedule|umbuchen|reprogramar)\b"
 )
 YES = re.compile(
     r"^\W*(yes|yeah|yep|sure|ok|okay|please do|do it|go ahead|cancel it|yes,? cancel it|confirm|ja|jawohl|bitte"
@@ -118,19 +122,16 @@ def offers(slots: Sequence[Slot], zone: ZoneInfo, language: str) -> list[Offer]:
 
 
 def spread(slots: Sequence[Slot], count: int) -> list[Slot]:
-    """Up to `count` slots over as many days as possible (the first of each day, then the rest in
-    order): 'next week' offers Monday to Friday, not five times Monday morning."""
+    """Up to `count` slots over as many days as possible (each day's first, then each day's second,
+    …), in time order: 'next week' offers Monday to Friday, not five times Monday morning."""
     by_day: dict[Any, list[Slot]] = {}
     for slot in slots:
         by_day.setdefault(slot.start.date(), []).append(slot)
-    if len(by_day) <= 1:
-        return list(slots[:count])
-    chosen = [day_slots[0] for day_slots in by_day.values()][:count]
-    for slot in slots:
-        if len(chosen) >= count:
-            break
-        if slot not in chosen:
-            chosen.append(slot)
+    chosen: list[Slot] = []
+    for rank in range(max((len(day_slots) for day_slots in by_day.values()), default=0)):
+        for day_slots in by_day.values():
+            if rank < len(day_slots) and len(chosen) < count:
+                chosen.append(day_slots[rank])
     return sorted(chosen, key=lambda slot: slot.start)
 
 

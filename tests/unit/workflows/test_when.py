@@ -203,14 +203,14 @@ def test_a_window_survives_its_json_round_trip(parser: WhenParser) -> None:
 
 def test_a_parse_takes_well_under_a_millisecond_and_dateparser_a_few(parser: WhenParser) -> None:
     texts = ["next Tuesday afternoon", "in 2 weeks at 10", "15 décembre à 14h30", "Dec. 15th at 2pm"]
-    started = clock.perf_counter()
+    started = clock.process_time()  # CPU time: the machine's other load does not count
     for _ in range(50):
         for text in texts:
             parser.parse(text, tz=BERLIN, now=NOW)
-    per_call_ms = (clock.perf_counter() - started) / (50 * len(texts)) * 1000
+    per_call_ms = (clock.process_time() - started) / (50 * len(texts)) * 1000
     assert per_call_ms < 5, per_call_ms
-    started = clock.perf_counter()
+    started = clock.process_time()  # CPU time: the machine's other load does not count
     for _ in range(20):
         assert isinstance(parser.parse("15-dec-2026", tz=BERLIN, now=NOW), When)
-    fallback_ms = (clock.perf_counter() - started) / 20 * 1000
+    fallback_ms = (clock.process_time() - started) / 20 * 1000
     assert fallback_ms < 20, fallback_ms
