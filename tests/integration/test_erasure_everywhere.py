@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -17,8 +18,74 @@ from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
 
-from .accounts import register
+from .accounts import Account, register
 from .chatting import eventually, make_bot, visitor_of
+from .db import service_conn
+
+SCHEDULE = "/api/langgraph/schedule"
+
+
+async def _book_for(http: httpx.AsyncClient, owner: Account, bot: dict, person: dict[str, str]) -> dict:
+    """The bot books, and a member books the visitor by their address (no conversation: the erasure
+    finds it by the address's digest), with the visitor's words in the notes."""
+    every_day = {str(day): [["08:00", "18:00"]] for day in range(1, 8)}
+    headers = owner.headers
+    put = await http.put(
+        f"{SCHEDULE}/settings/{bot['id']}",
+        json={"time_zone": "UTC", "hours": every_day, "follow_up_hours": 24},
+        headers=headers,
+    )
+    assert put.status_code == 200, put.text
+    service = await http.post(
+        f"{SCHEDULE}/services", json={"bot_id": bot["id"], "name": "Fitting", "duration_min": 30}, headers=headers
+    )
+    assert service.status_code == 201, service.text
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    booked = await http.post(
+        f"{SCHEDULE}/bookings",
+        json={
+            "bot_id": bot["id"],
+            "service_id": service.json()["id"],
+            "start": f"{day}T10:00:00+00:00",
+            "name": person["name"],
+            "email": person["email"],
+            "notes": person["words"],
+        },
+        headers=headers,
+    )
+    assert booked.status_code == 201, booked.text
+    return booked.json()
+
+
+async def _scheduling_run_for(
+    settings: Settings, workspace_id: str, bot_id: str, conversation_id: str, person: dict
+) -> str:
+    """A scheduling run of the visitor's conversation with its LangGraph checkpoint and pending write
+    (as the graph keeps the visitor's name, address and words in its state)."""
+    run_id = uuid.uuid4()
+    state = orjson.dumps({"name": person["name"], "email": person["email"], "said": person["words"]})
+    async with service_conn(settings, "workflows") as conn:
+        await conn.execute(
+            "INSERT INTO workflow_runs (id, workspace_id, bot_id, workflow, conversation_id, visitor_id) "
+            "VALUES ($1, $2, $3, 'scheduling', $4, 'v-erased')",
+            run_id,
+            uuid.UUID(workspace_id),
+            uuid.UUID(bot_id),
+            uuid.UUID(conversation_id),
+        )
+        await conn.execute(
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, metadata) "
+            "VALUES ($1, '', '1', 'json', $2::text::jsonb, $2::text::jsonb)",
+            str(run_id),
+            state.decode(),
+        )
+        await conn.execute(
+            "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, "
+            "blob) VALUES ($1, '', '1', 't', 0, 'messages', 'json', $2)",
+            str(run_id),
+            state,
+        )
+    return str(run_id)
 
 
 def _person() -> dict[str, str]:
@@ -91,6 +158,7 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
     )
     visitor = await visitor_of(http, owner, bot)
     person = _person()
+    appointment = await _book_for(http, owner, bot, person)
     # A first question the bot answers from its knowledge: the kind of answer the answer cache keeps.
     first = await visitor.say(f"When is the shop open on weekdays? It is about my {person['words']}")
     assert first["citations"], first
@@ -109,6 +177,7 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
     assert lead.status_code in (200, 201), lead.text
     profile_id = lead.json()["profile_id"]
     needles = [person["email"], person["surname"], person["phone_digits"], person["words"]]
+    run_id = await _scheduling_run_for(settings, owner.workspace_id, bot["id"], conversation_id, person)
 
     conn = await asyncpg.connect(settings.resolved_database_url())
     try:
@@ -147,6 +216,16 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
         # The search finds what is there: the profile, the visitor's words, the legacy copies.
         before = await _rows_holding(conn, needles)
         assert {"core.visitor_profiles", "core.messages", "core.outbox"} <= set(before), before
+        assert {"workflows.appointments", "workflows.checkpoints"} <= set(before), before
+        # Workflows heard of the lead: a follow-up for the owner, a day later.
+        follow_up = await eventually(
+            lambda: conn.fetchrow(
+                "SELECT id, status FROM workflows.tasks WHERE kind = 'follow_up' AND conversation_id = $1",
+                uuid.UUID(conversation_id),
+            ),
+            what="workflows plans a follow-up of the lead",
+        )
+        assert follow_up["status"] == "queued"
         assert "cortex:events:lead" in await _redis_holding(redis_client, needles)
 
         erased = await http.post(f"/api/user-profiles/{profile_id}/erase", headers=owner.headers)
@@ -164,6 +243,25 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
             return await _redis_holding(redis_client, needles) == []
 
         await eventually(stream_clean, what="no Redis key or stream entry holds the visitor's details")
+
+        # Workflows: the appointment keeps its time (the slot stays taken) without the visitor; the
+        # follow-up is off; the run forgets the visitor and its checkpoints are gone.
+        async def appointment_anonymous() -> asyncpg.Record | None:
+            row = await conn.fetchrow(
+                "SELECT name, email, notes, status FROM workflows.appointments WHERE id = $1",
+                uuid.UUID(appointment["id"]),
+            )
+            return row if row["email"] is None else None
+
+        kept = await eventually(appointment_anonymous, what="workflows forgets the visitor's appointment")
+        assert (kept["name"], kept["notes"], kept["status"]) == (None, "", "booked")
+        task = await conn.fetchrow("SELECT status, last_error FROM workflows.tasks WHERE id = $1", follow_up["id"])
+        assert (task["status"], task["last_error"]) == ("cancelled", "the visitor was erased")
+        run = await conn.fetchrow("SELECT visitor_id FROM workflows.workflow_runs WHERE id = $1", uuid.UUID(run_id))
+        assert run["visitor_id"] is None
+        for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):
+            left = await conn.fetchval(f"SELECT count(*) FROM workflows.{table} WHERE thread_id = $1", run_id)
+            assert left == 0, f"workflows.{table} keeps the erased visitor's run"
 
         async def erased_event() -> dict | None:
             for _, fields in await redis_client.xrange("cortex:events:visitor"):
