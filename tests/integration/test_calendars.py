@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -187,6 +188,33 @@ async def test_a_caldav_calendar_connects_and_its_own_events_block_time(
     assert tested.status_code == 200 and tested.json()["ok"] is True, tested.text
 
 
+async def test_all_day_events_are_read_in_the_business_time_zone(
+    http: httpx.AsyncClient, settings: Settings, servers: CalendarServers, pool: asyncpg.Pool
+) -> None:
+    owner = await register(http, workspace="Paris salon")
+    await pool.execute(
+        "INSERT INTO booking_settings (workspace_id, bot_id, time_zone, hours) VALUES ($1, $2, 'Europe/Paris', '{}')",
+        uuid.UUID(owner.workspace_id),
+        uuid.uuid4(),
+    )
+    calendar = await _connect_caldav(http, owner, servers)  # no time zone given: the business's
+    holiday = (_day() + timedelta(days=1)).date()
+    servers.radicale.put_event(
+        CALDAV_USER,
+        calendar["collection"],
+        "holiday",
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:holiday\r\n"
+        f"DTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:{holiday:%Y%m%d}\r\n"
+        f"DTEND;VALUE=DATE:{holiday + timedelta(days=1):%Y%m%d}\r\nSUMMARY:Closed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    paris = ZoneInfo("Europe/Paris")
+    midnight = datetime.combine(holiday, datetime.min.time(), tzinfo=paris)
+    calendars = await connected(pool, settings, workspace_id=uuid.UUID(owner.workspace_id))
+    start = midnight - timedelta(days=1)
+    result = await busy_everywhere(pool, calendars, start, start + timedelta(days=3), timeout_s=5)
+    assert result.busy[None] == [Interval(midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC))]
+
+
 async def test_a_wrong_caldav_password_or_a_url_into_our_network_is_refused_and_nothing_is_saved(
     http: httpx.AsyncClient, servers: CalendarServers
 ) -> None:
@@ -317,6 +345,14 @@ async def test_the_oauth_callback_works_once_in_the_browser_that_started_it(
     assert "another browser" in parse_qs(urlsplit(stolen.headers["location"]).fragment.partition("?")[2])["error"][0]
     again = await http.get(f"{callback.path}?{callback.query}")
     assert "used already" in parse_qs(urlsplit(again.headers["location"]).fragment.partition("?")[2])["error"][0]
+    # The owner said no on the consent page: told so on the dashboard, nothing connected.
+    denied_start = await http.post("/api/langgraph/calendars/oauth/outlook/start", json={}, headers=owner.headers)
+    state = parse_qs(urlsplit(denied_start.json()["authorize_url"]).query)["state"][0]
+    denied = await http.get(callback.path, params={"state": state, "error": "access_denied"})
+    assert (
+        "access was not granted"
+        in parse_qs(urlsplit(denied.headers["location"]).fragment.partition("?")[2])["error"][0]
+    )
     forged = await http.get(f"{callback.path}?state=forged.state&code=x")
     assert forged.status_code == 303 and "error=" in forged.headers["location"]
     assert (await http.get("/api/langgraph/calendars", headers=owner.headers)).json() == []

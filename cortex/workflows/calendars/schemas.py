@@ -51,8 +51,8 @@ class CalendarPublic(BaseModel):
         )
 
 
-def _time_zone(value: str) -> str:
-    if value not in available_timezones():
+def _time_zone(value: str | None) -> str | None:
+    if value is not None and value not in available_timezones():
         raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)")
     return value
 
@@ -71,7 +71,11 @@ class CalDAVConnect(BaseModel):
     password: Annotated[str, StringConstraints(max_length=1000)] = ""
     resource_id: uuid.UUID | None = Field(None, description="the resource whose busy time it holds (none: every one)")
     write_bookings: bool = True
-    time_zone: str = Field("UTC", description="the zone its all-day events are read in")
+    time_zone: str | None = Field(
+        None,
+        description="the zone its all-day events are read in (default: the business's booking time zone, "
+        "that of the resource's bot, or the workspace's when its bots share one; else UTC)",
+    )
 
     _zone = field_validator("time_zone")(classmethod(lambda cls, value: _time_zone(value)))
 

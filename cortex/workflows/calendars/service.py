@@ -104,7 +104,10 @@ async def connect_caldav(
         raise CalendarRefused(f"the server points to a calendar that is refused: {exc.message}") from None
     except Exception as exc:  # the library's errors and the HTTP library's
         raise CalendarRefused(str(caldav.unavailable(exc))) from None
-    config = {"url": data.url, "username": data.username, "calendar_url": calendar_url, "time_zone": data.time_zone}
+    time_zone = data.time_zone or await store.business_time_zone(
+        pool, workspace_id=workspace_id, resource_id=data.resource_id
+    )
+    config = {"url": data.url, "username": data.username, "calendar_url": calendar_url, "time_zone": time_zone}
     credentials = {"password": data.password}
     probe = open_calendar(
         {

@@ -109,6 +109,22 @@ async def resource_in_workspace(conn: Executor, *, workspace_id: uuid.UUID, reso
     )
 
 
+async def business_time_zone(conn: Executor, *, workspace_id: uuid.UUID, resource_id: uuid.UUID | None) -> str:
+    """The booking time zone a calendar's all-day events belong to: the resource's bot's, else the one
+    every bot of the workspace books in, else UTC."""
+    zones = await conn.fetch(
+        """
+        SELECT DISTINCT s.time_zone
+          FROM booking_settings s
+         WHERE s.workspace_id = $1
+           AND ($2::uuid IS NULL OR s.bot_id = (SELECT bot_id FROM resources WHERE id = $2 AND workspace_id = $1))
+        """,
+        workspace_id,
+        resource_id,
+    )
+    return str(zones[0]["time_zone"]) if len(zones) == 1 else "UTC"
+
+
 async def record_checks(
     conn: Executor,
     *,
