@@ -15,24 +15,17 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from cortex.devtools.calendar_servers import CALDAV_PASSWORD, CALDAV_USER
-from tests.integration.accounts import PASSWORD, Account, register
+from tests.e2e.dashboard import sign_in
+from tests.integration.accounts import Account, register
 from tests.integration.chatting import eventually, make_bot
 from tests.stack_fixtures import RunningStack
 
 # The business keeps New York time; the test's browser runs in UTC: every time shown is New York's.
 ZONE = "America/New_York"
 SCHEDULE = "/api/langgraph/schedule"
-
-
-async def _sign_in(page: Page, running_stack: RunningStack, owner: Account) -> None:
-    await page.goto(running_stack.url + "/dashboard#/login")
-    await page.get_by_test_id("login-email").fill(owner.email)
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("nav-bookings")).to_be_visible()
 
 
 async def _workflows_knows(http: httpx.AsyncClient, owner: Account, bot_id: str) -> None:
@@ -59,7 +52,7 @@ async def test_an_owner_sets_hours_and_a_service_then_sees_and_cancels_a_booking
     await _workflows_knows(http, owner, bot["id"])
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     await page.get_by_test_id("nav-bookings").click()
     await page.get_by_test_id("bookings-tab-settings").click()
 
@@ -107,6 +100,14 @@ async def test_an_owner_sets_hours_and_a_service_then_sees_and_cancels_a_booking
     await expect(page.get_by_test_id("service-row")).to_have_count(1)
     await expect(page.get_by_test_id("service-name")).to_have_text("Haircut")
     await expect(page.get_by_test_id("service-duration")).to_have_text("45 min")
+    # Renamed in its edit dialog (the same fields, filled in).
+    await page.get_by_test_id("edit-service").click()
+    dialog = page.get_by_test_id("edit-service-dialog")
+    await expect(dialog.locator('[name="duration_min"]')).to_have_value("45")
+    await dialog.locator('[name="name"]').fill("Haircut & wash")
+    await dialog.get_by_test_id("save-service").click()
+    await expect(page.get_by_test_id("service-name")).to_have_text("Haircut & wash")
+    await expect(dialog).to_have_count(0)
     await tab.shot("dashboard-bookings-settings")
 
     # A booking made through the API, next-week-but-one Wednesday 10:00 New York time.
@@ -194,7 +195,7 @@ async def test_busy_time_blocked_on_the_week_is_drawn_and_keeps_its_slots_free(
     assert service.status_code == 201, service.text
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     monday = datetime.now(ZoneInfo(ZONE)).date() + timedelta(days=7 - datetime.now(ZoneInfo(ZONE)).weekday())
     await page.goto(f"{running_stack.url}/dashboard#/bookings/week?bot_id={bot['id']}&week={monday.isoformat()}")
     await expect(page.get_by_test_id("week-title")).to_contain_text(str(monday.day))
@@ -254,7 +255,7 @@ async def test_an_owner_connects_caldav_and_google_sees_their_status_and_disconn
     )
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     await page.goto(f"{running_stack.url}/dashboard#/bookings/calendars")
     await expect(page.get_by_text("No calendar connected")).to_be_visible()
 

@@ -17,26 +17,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from cortex.helper.bandit import wilson_interval
 from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
-from tests.integration.accounts import PASSWORD, Account, register
+from tests.e2e.dashboard import sign_in
+from tests.integration.accounts import Account, register
 from tests.integration.chatting import eventually, make_bot, make_pattern, visitor_of
 from tests.integration.db import service_conn
 from tests.stack_fixtures import RunningStack
 
 PRICING = "Answer the pricing question, then offer a demo slot."
-
-
-async def _sign_in(page: Page, running_stack: RunningStack, owner: Account) -> None:
-    await page.goto(running_stack.url + "/dashboard#/login")
-    await page.get_by_test_id("login-email").fill(owner.email)
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("nav-helper")).to_be_visible()
 
 
 def _percent(value: float) -> str:
@@ -51,7 +44,7 @@ async def test_patterns_are_ranked_by_their_intervals_lower_bound_and_bad_input_
     bot = await make_bot(http, owner, name="Shop helper")
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     await page.get_by_test_id("nav-helper").click()
     await page.get_by_test_id("helper-bot-filter").select_option(bot["id"])
 
@@ -222,7 +215,7 @@ async def test_an_experiment_started_in_the_dashboard_shows_its_live_results_and
     )
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     await page.goto(f"{running_stack.url}/dashboard#/helper/experiments?bot_id={bot['id']}")
 
     await page.get_by_test_id("experiment-name").fill("Demo offer after pricing")
@@ -326,7 +319,7 @@ async def test_a_conversation_shows_what_the_helper_saw_and_advised_under_the_bo
 
     tab = await new_tab()
     page = tab.page
-    await _sign_in(page, running_stack, owner)
+    await sign_in(page, running_stack.url, owner)
     await page.goto(f"{running_stack.url}/dashboard#/conversations/{answer['conversation_id']}")
     reply = page.locator('[data-testid="message"][data-role="bot"]').last
     advice = reply.get_by_test_id("helper-advice")

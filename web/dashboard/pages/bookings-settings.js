@@ -2,7 +2,7 @@
 // notice, horizon, slot step), reminders and who is told of bookings; then what can be booked
 // (services), who or what an appointment takes (resources: capacity), and closed days.
 
-import { api, del, get, post } from "../api.js";
+import { api, del, get, patch, post } from "../api.js";
 import { add, checkbox, confirmAction, copyButton, empty, field, h, lines, mount, run, showError } from "../dom.js";
 import { SCHEDULE, WEEKDAYS, loadBookingSettings, timeZones } from "./bookings-common.js";
 
@@ -266,7 +266,9 @@ function listCard(ctx, spec) {
               const done = await run(remove, () => del(`${path}/${item.id}`), { context: `Could not delete the ${what}` });
               if (done !== undefined) await load();
             });
-            return h("tr", { "data-testid": `${testid}-row`, "data-id": item.id }, spec.columns.map(([, cell]) => h("td", {}, cell(item))), h("td", {}, h("div", { class: "row-actions" }, remove)));
+            const edit = h("button", { type: "button", class: "small", disabled: !canEdit, "data-testid": `edit-${testid}` }, "Edit");
+            edit.addEventListener("click", () => editDialog(spec, item, load));
+            return h("tr", { "data-testid": `${testid}-row`, "data-id": item.id }, spec.columns.map(([, cell]) => h("td", {}, cell(item))), h("td", {}, h("div", { class: "row-actions" }, edit, remove)));
           }),
         ),
       ),
@@ -287,4 +289,30 @@ function listCard(ctx, spec) {
   }
   const card = h("section", { class: "card", "data-testid": `${testid}s` }, h("h2", {}, spec.title), h("p", { class: "hint" }, spec.hint), holder, form);
   return { card, load };
+}
+
+/** Change one item in a dialog holding its add form's fields, filled in (PATCH of those fields). */
+function editDialog(spec, item, onDone) {
+  const save = h("button", { type: "submit", class: "primary", "data-testid": `save-${spec.testid}` }, "Save");
+  const cancel = h("button", { type: "button" }, "Cancel");
+  const form = h("form", { class: "form", "aria-label": `Change the ${spec.what}` }, spec.form(), h("div", { class: "actions" }, cancel, save));
+  for (const control of form.querySelectorAll("[name]")) {
+    const value = item[control.name];
+    if (value !== undefined && value !== null) control.value = String(value);
+    control.removeAttribute("data-testid");
+  }
+  const dialog = h("dialog", { class: "confirm", "aria-labelledby": "edit-title", "data-testid": `edit-${spec.testid}-dialog` }, h("h2", { id: "edit-title" }, `Change the ${spec.what}`), form);
+  const close = () => (dialog.close(), dialog.remove());
+  cancel.addEventListener("click", close);
+  dialog.addEventListener("cancel", () => dialog.remove());
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const changed = await run(save, () => patch(`${spec.path}/${item.id}`, spec.body(form)), { form, context: `Could not change the ${spec.what}` });
+    if (changed) {
+      close();
+      await onDone();
+    }
+  });
+  document.body.append(dialog);
+  dialog.showModal();
 }
