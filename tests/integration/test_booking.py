@@ -287,6 +287,12 @@ async def test_two_resources_take_two_bookings_of_one_slot(http: httpx.AsyncClie
     # A resource with appointments on record is switched off, never deleted.
     deleted = await http.delete(f"{S}/resources/{second.json()['id']}", headers=owner.headers)
     assert deleted.status_code == 409
+    # With no resource on, nothing is offered and a booking says why.
+    (main,) = taken - {second.json()["id"]}
+    await http.patch(f"{S}/resources/{main}", json={"active": False}, headers=owner.headers)
+    assert await _slots(http, owner, bot, service, at(day, 9), at(day, 17)) == []
+    none_on = await _book(http, agent, bot, service, at(day, 14))
+    assert none_on.status_code == 422 and "no active resource" in none_on.json()["error"]["message"]
 
 
 async def test_busy_blocks_and_closures_take_time_away(http: httpx.AsyncClient, salon: dict) -> None:

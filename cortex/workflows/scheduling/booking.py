@@ -71,6 +71,8 @@ ALTERNATIVES_AFTER = timedelta(days=14)
 # Slots read to pick the nearest from: two weeks of a busy day's 30-minute steps.
 ALTERNATIVES_SCAN = 400
 
+NO_RESOURCE = "the bot has no active resource to book (switch one on)"
+
 Source = Literal["chat", "api", "dashboard"]
 By = Literal["visitor", "member"]
 
@@ -218,6 +220,8 @@ async def book(
             service = rules.service(service_id)
             if service is None:
                 raise NotBookable("no such service")
+            if not rules.resource_ids:
+                raise NotBookable(NO_RESOURCE)
             breach = rule_breach(rules, service, start, now=now, notice=source == "chat")
             if breach is not None:
                 raise BookingError(breach)
@@ -356,6 +360,8 @@ async def reschedule(
             rules = await load_rules(conn, workspace_id=workspace_id, bot_id=current.bot_id)
             if rules is None:
                 raise NotBookable("this bot does not take bookings any more")
+            if not rules.resource_ids:
+                raise NotBookable(NO_RESOURCE)
             service = moved_service(current)
             breach = rule_breach(rules, service, start, now=now, notice=by == "visitor")
             if breach is not None:
@@ -461,7 +467,7 @@ async def cancel(
                 ).model_dump(mode="json"),
                 workspace_id=workspace_id,
             )
-            await notify.on_cancelled(conn, settings, cancelled, await _settings_or_default(conn, cancelled))
+            await notify.on_cancelled(conn, settings, cancelled, await _settings_or_default(conn, cancelled), by=by)
     return await _write_to_calendars(pool, settings, cancelled, action="delete")
 
 
