@@ -31,6 +31,19 @@ PARTS: dict[str, tuple[time, time]] = {
     "afternoon": (time(12), time(17)),
     "evening": (time(17), time(23)),
 }
+#: Day and month names as a reply or a mail writes them (the chat's buttons, the confirmation mails).
+WEEKDAY_NAMES: dict[str, list[str]] = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "de": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+}
+MONTH_NAMES: dict[str, list[str]] = {
+    "en": "January February March April May June July August September October November December".split(),
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
+}
 #: How far "as soon as possible" looks (the booking horizon limits it further).
 ASAP_DAYS = 60
 

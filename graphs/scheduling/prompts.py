@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from cortex.workflows.when import MONTH_NAMES, WEEKDAY_NAMES
+
 Text = Literal[
     "ask_service",
     "ask_time",
@@ -211,22 +213,8 @@ TEXTS: dict[str, dict[Text, str]] = {
     },
 }
 
-WEEKDAYS = {
-    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    "de": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
-    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
-}
-MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-    "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember"],
-    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre"],
-    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"],
-}  # fmt: skip
+WEEKDAYS = WEEKDAY_NAMES
+MONTHS = MONTH_NAMES
 
 
 def lang(language: str) -> str:

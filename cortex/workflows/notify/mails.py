@@ -24,23 +24,15 @@ from cortex.mail import queue_mail
 from cortex.settings import APPLICATIONS, Settings
 from cortex.workflows.notify.ics import Method, Organizer, invitation
 from cortex.workflows.scheduling.models import Appointment, BookingSettings
+from cortex.workflows.when import MONTH_NAMES, WEEKDAY_NAMES
 
 LINK_PURPOSE = "booking-link"
 LinkAction = Literal["cancel", "reschedule"]
 VisitorMail = Literal["booked", "rescheduled", "cancelled", "reminder"]
 
-WEEKDAYS = {
-    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-    "de": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
-    "fr": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
-    "es": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
-}
-MONTHS = {
-    "en": "January February March April May June July August September October November December".split(),
-    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
-    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
-    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
-}
+# Day and month names: the same words the chat's replies use.
+WEEKDAYS = WEEKDAY_NAMES
+MONTHS = MONTH_NAMES
 # {weekday} {day} {month} {year}, {hh:mm}: each language's own order and words.
 DATE_FORMATS = {
     "en": "{weekday} {day} {month} {year}, {clock}",
