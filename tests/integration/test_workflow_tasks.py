@@ -25,7 +25,7 @@ from cortex.workflows.notify.tasks import verify_webhook
 from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, member_of, register
-from .chatting import eventually, make_bot
+from .chatting import eventually, make_bot, visitor_of
 from .db import service_conn
 from .mailbox import mail_to, text_of
 
@@ -309,3 +309,54 @@ async def test_the_payloads_shown_name_no_visitor(http: httpx.AsyncClient) -> No
     assert tasks and all(email not in orjson.dumps(task).decode() for task in tasks)
     assert all("Kovač" not in orjson.dumps(task).decode() for task in tasks)
     assert datetime.fromisoformat(tasks[0]["created_at"]) <= datetime.now(UTC)
+
+
+async def test_a_lead_that_does_not_book_gets_the_owner_a_follow_up(
+    http: httpx.AsyncClient, running_stack: RunningStack, settings: Settings
+) -> None:
+    salon = await _salon(http, follow_up_hours=6)
+    owner = salon["owner"]
+    visitor = await visitor_of(http, owner, salon["bot"])
+    said = await visitor.say("Do you sell gift cards?")
+    conversation_id = said["conversation_id"]
+    lead = await http.post(
+        "/api/chat/lead",
+        json={"conversation_id": conversation_id, "name": "Pia", "email": f"pia-{uuid.uuid4().hex[:6]}@example.com"},
+        headers=visitor.headers,
+    )
+    assert lead.status_code in (200, 201), lead.text
+
+    async def planned() -> list[dict]:
+        return await _tasks(http, owner, kind="follow_up")
+
+    [follow_up] = await eventually(planned, what="a follow-up is planned for the lead")
+    assert follow_up["conversation_id"] == conversation_id and follow_up["status"] == "queued"
+    due = datetime.fromisoformat(follow_up["due_at"]) - datetime.fromisoformat(follow_up["created_at"])
+    assert abs(due - timedelta(hours=6)) < timedelta(seconds=5)
+    # The same lead form sent again plans no second one.
+    again = await http.post(
+        "/api/chat/lead", json={"conversation_id": conversation_id, "name": "Pia B."}, headers=visitor.headers
+    )
+    assert again.status_code in (200, 201), again.text
+
+    await _come_due(settings, follow_up["id"])
+    owner_address = salon["notify"]["emails"][0]
+    mails = await mail_to(running_stack.home, owner_address, timeout_s=30)
+    [chase] = [mail for mail in mails if "Follow up" in str(mail["Subject"])]
+    assert f"/dashboard#/conversations/{conversation_id}" in text_of(chase)
+    assert len(await _tasks(http, owner, kind="follow_up")) == 1
+
+
+async def test_a_webhook_to_a_private_address_is_refused_at_once(http: httpx.AsyncClient) -> None:
+    # The cloud metadata service: never reached, whatever the allow-list says.
+    salon = await _salon(http, webhook_url="http://169.254.169.254/latest/meta-data/")
+    appointment, _ = await _book(http, salon, days=11, hour=12)
+
+    async def ended() -> dict | None:
+        tasks = await _tasks(http, salon["owner"], appointment_id=appointment["id"], kind="notify_owner")
+        hooks = [task for task in tasks if task["payload"].get("channel") == "webhook"]
+        return hooks[0] if hooks and hooks[0]["status"] == "failed" else None
+
+    task = await eventually(ended, what="the webhook task fails")
+    assert task["attempts"] == 1, "no retry can make a refused address acceptable"
+    assert task["last_error"].startswith("the webhook URL is refused") and "metadata" in task["last_error"]

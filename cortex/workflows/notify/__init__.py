@@ -2,8 +2,8 @@
 
 - `on_booked`: the visitor's confirmation (with the `.ics` REQUEST and signed links to reschedule and
   cancel), the owner's notice (a `notify_owner` task per channel: mail to the booking settings'
-  notify.emails, a signed webhook to notify.webhook_url), and a `reminder` task per
-  booking_settings.reminder_hours before the start.
+  notify.emails, a signed webhook to notify.webhook_url), a `reminder` task per
+  booking_settings.reminder_hours before the start; the conversation's follow-up is off.
 - `on_rescheduled`: the visitor's update (REQUEST, the same UID, the next SEQUENCE), the owner's
   notice, the reminders moved with the appointment.
 - `on_cancelled`: the visitor's cancellation (METHOD:CANCEL), the owner's notice, the reminders
@@ -46,6 +46,14 @@ async def on_booked(
         appointment_id=appointment.id,
     )
     await _plan_reminders(conn, appointment, booking)
+    if appointment.conversation_id is not None:  # the lead booked: nobody needs to chase them
+        await store.cancel_tasks(
+            conn,
+            workspace_id=appointment.workspace_id,
+            conversation_id=appointment.conversation_id,
+            kind="follow_up",
+            reason="the conversation booked an appointment",
+        )
 
 
 async def on_rescheduled(
