@@ -120,7 +120,7 @@ async def connected(
     write_only: bool = False,
 ) -> list[Calendar]:
     """The workspace's connected calendars, ready to ask (`write_only`: those that take bookings).
-    A row whose credentials cannot be opened (another root secret) is skipped and logged."""
+    A row whose credentials cannot be opened (another root secret) comes as a calendar that fails."""
     calendars: list[Calendar] = []
     for row in await store.list_calendars(conn, workspace_id=workspace_id):
         if write_only and not row["write_bookings"]:
@@ -129,7 +129,45 @@ async def connected(
             calendars.append(open_calendar(row, settings, http=http))
         except secrets_box.SealedSecretError:
             log.warning("calendar %s: its credentials cannot be opened under this CORTEX_SECRET_KEY", row["id"])
+            calendars.append(Unopenable(row, settings))
     return calendars
+
+
+class Unopenable(ConnectedCalendar):
+    """A calendar whose stored credentials this installation cannot open (sealed under another root
+    secret): asked, it fails like a calendar that is down, so the owner sees why and reconnects it."""
+
+    kind = "unopenable"
+    _REASON = "its stored credentials cannot be opened (the installation's secret key changed): connect it again"
+
+    def __init__(self, row: asyncpg.Record | dict[str, Any], settings: Settings) -> None:
+        super().__init__(
+            id=row["id"],
+            workspace_id=row["workspace_id"],
+            settings=settings,
+            name=row["name"],
+            resource_id=row["resource_id"],
+            write_bookings=row["write_bookings"],
+            config={},
+            credentials={},
+            timeout_s=settings.calendar_timeout_s,
+        )
+        self.kind = row["kind"]
+
+    async def busy(self, start: datetime, end: datetime) -> list[Interval]:
+        raise CalendarUnavailable(self._REASON)
+
+    async def create(self, event: EventSpec) -> str:
+        raise CalendarUnavailable(self._REASON)
+
+    async def update(self, external_id: str, event: EventSpec) -> None:
+        raise CalendarUnavailable(self._REASON)
+
+    async def delete(self, external_id: str) -> None:
+        raise CalendarUnavailable(self._REASON)
+
+    async def describe(self) -> dict[str, Any]:
+        raise CalendarUnavailable(self._REASON)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -22,13 +22,13 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from cortex import signed
+from cortex import secrets_box, signed
 from cortex.errors import Conflict, CortexError, Invalid, NotFound, Unavailable
 from cortex.fetch import ConnectionFailed, FetchError
 from cortex.settings import Settings
+from cortex.workflows.calendars import Unopenable, open_calendar, seal_credentials, store
 from cortex.workflows.calendars import oauth as oauth_flow
-from cortex.workflows.calendars import open_calendar, seal_credentials, store
-from cortex.workflows.calendars.base import CalendarUnavailable
+from cortex.workflows.calendars.base import CalendarUnavailable, ConnectedCalendar
 from cortex.workflows.calendars.schemas import (
     CalDAVConnect,
     CalendarPublic,
@@ -180,7 +180,10 @@ async def test_calendar(
     row = await store.get_calendar(pool, workspace_id=workspace_id, calendar_id=calendar_id)
     if row is None:
         raise NotFound("no such calendar")
-    calendar = open_calendar(row, settings, http=http)
+    try:
+        calendar: ConnectedCalendar = open_calendar(row, settings, http=http)
+    except secrets_box.SealedSecretError:
+        calendar = Unopenable(row, settings)
     now = datetime.now(UTC)
     result = await busy_everywhere(pool, [calendar], now, now + _TEST_WINDOW, timeout_s=settings.calendar_timeout_s)
     fresh = await store.get_calendar(pool, workspace_id=workspace_id, calendar_id=calendar_id)

@@ -139,3 +139,45 @@ def test_a_booking_is_stored_as_an_icalendar_event_with_the_invitations_identity
     assert str(event["STATUS"]) == "CONFIRMED" and str(event["SUMMARY"]) == "Haircut: Ada"
     assert busy_of_component(event, ZoneInfo("UTC")) == Interval(spec.start, spec.end)
     assert date(2026, 3, 2) == spec.start.date()
+
+
+class Rows:
+    """The calendars table as `connected` reads it (store.list_calendars), with one recorded update."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.updates: list[tuple] = []
+
+    async def fetch(self, query: str, *args: object) -> list[dict]:
+        return self.rows
+
+    async def execute(self, query: str, *args: object) -> str:
+        self.updates.append(args)
+        return "UPDATE 1"
+
+
+async def test_a_calendar_sealed_under_another_secret_key_fails_and_says_why() -> None:
+    from cortex.settings import Settings
+    from cortex.workflows.calendars import connected, seal_credentials
+
+    old, new = (
+        Settings(secret_key="the-old-secret-key-" + "x" * 20),
+        Settings(secret_key="the-new-secret-key-" + "y" * 20),
+    )
+    row = {
+        "id": uuid.uuid4(),
+        "workspace_id": uuid.uuid4(),
+        "kind": "caldav",
+        "name": "Salon",
+        "resource_id": None,
+        "config": {"url": "https://dav.example.com/cal/", "username": "u"},
+        "credentials_sealed": seal_credentials(old, {"password": "p"}),
+        "write_bookings": True,
+    }
+    table = Rows([row])
+    (calendar,) = await connected(table, new, workspace_id=row["workspace_id"])  # type: ignore[arg-type]
+    result = await busy_everywhere(table, [calendar], at(0), at(1), timeout_s=1)  # type: ignore[arg-type]
+    assert result.failed == [calendar]
+    ((calendar_id, _, status, last_error, sealed, _),) = table.updates
+    assert (calendar_id, status, sealed) == (row["id"], "error", None)
+    assert "connect it again" in last_error
