@@ -10,8 +10,10 @@ Scheduler's process is killed mid-booking and the next message continues where i
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time as clock
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,6 +30,8 @@ from .chatting import Visitor, make_bot, visitor_of
 from .db import service_conn
 
 S = "/api/langgraph/schedule"
+#: Every chat turn's duration here, through the gateway (printed at the end with `-s`).
+TURN_SECONDS: list[float] = []
 BUSINESS = "Europe/Berlin"
 OPEN_ALL_WEEK = {str(day): [["09:00", "17:00"]] for day in range(1, 8)}
 
@@ -49,7 +53,9 @@ class Chat:
             "stream": False,
             "time_zone": self.time_zone,
         }
+        started = clock.perf_counter()
         response = await self.visitor.http.post("/api/chat", json=body, headers=self.visitor.headers, timeout=60)
+        TURN_SECONDS.append(clock.perf_counter() - started)
         assert response.status_code == 200, response.text
         answer = response.json()
         self.conversation_id = answer["conversation_id"]
@@ -139,8 +145,11 @@ async def open_shop(
 
 
 @pytest.fixture(scope="module")
-async def owner(http: httpx.AsyncClient) -> Account:
-    return await register(http, workspace="Chat bookings")
+async def owner(http: httpx.AsyncClient) -> AsyncIterator[Account]:
+    yield await register(http, workspace="Chat bookings")
+    if len(TURN_SECONDS) >= 2:
+        cuts = statistics.quantiles(TURN_SECONDS, n=20)
+        print(f"\nbooking chat turns: {len(TURN_SECONDS)}, p50 {cuts[9] * 1000:.0f} ms, p95 {cuts[18] * 1000:.0f} ms")
 
 
 def today(zone: str) -> date:
