@@ -259,12 +259,7 @@ async def test_the_scheduler_is_handed_what_the_visitor_profile_knows(
     first = await _chat(visitor, "Hi, my name is Grace Hopper and my email is grace@example.com")
     conversation_id = first.json()["conversation_id"]
     conversation = await _conversation(http, owner, conversation_id)
-    profile: dict[str, Any] = {}
-    for _ in range(50):  # core's event consumer takes the message into the profile
-        profile = (await http.get(f"/api/user-profiles/{conversation['profile_id']}", headers=owner.headers)).json()
-        if profile.get("email"):
-            break
-        await asyncio.sleep(0.2)
+    profile = await _profile_email(http, owner, conversation["profile_id"])
     assert profile.get("email") == "grace@example.com", profile
 
     scheduler = _Recording()
