@@ -30,21 +30,36 @@ from cortex.workflows.scheduling.rules import load_booking_settings
 OwnerEvent = Literal["booked", "rescheduled", "cancelled", "calendar_failed"]
 
 
-async def on_booked(
-    conn: asyncpg.Connection, settings: Settings, appointment: Appointment, booking: BookingSettings
+async def _tell_both(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    appointment: Appointment,
+    booking: BookingSettings,
+    event: Literal["booked", "rescheduled", "cancelled"],
+    *,
+    previous_start: datetime | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Confirmation to the visitor, notice to the owner, reminders planned."""
+    """The visitor's mail about `event` (when there is an address) and the owner's notice of it."""
     if appointment.email:
-        mail = mails.visitor_mail(settings, appointment, "booked", booking=booking)
+        mail = mails.visitor_mail(settings, appointment, event, booking=booking, previous_start=previous_start)
         await mails.send(conn, settings, to=appointment.email, mail=mail, reply_to=mails.owner_addresses(booking))
     await notify_owner(
         conn,
         workspace_id=appointment.workspace_id,
         bot_id=appointment.bot_id,
         booking=booking,
-        event="booked",
+        event=event,
         appointment_id=appointment.id,
+        extra=extra,
     )
+
+
+async def on_booked(
+    conn: asyncpg.Connection, settings: Settings, appointment: Appointment, booking: BookingSettings
+) -> None:
+    """Confirmation to the visitor, notice to the owner, reminders planned."""
+    await _tell_both(conn, settings, appointment, booking, "booked")
     await _plan_reminders(conn, appointment, booking)
     if appointment.conversation_id is not None:  # the lead booked: nobody needs to chase them
         await store.cancel_tasks(
@@ -64,16 +79,13 @@ async def on_rescheduled(
     booking: BookingSettings,
 ) -> None:
     """The update to the visitor (same UID, next SEQUENCE), notice to the owner, reminders moved."""
-    if appointment.email:
-        mail = mails.visitor_mail(settings, appointment, "rescheduled", booking=booking, previous_start=previous_start)
-        await mails.send(conn, settings, to=appointment.email, mail=mail, reply_to=mails.owner_addresses(booking))
-    await notify_owner(
+    await _tell_both(
         conn,
-        workspace_id=appointment.workspace_id,
-        bot_id=appointment.bot_id,
-        booking=booking,
-        event="rescheduled",
-        appointment_id=appointment.id,
+        settings,
+        appointment,
+        booking,
+        "rescheduled",
+        previous_start=previous_start,
         extra={"previous_starts_at": previous_start.isoformat()},
     )
     await _plan_reminders(conn, appointment, booking)
@@ -87,19 +99,8 @@ async def on_cancelled(
     *,
     by: Literal["visitor", "member"] = "visitor",
 ) -> None:
-    """METHOD:CANCEL to the visitor, notice to the owner, reminders cancelled."""
-    if appointment.email:
-        mail = mails.visitor_mail(settings, appointment, "cancelled", booking=booking)
-        await mails.send(conn, settings, to=appointment.email, mail=mail, reply_to=mails.owner_addresses(booking))
-    await notify_owner(
-        conn,
-        workspace_id=appointment.workspace_id,
-        bot_id=appointment.bot_id,
-        booking=booking,
-        event="cancelled",
-        appointment_id=appointment.id,
-        extra={"by": by},
-    )
+    """METHOD:CANCEL to the visitor, notice to the owner (saying who cancelled), reminders cancelled."""
+    await _tell_both(conn, settings, appointment, booking, "cancelled", extra={"by": by})
     await store.cancel_tasks(
         conn,
         workspace_id=appointment.workspace_id,
