@@ -265,10 +265,14 @@ class Settings(BaseSettings):
     )
     google_token_url: str = Field("https://oauth2.googleapis.com/token", description="Google's OAuth token endpoint")
     google_api_url: str = Field("https://www.googleapis.com", description="base URL of the Google Calendar API")
-    ms_client_id: str | None = Field(None, description="Microsoft Entra app (client) id for connecting Outlook calendars")
+    ms_client_id: str | None = Field(
+        None, description="Microsoft Entra app (client) id for connecting Outlook calendars"
+    )
     ms_client_secret: str | None = Field(None, description="Microsoft Entra app client secret")
     ms_tenant: str = Field("common", description="Microsoft Entra tenant of the OAuth endpoints (common: any account)")
-    ms_login_url: str = Field("https://login.microsoftonline.com", description="base URL of Microsoft's identity platform")
+    ms_login_url: str = Field(
+        "https://login.microsoftonline.com", description="base URL of Microsoft's identity platform"
+    )
     ms_graph_url: str = Field("https://graph.microsoft.com", description="base URL of Microsoft Graph")
 
     # -- workflows' scheduling runs (the chat's booking conversations) ---------------------------
