@@ -28,14 +28,17 @@ ZONE = "America/New_York"
 SCHEDULE = "/api/langgraph/schedule"
 
 
-async def _workflows_knows(http: httpx.AsyncClient, owner: Account, bot_id: str) -> None:
-    """workflows learns of a new bot from core's event: wait until its settings answer."""
+async def _owner_with_bot(http: httpx.AsyncClient, name: str) -> tuple[Account, dict]:
+    """A new owner and bot, once workflows knows the bot (it learns of it from core's event)."""
+    owner = await register(http)
+    bot = await make_bot(http, owner, name=name)
 
     async def known() -> bool:
-        response = await http.get(f"{SCHEDULE}/settings/{bot_id}", headers=owner.headers)
+        response = await http.get(f"{SCHEDULE}/settings/{bot['id']}", headers=owner.headers)
         return response.status_code == 200
 
     await eventually(known, within_s=30, what="workflows to know the bot")
+    return owner, bot
 
 
 def _next_wednesday_at_ten() -> datetime:
@@ -47,9 +50,7 @@ def _next_wednesday_at_ten() -> datetime:
 async def test_an_owner_sets_hours_and_a_service_then_sees_and_cancels_a_booking(
     http: httpx.AsyncClient, running_stack: RunningStack, new_tab
 ) -> None:
-    owner = await register(http)
-    bot = await make_bot(http, owner, name="Salon")
-    await _workflows_knows(http, owner, bot["id"])
+    owner, bot = await _owner_with_bot(http, "Salon")
     tab = await new_tab()
     page = tab.page
     await sign_in(page, running_stack.url, owner)
@@ -181,9 +182,7 @@ async def test_an_owner_sets_hours_and_a_service_then_sees_and_cancels_a_booking
 async def test_busy_time_blocked_on_the_week_is_drawn_and_keeps_its_slots_free(
     http: httpx.AsyncClient, running_stack: RunningStack, new_tab
 ) -> None:
-    owner = await register(http)
-    bot = await make_bot(http, owner, name="Studio")
-    await _workflows_knows(http, owner, bot["id"])
+    owner, bot = await _owner_with_bot(http, "Studio")
     every_day = {str(day): [["09:00", "17:00"]] for day in range(1, 8)}
     put = await http.put(
         f"{SCHEDULE}/settings/{bot['id']}", json={"time_zone": ZONE, "hours": every_day}, headers=owner.headers
@@ -237,9 +236,7 @@ async def test_busy_time_blocked_on_the_week_is_drawn_and_keeps_its_slots_free(
 async def test_an_owner_connects_caldav_and_google_sees_their_status_and_disconnects(
     http: httpx.AsyncClient, running_stack: RunningStack, new_tab
 ) -> None:
-    owner = await register(http)
-    bot = await make_bot(http, owner, name="Clinic")
-    await _workflows_knows(http, owner, bot["id"])
+    owner, bot = await _owner_with_bot(http, "Clinic")
     servers = running_stack.calendars
     calendar = f"clinic-{uuid.uuid4().hex[:6]}"
     url = servers.radicale.make_calendar(CALDAV_USER, calendar)
