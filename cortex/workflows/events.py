@@ -3,9 +3,10 @@ cortex/workflows/scheduling/bots.py).
 
 - `visitor.erased`: the visitor's appointments (by visitor id, by their conversations, or by their
   address's keyed digest) lose the name, address and notes, and keep their time, so the slot stays
-  taken; their tasks' payloads lose any personal field, and queued follow-ups about them are
-  cancelled; their scheduling runs forget the visitor, and the runs' LangGraph checkpoints (every
-  message and fact the graph kept) are deleted.
+  taken, and the events written into connected calendars are rewritten without them (a
+  `calendar_sync` task, after commit); their tasks' payloads lose any personal field, and queued
+  follow-ups about them are cancelled; their scheduling runs forget the visitor, and the runs'
+  LangGraph checkpoints (every message and fact the graph kept) are deleted.
 - `lead.captured`: a `follow_up` task after the bot's booking_settings.follow_up_hours, telling the
   owner to follow up with this lead unless the conversation books by then. Chosen over
   `conversation.closed`: a captured lead is the moment there is someone to follow up with, and the
@@ -56,24 +57,33 @@ async def forget_visitor(
         ):
             if email_digest(settings, row["email"]) == erased.email_digest:
                 by_address.append(row["id"])
-    appointment_ids = [
-        row["id"]
-        for row in await conn.fetch(
-            """
-            UPDATE appointments SET name = NULL, email = NULL, notes = '', visitor_id = NULL, updated_at = now()
-             WHERE workspace_id = $1
-               AND ((visitor_id IS NOT NULL AND visitor_id = $2) OR conversation_id = ANY($3) OR id = ANY($4))
-            RETURNING id
-            """,
-            workspace_id,
-            erased.visitor_id,
-            conversation_ids,
-            by_address,
-        )
-    ]
+    anonymised = await conn.fetch(
+        """
+        UPDATE appointments SET name = NULL, email = NULL, notes = '', visitor_id = NULL, updated_at = now()
+         WHERE workspace_id = $1
+           AND ((visitor_id IS NOT NULL AND visitor_id = $2) OR conversation_id = ANY($3) OR id = ANY($4))
+        RETURNING id, external
+        """,
+        workspace_id,
+        erased.visitor_id,
+        conversation_ids,
+        by_address,
+    )
+    appointment_ids = [row["id"] for row in anonymised]
     tasks = await task_store.scrub_visitor(
         conn, workspace_id=workspace_id, appointment_ids=appointment_ids, conversation_ids=conversation_ids
     )
+    # The events written into connected calendars name the visitor too: rewritten after commit.
+    for row in anonymised:
+        if row["external"] and row["external"] != "{}":
+            await task_store.queue_task(
+                conn,
+                workspace_id=workspace_id,
+                kind="calendar_sync",
+                due_at=datetime.now(UTC),
+                payload={"reason": "visitor.erased"},
+                appointment_id=row["id"],
+            )
     run_ids = [
         row["id"]
         for row in await conn.fetch(

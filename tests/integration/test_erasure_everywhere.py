@@ -13,10 +13,12 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from cortex.devtools.calendar_servers import CALDAV_PASSWORD, CALDAV_USER
 from cortex.email_address import email_digest
 from cortex.knowledge.teach import teach_documents
 from cortex.models.embedder import LocalEmbed
 from cortex.settings import Settings
+from tests.stack_fixtures import RunningStack
 
 from .accounts import Account, register
 from .chatting import eventually, make_bot, visitor_of
@@ -145,7 +147,7 @@ async def _redis_holding(client: aioredis.Redis, needles: list[str]) -> list[str
 
 
 async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
-    http: httpx.AsyncClient, settings: Settings, redis_client: aioredis.Redis
+    http: httpx.AsyncClient, settings: Settings, redis_client: aioredis.Redis, running_stack: RunningStack
 ) -> None:
     owner = await register(http)
     bot = await make_bot(http, owner)
@@ -158,7 +160,29 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
     )
     visitor = await visitor_of(http, owner, bot)
     person = _person()
+    # The business's CalDAV calendar takes its bookings: the event written there names the visitor too.
+    radicale = running_stack.calendars.radicale
+    collection = f"erasure-{uuid.uuid4().hex[:8]}"
+    connected = await http.post(
+        "/api/langgraph/calendars",
+        json={
+            "kind": "caldav",
+            "url": radicale.make_calendar(CALDAV_USER, collection),
+            "username": CALDAV_USER,
+            "password": CALDAV_PASSWORD,
+        },
+        headers=owner.headers,
+    )
+    assert connected.status_code == 201, connected.text
     appointment = await _book_for(http, owner, bot, person)
+
+    def calendar_text() -> str:  # unfolded (RFC 5545 folds long lines)
+        return "".join(radicale.events(CALDAV_USER, collection).values()).replace("\r\n ", "").replace("\n ", "")
+
+    async def written() -> bool:
+        return person["email"] in calendar_text()
+
+    await eventually(written, what="the booking is written into the connected calendar with the visitor")
     # A first question the bot answers from its knowledge: the kind of answer the answer cache keeps.
     first = await visitor.say(f"When is the shop open on weekdays? It is about my {person['words']}")
     assert first["citations"], first
@@ -255,6 +279,12 @@ async def test_after_an_erasure_no_schema_stream_or_cache_holds_the_visitor(
 
         kept = await eventually(appointment_anonymous, what="workflows forgets the visitor's appointment")
         assert (kept["name"], kept["notes"], kept["status"]) == (None, "", "booked")
+
+        async def calendar_event_anonymous() -> bool:
+            text = calendar_text()
+            return "BEGIN:VEVENT" in text and not any(needle in text for needle in needles)
+
+        await eventually(calendar_event_anonymous, what="the connected calendar's event forgets the visitor")
         task = await conn.fetchrow("SELECT status, last_error FROM workflows.tasks WHERE id = $1", follow_up["id"])
         assert (task["status"], task["last_error"]) == ("cancelled", "the visitor was erased")
         run = await conn.fetchrow("SELECT visitor_id FROM workflows.workflow_runs WHERE id = $1", uuid.UUID(run_id))

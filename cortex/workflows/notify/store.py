@@ -9,7 +9,7 @@ from typing import Any, Literal
 import asyncpg
 import orjson
 
-TaskKind = Literal["reminder", "follow_up", "notify_owner"]
+TaskKind = Literal["reminder", "follow_up", "notify_owner", "calendar_sync"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 #: NOTIFY channel of the task loop: a task queued for now wakes it at commit.

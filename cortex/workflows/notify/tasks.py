@@ -19,6 +19,8 @@ The kinds:
   book (nothing when it booked meanwhile).
 - `notify_owner`: a booking, a move, a cancellation, or a failed calendar, by mail (channel "mail")
   or a signed webhook (channel "webhook", `webhook_signature`).
+- `calendar_sync`: writes a booking as it stands into the connected calendars again (queued by an
+  erasure, so the events there lose the visitor's name and address too); retried while one fails.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 import orjson
@@ -39,6 +41,7 @@ from cortex import secrets_box
 from cortex.db.wakeup import run_woken
 from cortex.fetch import AddressPolicy, BadScheme, BadUrl, BlockedAddress, FetchError, SafeFetcher
 from cortex.settings import Settings
+from cortex.workflows import calendars
 from cortex.workflows.notify import mails, store
 from cortex.workflows.scheduling import store as scheduling_store
 from cortex.workflows.scheduling.rules import load_booking_settings
@@ -133,6 +136,10 @@ async def run_one(pool: asyncpg.Pool, settings: Settings, fetcher: SafeFetcher, 
     try:
         if task["kind"] == "notify_owner" and task["payload"].get("channel") == "webhook":
             await _webhook(pool, settings, fetcher, task)
+            async with pool.acquire() as conn:
+                await store.finish(conn, task_id=task_id, status="succeeded")
+        elif task["kind"] == "calendar_sync":
+            await _calendar_sync(pool, settings, task)
             async with pool.acquire() as conn:
                 await store.finish(conn, task_id=task_id, status="succeeded")
         else:
@@ -230,6 +237,21 @@ async def _owner_mail(conn: asyncpg.Connection, settings: Settings, task: dict[s
         )
     for owner in owners:
         await mails.send(conn, settings, to=owner, mail=mail)
+
+
+async def _calendar_sync(pool: asyncpg.Pool, settings: Settings, task: dict[str, Any]) -> None:
+    """Write the booking as it stands now into the connected calendars (after an erasure: without the
+    visitor's name and address); a calendar that cannot be written is retried."""
+    async with pool.acquire() as conn:
+        appointment = await scheduling_store.get_appointment(
+            conn, workspace_id=task["workspace_id"], appointment_id=task["appointment_id"]
+        )
+    if appointment is None:
+        raise Skip("the appointment no longer exists")
+    action: Literal["update", "delete"] = "update" if appointment.status == "booked" else "delete"
+    failed = await calendars.write_event(pool, settings, appointment, action=action)
+    if failed:
+        raise Failed(f"could not write into {', '.join(failed)}")
 
 
 _MAILERS = {"reminder": _reminder, "follow_up": _follow_up, "notify_owner": _owner_mail}
