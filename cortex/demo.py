@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
-from zoneinfo import available_timezones
 
 import asyncpg
 import httpx
@@ -33,6 +32,7 @@ from redis.exceptions import RedisError
 from cortex.client import FINISHED, ApiClient, ApiError
 from cortex.settings import Settings
 from cortex.stack import PROJECT_ROOT
+from cortex.time_zones import known_time_zones
 from cortex.widget.demo_page import REDIS_KEY
 
 OWNER_EMAIL = "demo@cortex.local"
@@ -393,7 +393,7 @@ def local_time_zone() -> str:
         candidates.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
     with contextlib.suppress(OSError):
         candidates.append(Path("/etc/timezone").read_text().strip())
-    known = available_timezones()
+    known = known_time_zones()
     return next((name for name in candidates if name in known), "UTC")
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from functools import cache
 from typing import Annotated, Any, Literal
-from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, field_validator
 
@@ -15,6 +13,7 @@ from cortex.contracts.events import Outcome
 from cortex.contracts.guidance import NoGuidanceReason
 from cortex.core.extract import normalise_phone
 from cortex.email_address import NormalisedEmail
+from cortex.time_zones import check_time_zone
 
 ConversationStatus = Literal["open", "handoff", "closed"]
 LeadField = Literal["name", "email", "phone", "company"]
@@ -161,12 +160,6 @@ class ConversationUpdate(Strict):
     outcomes: list[Outcome] | None = None
 
 
-@cache
-def _time_zones() -> frozenset[str]:
-    """The IANA zone names this system knows (read once: listing them walks the zone database)."""
-    return frozenset(available_timezones())
-
-
 class ChatIn(Strict):
     bot_id: uuid.UUID
     conversation_id: uuid.UUID | None = None
@@ -182,9 +175,7 @@ class ChatIn(Strict):
     @field_validator("time_zone")
     @classmethod
     def _known_time_zone(cls, value: str | None) -> str | None:
-        if value is not None and value not in _time_zones():
-            raise ValueError(f"unknown time zone {value!r}: an IANA name such as Europe/Berlin")
-        return value
+        return None if value is None else check_time_zone(value)
 
 
 class ChatOut(BaseModel):

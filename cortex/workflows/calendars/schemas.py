@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from cortex.time_zones import check_time_zone
 
 CalendarKind = Literal["caldav", "google", "outlook"]
 OAuthProvider = Literal["google", "outlook"]
@@ -52,9 +53,7 @@ class CalendarPublic(BaseModel):
 
 
 def _time_zone(value: str | None) -> str | None:
-    if value is not None and value not in available_timezones():
-        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)")
-    return value
+    return None if value is None else check_time_zone(value)
 
 
 class CalDAVConnect(BaseModel):

@@ -8,12 +8,10 @@ and every time carries its offset.
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
-from zoneinfo import available_timezones
 
 from pydantic import (
     AnyHttpUrl,
@@ -27,6 +25,7 @@ from pydantic import (
 )
 
 from cortex.email_address import EmailAddress
+from cortex.time_zones import check_time_zone
 from cortex.workflows.scheduling.models import Appointment, Slot
 
 #: Opening spans a day may have (morning and afternoon, with a few breaks).
@@ -43,18 +42,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-@functools.cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def check_time_zone(name: str) -> str:
-    """The name if it is an IANA time zone ("Europe/Berlin"), else ValueError."""
-    if name not in _zones():
-        raise ValueError(f"{name!r} is not an IANA time zone name such as 'Europe/Berlin'")
-    return name
 
 
 TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
