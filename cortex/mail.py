@@ -26,10 +26,8 @@ takes everything locally and keeps it under ``<home>/mail``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import smtplib
 import ssl
 import uuid
 from email.message import EmailMessage
@@ -37,6 +35,7 @@ from email.utils import make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import aiosmtplib
 import asyncpg
 import orjson
 
@@ -208,9 +207,8 @@ async def _send(settings: Settings, mail: dict[str, Any]) -> str | None:
     """Send one queued mail now; None once the relay accepted it, else why not."""
     try:
         message = _build(settings, mail)
-        url = settings.resolved_smtp_url()
-        await asyncio.to_thread(_deliver, url, message)
-    except (OSError, smtplib.SMTPException, RuntimeError, ValueError) as exc:
+        await _deliver(settings.resolved_smtp_url(), message)
+    except (OSError, TimeoutError, aiosmtplib.SMTPException, RuntimeError, ValueError) as exc:
         # RuntimeError: no relay is configured; ValueError: an address the relay cannot take.
         reason = _reason(exc)
         log.warning("mail %r not sent: %s", mail["subject"], reason)
@@ -221,25 +219,25 @@ async def _send(settings: Settings, mail: dict[str, Any]) -> str | None:
 def _reason(exc: Exception) -> str:
     """Why a send failed, for the log and the queue row: the error's kind and the relay's reply
     code, never its text (a refused recipient's reply names the address)."""
-    code = getattr(exc, "smtp_code", None) or getattr(exc, "errno", None)
+    code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     return f"{type(exc).__name__}{f' {code}' if code else ''}"
 
 
-def _deliver(url: str, message: EmailMessage) -> None:
+async def _deliver(url: str, message: EmailMessage) -> None:
+    """Over SMTP with aiosmtplib: TLS from the start for smtps://, else STARTTLS when the relay offers it."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError(f"CORTEX_SMTP_URL must be smtp://host:port or smtps://host:port, not {parts.scheme}://")
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if parts.scheme == "smtps":
-        client = smtplib.SMTP_SSL(parts.hostname, parts.port or 465, timeout=SMTP_TIMEOUT_S, context=context)
-    else:
-        client = smtplib.SMTP(parts.hostname, parts.port or 25, timeout=SMTP_TIMEOUT_S)
-    with client:
-        client.ehlo()
-        if parts.scheme == "smtp" and client.has_extn("starttls"):
-            client.starttls(context=context)
-            client.ehlo()
+    tls = parts.scheme == "smtps"
+    client = aiosmtplib.SMTP(
+        hostname=parts.hostname,
+        port=parts.port or (465 if tls else 25),
+        use_tls=tls,
+        start_tls=False if tls else None,  # None: upgrade when the relay offers STARTTLS
+        tls_context=ssl.create_default_context(),
+        timeout=SMTP_TIMEOUT_S,
+    )
+    async with client:
         if parts.username:
-            client.login(unquote(parts.username), unquote(parts.password or ""))
-        client.send_message(message)
+            await client.login(unquote(parts.username), unquote(parts.password or ""))
+        await client.send_message(message)
