@@ -63,9 +63,10 @@ async def test_the_demo_bot_answers_natural_questions_from_the_docs_with_citatio
     await tab.shot("demo-answers")
 
     # The demo bot books: asking for an appointment is the start of one (a demo call, in this
-    # machine's time zone, which is also the browser's).
+    # machine's time zone, which is also the browser's). At 3 pm: tests/integration/test_demo.py books
+    # the same demo bot's 10:00 in the same session.
     for message, expected in (
-        ("Can I book an appointment for tomorrow at 10?", "name"),
+        ("Can I book an appointment for tomorrow at 3pm?", "name"),
         ("Ada Lovelace", "e-mail"),
         ("ada@example.com", "booked"),
     ):

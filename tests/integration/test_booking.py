@@ -542,8 +542,15 @@ async def test_a_visitor_keeps_the_notice_a_member_may_waive_and_finds_their_boo
     owner = salon["owner"]
     shop = await _bookable_bot(http, owner, name="Notice", min_notice_min=24 * 60)
     bot, service = shop["bot"], shop["service"]
-    tomorrow = datetime.now(BERLIN).date() + timedelta(days=1)
-    soon = at(tomorrow, 16)  # within a day: inside the notice whatever the hour now
+    # The first two opening hours at least 30 minutes away: within the day's notice whatever the hour
+    # now (at 16:31 they are tomorrow's 09:00 and 10:00, 16.5 and 17.5 h away).
+    now = datetime.now(BERLIN)
+    soon, also_soon = [
+        start
+        for day in (now.date(), now.date() + timedelta(days=1))
+        for hour in (9, 10, 11, 13, 14, 15, 16)
+        if (start := at(day, hour)) >= now + timedelta(minutes=30)
+    ][:2]
     workspace_id, bot_id = uuid.UUID(owner.workspace_id), uuid.UUID(bot["id"])
     conversation_id = uuid.uuid4()
     pool = await create_pool(settings.service_database_url("workflows"), settings, schema="workflows")
@@ -590,13 +597,13 @@ async def test_a_visitor_keeps_the_notice_a_member_may_waive_and_finds_their_boo
             settings,
             workspace_id=workspace_id,
             appointment_id=made.id,
-            start=soon + timedelta(hours=-1),
+            start=also_soon,
             by="member",
         )
         assert moved.sequence == 1
         with pytest.raises(BookingError, match="notice"):
             await booking.reschedule(
-                pool, settings, workspace_id=workspace_id, appointment_id=made.id, start=at(tomorrow, 14), by="visitor"
+                pool, settings, workspace_id=workspace_id, appointment_id=made.id, start=soon, by="visitor"
             )
         gone = await booking.cancel(pool, settings, workspace_id=workspace_id, appointment_id=made.id, by="visitor")
         assert gone.status == "cancelled" and gone.sequence == 2
