@@ -136,16 +136,15 @@ async def run_one(pool: asyncpg.Pool, settings: Settings, fetcher: SafeFetcher, 
     try:
         if task["kind"] == "notify_owner" and task["payload"].get("channel") == "webhook":
             await _webhook(pool, settings, fetcher, task)
-            async with pool.acquire() as conn:
-                await store.finish(conn, task_id=task_id, status="succeeded")
         elif task["kind"] == "calendar_sync":
             await _calendar_sync(pool, settings, task)
-            async with pool.acquire() as conn:
-                await store.finish(conn, task_id=task_id, status="succeeded")
-        else:
+        else:  # a mail: queued in the transaction that marks the task succeeded
             async with pool.acquire() as conn, conn.transaction():
                 await _MAILERS[task["kind"]](conn, settings, task)
                 await store.finish(conn, task_id=task_id, status="succeeded")
+            return
+        async with pool.acquire() as conn:  # a call outside the database: done once it answered
+            await store.finish(conn, task_id=task_id, status="succeeded")
     except Skip as exc:
         async with pool.acquire() as conn:
             await store.finish(conn, task_id=task_id, status="cancelled", error=str(exc))

@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 
 from cortex import bus
 from cortex.contracts.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
 from cortex.settings import Settings
+from cortex.time_zones import check_time_zone
 from cortex.workflows import calendars as connected_calendars
 from cortex.workflows import notify
 from cortex.workflows.scheduling import store
@@ -85,9 +85,9 @@ def _utc(moment: datetime) -> datetime:
 
 def _check_time_zone(name: str) -> None:
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BookingError(f"unknown time zone {name!r}") from None
+        check_time_zone(name)
+    except ValueError as exc:
+        raise BookingError(str(exc)) from None
 
 
 async def _calendars_busy(
